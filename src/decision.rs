@@ -1,0 +1,390 @@
+//! The routing decision: `decide(policy, request) -> Decision`.
+//!
+//! Order of steps: parse the body; honour an explicit model if the policy
+//! allows; else the first rule whose condition holds (or `default`) names a
+//! target; its models become candidates, ordered (tiers by projected cost);
+//! candidates that cannot fit the prompt plus expected output are dropped
+//! (escalating to the cheapest model of the pool that fits when none is
+//! left); candidates over the request's budget are dropped (falling back to
+//! the cheapest fitting model when none is left). What remains, in order, is
+//! the fallback chain.
+
+use crate::cost::Money;
+use crate::headers::Headers;
+use crate::policy::{
+    ModelId, OnBudgetExceeded, OnContextOverflow, OnInvalidRequest, Policy, Target, TaskId,
+};
+use crate::request::{self, ApiShape, RequestFacts};
+use crate::signals::Signals;
+use crate::tokens::TokenError;
+
+/// A request as the router sees it.
+pub struct Request<'a> {
+    pub shape: ApiShape,
+    pub path: &'a str,
+    pub headers: &'a Headers,
+    pub body: &'a [u8],
+}
+
+/// What decided the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecidedBy {
+    Rule(usize),
+    Default,
+    /// The request named a configured model and the policy honours that.
+    ExplicitModel,
+    /// The body could not be read; `on_invalid_request: passthrough`.
+    InvalidRequest,
+}
+
+impl DecidedBy {
+    /// The label used in headers, metrics and logs.
+    pub fn label<'p>(&self, policy: &'p Policy) -> &'p str {
+        match self {
+            DecidedBy::Rule(i) => policy.rules.get(*i).map_or("unknown", |r| r.name.as_str()),
+            DecidedBy::Default => "default",
+            DecidedBy::ExplicitModel => "explicit_model",
+            DecidedBy::InvalidRequest => "invalid_request",
+        }
+    }
+}
+
+/// Why a request is answered by the router itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectReason {
+    InvalidRequest,
+    ContextOverflow,
+    BudgetExceeded,
+}
+
+impl RejectReason {
+    pub fn label(self) -> &'static str {
+        match self {
+            RejectReason::InvalidRequest => "invalid_request",
+            RejectReason::ContextOverflow => "context_overflow",
+            RejectReason::BudgetExceeded => "budget_exceeded",
+        }
+    }
+
+    /// HTTP status of the local reply.
+    pub fn status(self) -> u32 {
+        match self {
+            RejectReason::InvalidRequest | RejectReason::ContextOverflow => 400,
+            RejectReason::BudgetExceeded => 402,
+        }
+    }
+
+    /// OpenAI-style error `code`.
+    pub fn code(self) -> &'static str {
+        match self {
+            RejectReason::InvalidRequest => "invalid_request",
+            RejectReason::ContextOverflow => "context_length_exceeded",
+            RejectReason::BudgetExceeded => "budget_exceeded",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Send to `chain[0]`, falling back along the rest; rewrite the body.
+    Route { chain: Vec<ModelId> },
+    /// Invalid body under `passthrough`: send it unchanged to `chain[0]`.
+    Passthrough { chain: Vec<ModelId> },
+    /// Answer locally.
+    Reject {
+        reason: RejectReason,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub outcome: Outcome,
+    pub decided_by: DecidedBy,
+    pub task: Option<TaskId>,
+    /// Prompt tokens with the policy's default encoding (None if unreadable).
+    pub prompt_tokens: Option<u64>,
+    /// Projected cost on the first model of the chain.
+    pub estimated_cost: Option<Money>,
+    /// No candidate of the target fitted; a larger model was chosen.
+    pub escalated: bool,
+    /// No candidate was within the budget; the cheapest was chosen.
+    pub budget_clamped: bool,
+    /// Why the body was unreadable, when it was.
+    pub invalid_reason: Option<String>,
+    /// The request's `stream` flag.
+    pub stream: bool,
+    /// The client already asked for a usage chunk in streams.
+    pub stream_include_usage: bool,
+}
+
+impl Decision {
+    /// The fallback chain (empty for rejections).
+    pub fn chain(&self) -> &[ModelId] {
+        match &self.outcome {
+            Outcome::Route { chain } | Outcome::Passthrough { chain } => chain,
+            Outcome::Reject { .. } => &[],
+        }
+    }
+
+    /// Status of the local reply, for rejections.
+    pub fn outcome_status(&self) -> Option<u32> {
+        match &self.outcome {
+            Outcome::Reject { reason, .. } => Some(reason.status()),
+            _ => None,
+        }
+    }
+
+    fn rejected(reason: RejectReason, message: String, decided_by: DecidedBy) -> Decision {
+        Decision {
+            outcome: Outcome::Reject { reason, message },
+            decided_by,
+            task: None,
+            prompt_tokens: None,
+            estimated_cost: None,
+            escalated: false,
+            budget_clamped: false,
+            invalid_reason: None,
+            stream: false,
+            stream_include_usage: false,
+        }
+    }
+}
+
+/// A model being considered for one request.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    model: ModelId,
+    fits: bool,
+    projected: Money,
+}
+
+/// Decides where `request` goes. Never panics; every failure is an `Outcome`.
+pub fn decide(policy: &Policy, request: &Request<'_>) -> Decision {
+    let facts = match request::parse_shape(request.shape, request.body) {
+        Ok(facts) => facts,
+        Err(e) => return invalid(policy, e.message),
+    };
+    let budget = match policy
+        .headers
+        .budget
+        .as_deref()
+        .and_then(|h| request.headers.get(h))
+    {
+        None => None,
+        Some(value) => match Money::parse_usd(value) {
+            Some(budget) => Some(budget),
+            None => {
+                let header = policy.headers.budget.as_deref().unwrap_or_default();
+                return invalid(
+                    policy,
+                    format!("header {header} must be a non-negative USD amount such as 0.01, got {value:?}"),
+                );
+            }
+        },
+    };
+    let mut signals = Signals::new(policy, &facts, request.path, request.headers);
+    match route(policy, &facts, &mut signals, budget) {
+        Ok(decision) => decision,
+        // The tokenizer tables are embedded; failing to build them is not
+        // the request's fault, so route it as if unreadable rather than drop it.
+        Err(e) => invalid(policy, e.to_string()),
+    }
+}
+
+fn route(
+    policy: &Policy,
+    facts: &RequestFacts,
+    signals: &mut Signals<'_>,
+    budget: Option<Money>,
+) -> Result<Decision, TokenError> {
+    let (decided_by, target) = choose_target(policy, facts, signals)?;
+    let mut decision = Decision {
+        outcome: Outcome::Route { chain: Vec::new() },
+        decided_by,
+        task: signals.task,
+        prompt_tokens: Some(signals.default_prompt_tokens()?),
+        estimated_cost: None,
+        escalated: false,
+        budget_clamped: false,
+        invalid_reason: None,
+        stream: facts.stream,
+        stream_include_usage: facts.stream_include_usage,
+    };
+
+    let mut candidates = candidates(policy, facts, signals, target.models())?;
+    if matches!(target.as_ref(), Target::Tier { .. }) {
+        candidates.sort_by_key(|c| c.projected); // stable: ties keep policy order
+    }
+    let mut chain: Vec<Candidate> = candidates.iter().copied().filter(|c| c.fits).collect();
+
+    if chain.is_empty() {
+        let prompt = decision.prompt_tokens.unwrap_or(0);
+        let cheapest = cheapest_fitting(policy, facts, signals)?;
+        match (policy.on_context_overflow, cheapest) {
+            (OnContextOverflow::Escalate, Some(c)) => {
+                decision.escalated = true;
+                chain = vec![c];
+            }
+            _ => {
+                let mut rejected = Decision::rejected(
+                    RejectReason::ContextOverflow,
+                    format!(
+                        "the prompt ({prompt} tokens) plus the expected output does not fit the context window of any model this request may use"
+                    ),
+                    decided_by,
+                );
+                rejected.prompt_tokens = decision.prompt_tokens;
+                rejected.task = decision.task;
+                return Ok(rejected);
+            }
+        }
+    }
+
+    if let Some(budget) = budget {
+        let within: Vec<Candidate> = chain
+            .iter()
+            .copied()
+            .filter(|c| c.projected <= budget)
+            .collect();
+        if within.is_empty() {
+            decision.budget_clamped = true;
+            match (
+                policy.on_budget_exceeded,
+                cheapest_fitting(policy, facts, signals)?,
+            ) {
+                (OnBudgetExceeded::Cheapest, Some(c)) => chain = vec![c],
+                _ => {
+                    let mut rejected = Decision::rejected(
+                        RejectReason::BudgetExceeded,
+                        format!("no model can serve this request within the budget of {budget}"),
+                        decided_by,
+                    );
+                    rejected.prompt_tokens = decision.prompt_tokens;
+                    rejected.task = decision.task;
+                    rejected.budget_clamped = true;
+                    return Ok(rejected);
+                }
+            }
+        } else {
+            chain = within;
+        }
+    }
+
+    decision.estimated_cost = chain.first().map(|c| c.projected);
+    decision.outcome = Outcome::Route {
+        chain: chain.iter().map(|c| c.model).collect(),
+    };
+    Ok(decision)
+}
+
+/// An explicit concrete model (when honoured), else the first matching rule, else `default`.
+fn choose_target<'p>(
+    policy: &'p Policy,
+    facts: &RequestFacts,
+    signals: &mut Signals<'_>,
+) -> Result<(DecidedBy, std::borrow::Cow<'p, Target>), TokenError> {
+    if let Some(requested) = facts.requested_model.as_deref() {
+        let is_alias = policy
+            .requested_model
+            .aliases
+            .iter()
+            .any(|a| a == requested);
+        if !is_alias && policy.requested_model.honor_explicit_model {
+            let named = policy
+                .models
+                .iter()
+                .position(|m| m.name == requested)
+                .or_else(|| {
+                    policy
+                        .models
+                        .iter()
+                        .position(|m| m.provider_model == requested)
+                });
+            if let Some(i) = named {
+                return Ok((
+                    DecidedBy::ExplicitModel,
+                    std::borrow::Cow::Owned(Target::Chain(vec![ModelId(i)])),
+                ));
+            }
+        }
+    }
+    for (i, rule) in policy.rules.iter().enumerate() {
+        if rule.when.holds(signals)? {
+            return Ok((DecidedBy::Rule(i), std::borrow::Cow::Borrowed(&rule.target)));
+        }
+    }
+    Ok((
+        DecidedBy::Default,
+        std::borrow::Cow::Borrowed(&policy.default),
+    ))
+}
+
+fn candidates(
+    policy: &Policy,
+    facts: &RequestFacts,
+    signals: &mut Signals<'_>,
+    models: &[ModelId],
+) -> Result<Vec<Candidate>, TokenError> {
+    let mut out = Vec::with_capacity(models.len());
+    for &id in models {
+        let Some(model) = policy.model(id) else {
+            continue;
+        };
+        let prompt = signals.prompt_tokens(model.encoding)?;
+        let output = facts
+            .max_output_tokens
+            .or(model.max_output_tokens)
+            .unwrap_or(policy.default_output_tokens);
+        out.push(Candidate {
+            model: id,
+            fits: prompt.saturating_add(output) <= model.context_window,
+            projected: model.pricing.projected(prompt, output),
+        });
+    }
+    Ok(out)
+}
+
+/// The cheapest model of the whole pool that fits (ties: policy order).
+fn cheapest_fitting(
+    policy: &Policy,
+    facts: &RequestFacts,
+    signals: &mut Signals<'_>,
+) -> Result<Option<Candidate>, TokenError> {
+    let all: Vec<ModelId> = (0..policy.models.len()).map(ModelId).collect();
+    Ok(candidates(policy, facts, signals, &all)?
+        .into_iter()
+        .filter(|c| c.fits)
+        .min_by_key(|c| c.projected))
+}
+
+fn invalid(policy: &Policy, reason: String) -> Decision {
+    match policy.on_invalid_request {
+        OnInvalidRequest::Reject => {
+            let mut d = Decision::rejected(
+                RejectReason::InvalidRequest,
+                reason.clone(),
+                DecidedBy::InvalidRequest,
+            );
+            d.invalid_reason = Some(reason);
+            d
+        }
+        OnInvalidRequest::Passthrough => Decision {
+            outcome: Outcome::Passthrough {
+                chain: policy.default.models().to_vec(),
+            },
+            decided_by: DecidedBy::InvalidRequest,
+            task: None,
+            prompt_tokens: None,
+            estimated_cost: None,
+            escalated: false,
+            budget_clamped: false,
+            invalid_reason: Some(reason),
+            stream: false,
+            stream_include_usage: false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,440 @@
+use super::*;
+use crate::headers::Headers;
+use crate::policy::Policy;
+
+const EXAMPLE: &str = include_str!("../../examples/policy.json");
+
+fn example() -> Policy {
+    Policy::from_json(EXAMPLE).unwrap()
+}
+
+fn chat(text: &str) -> String {
+    serde_json::json!({"model":"auto","messages":[{"role":"user","content":text}]}).to_string()
+}
+
+fn decide_with(policy: &Policy, body: &str, headers: &[(&str, &str)]) -> Decision {
+    let headers = Headers::from_pairs(headers);
+    decide(
+        policy,
+        &Request {
+            shape: ApiShape::ChatCompletions,
+            path: "/v1/chat/completions",
+            headers: &headers,
+            body: body.as_bytes(),
+        },
+    )
+}
+
+/// Model names of the chain, and the label of what decided.
+fn routed(policy: &Policy, body: &str, headers: &[(&str, &str)]) -> (Vec<String>, String) {
+    let d = decide_with(policy, body, headers);
+    let chain = d
+        .chain()
+        .iter()
+        .map(|id| policy.models[id.0].name.clone())
+        .collect();
+    (chain, d.decided_by.label(policy).to_string())
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn rules_route_in_order() {
+    let p = example();
+    let cases: Vec<(String, Vec<(&str, &str)>, Vec<&str>, &str)> = vec![
+        (
+            chat("What is your refund policy?"),
+            vec![],
+            vec!["llama-3.1-8b", "gpt-4o-mini"],
+            "faq",
+        ),
+        (
+            chat("Fix this python function please"),
+            vec![],
+            vec!["gpt-4o", "gpt-4.1"],
+            "code",
+        ),
+        (
+            chat("hello there"),
+            vec![],
+            vec!["gpt-4o-mini", "claude-3-5-haiku"],
+            "default",
+        ),
+        // The trusted task header overrides detection.
+        (
+            chat("hello there"),
+            vec![("x-task", "code")],
+            vec!["gpt-4o", "gpt-4.1"],
+            "code",
+        ),
+        (
+            serde_json::json!({"model":"auto","response_format":{"type":"json_object"},
+                "messages":[{"role":"user","content":"Fix this python function"}]})
+            .to_string(),
+            vec![],
+            vec!["gpt-4o-mini", "gpt-4o"],
+            "json-mode",
+        ),
+    ];
+    for (body, headers, chain, rule) in cases {
+        assert_eq!(
+            routed(&p, &body, &headers),
+            (names(&chain), rule.to_string()),
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn tier_targets_order_by_projected_cost() {
+    let p = example();
+    // A long summary: tier "small" = llama (8k context, too small), gpt-4o-mini, claude haiku.
+    let body = chat(&format!(
+        "Summarize this: {}",
+        "lorem ipsum dolor sit amet ".repeat(600)
+    ));
+    let d = decide_with(&p, &body, &[]);
+    assert!(d.prompt_tokens.unwrap() > 2000);
+    assert_eq!(
+        routed(&p, &body, &[]).0,
+        names(&["llama-3.1-8b", "gpt-4o-mini", "claude-3-5-haiku"])
+    );
+    // With a larger prompt the 8k model no longer fits and drops out.
+    let body = chat(&format!(
+        "Summarize this: {}",
+        "lorem ipsum dolor sit amet ".repeat(2000)
+    ));
+    assert_eq!(
+        routed(&p, &body, &[]).0,
+        names(&["gpt-4o-mini", "claude-3-5-haiku"])
+    );
+}
+
+#[test]
+fn context_overflow_escalates_to_the_cheapest_model_that_fits() {
+    let p = example();
+    // ~150k tokens: only gpt-4.1 (1M context) and claude haiku (200k) fit; default chain is
+    // gpt-4o-mini (128k) + claude haiku → haiku remains.
+    let body = chat(&"word ".repeat(150_000));
+    assert_eq!(routed(&p, &body, &[]).0, names(&["claude-3-5-haiku"]));
+    // ~300k tokens: nothing in the default chain fits → escalate to gpt-4.1.
+    let body = chat(&"word ".repeat(300_000));
+    let d = decide_with(&p, &body, &[]);
+    assert!(d.escalated);
+    assert_eq!(routed(&p, &body, &[]).0, names(&["gpt-4.1"]));
+    // Over every window: rejected with context_length_exceeded.
+    let body = chat(&"word ".repeat(1_100_000));
+    let d = decide_with(&p, &body, &[]);
+    assert!(matches!(
+        d.outcome,
+        Outcome::Reject {
+            reason: RejectReason::ContextOverflow,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn context_overflow_can_reject() {
+    let p = Policy::from_json(&EXAMPLE.replacen("{", r#"{"on_context_overflow":"reject","#, 1))
+        .unwrap();
+    let body = chat(&"word ".repeat(300_000));
+    let d = decide_with(&p, &body, &[]);
+    assert!(matches!(
+        d.outcome,
+        Outcome::Reject {
+            reason: RejectReason::ContextOverflow,
+            ..
+        }
+    ));
+    assert_eq!(d.outcome_status(), Some(400));
+}
+
+#[test]
+fn budget_header_drops_expensive_candidates() {
+    let p = example();
+    let body = serde_json::json!({"model":"auto","max_tokens":500,
+        "messages":[{"role":"user","content":"Fix this python function please"}]})
+    .to_string();
+    let budget = "x-model-router-max-cost-usd";
+    // Code goes to gpt-4o then gpt-4.1; 500 output tokens cost $0.005 on gpt-4o, $0.004 on gpt-4.1.
+    assert_eq!(
+        routed(&p, &body, &[(budget, "1")]).0,
+        names(&["gpt-4o", "gpt-4.1"])
+    );
+    assert_eq!(
+        routed(&p, &body, &[(budget, "0.0045")]).0,
+        names(&["gpt-4.1"])
+    );
+    // Nothing in the chain is within budget → cheapest fitting model of the pool.
+    let d = decide_with(&p, &body, &[(budget, "0.0000001")]);
+    assert!(d.budget_clamped);
+    assert_eq!(
+        routed(&p, &body, &[(budget, "0.0000001")]).0,
+        names(&["llama-3.1-8b"])
+    );
+    // A malformed budget is an invalid request (passthrough by default).
+    let d = decide_with(&p, &body, &[(budget, "cheap")]);
+    assert_eq!(d.decided_by, DecidedBy::InvalidRequest);
+}
+
+#[test]
+fn budget_can_reject() {
+    let p =
+        Policy::from_json(&EXAMPLE.replacen("{", r#"{"on_budget_exceeded":"reject","#, 1)).unwrap();
+    let d = decide_with(&p, &chat("hello"), &[("x-model-router-max-cost-usd", "0")]);
+    assert!(matches!(
+        d.outcome,
+        Outcome::Reject {
+            reason: RejectReason::BudgetExceeded,
+            ..
+        }
+    ));
+    assert_eq!(d.outcome_status(), Some(402));
+}
+
+#[test]
+fn explicit_models_and_aliases() {
+    let p = example();
+    let body = |model: &str| {
+        serde_json::json!({"model":model,"messages":[{"role":"user","content":"hello"}]})
+            .to_string()
+    };
+    assert_eq!(
+        routed(&p, &body("gpt-4o"), &[]),
+        (names(&["gpt-4o"]), "explicit_model".into())
+    );
+    // The provider's own name for a model is recognised too.
+    assert_eq!(
+        routed(&p, &body("claude-3-5-haiku-latest"), &[]).0,
+        names(&["claude-3-5-haiku"])
+    );
+    // Aliases and unknown names are routed by the rules.
+    assert_eq!(routed(&p, &body("router/auto"), &[]).1, "default");
+    assert_eq!(routed(&p, &body("some-unknown-model"), &[]).1, "default");
+    // Without honor_explicit_model every request is routed.
+    let p = Policy::from_json(&EXAMPLE.replace(
+        "\"honor_explicit_model\": true",
+        "\"honor_explicit_model\": false",
+    ))
+    .unwrap();
+    assert_eq!(routed(&p, &body("gpt-4o"), &[]).1, "default");
+}
+
+#[test]
+fn invalid_requests_follow_the_policy() {
+    let p = example();
+    let d = decide_with(&p, "not json", &[]);
+    assert_eq!(d.decided_by, DecidedBy::InvalidRequest);
+    assert!(
+        matches!(&d.outcome, Outcome::Passthrough { chain } if p.models[chain[0].0].name == "gpt-4o-mini")
+    );
+    assert!(d.invalid_reason.unwrap().contains("not a JSON object"));
+
+    let p =
+        Policy::from_json(&EXAMPLE.replacen("{", r#"{"on_invalid_request":"reject","#, 1)).unwrap();
+    let d = decide_with(&p, r#"{"messages":"x"}"#, &[]);
+    assert!(
+        matches!(&d.outcome, Outcome::Reject { reason: RejectReason::InvalidRequest, message } if message.contains("messages"))
+    );
+}
+
+#[test]
+fn each_condition_kind() {
+    let policy = |when: &str| {
+        Policy::from_json(&format!(
+            r#"{{"models":{{"a":{{"cluster":"ca","context_window":100000}},"b":{{"cluster":"cb","context_window":100000}}}},
+                "tasks":{{"code":{{"keywords":["code"]}}}},
+                "rules":[{{"name":"hit","when":{when},"target":"b"}}],"default":"a"}}"#
+        ))
+        .unwrap()
+    };
+    let user = |text: &str| serde_json::json!({"messages":[{"role":"user","content":text}]});
+    let cases: Vec<(&str, serde_json::Value, Vec<(&str, &str)>, &str, bool)> = vec![
+        (
+            r#"{"prompt_tokens":{"lt":20}}"#,
+            user("hi"),
+            vec![],
+            "/v1/chat/completions",
+            true,
+        ),
+        (
+            r#"{"prompt_tokens":{"gte":20}}"#,
+            user("hi"),
+            vec![],
+            "/v1/chat/completions",
+            false,
+        ),
+        (
+            r#"{"max_output_tokens":{"gt":100}}"#,
+            serde_json::json!({"max_tokens":500,"messages":[{"role":"user","content":"x"}]}),
+            vec![],
+            "/v1/chat/completions",
+            true,
+        ),
+        (
+            r#"{"max_output_tokens":{"gt":100}}"#,
+            user("x"),
+            vec![],
+            "/v1/chat/completions",
+            false,
+        ),
+        (
+            r#"{"messages":{"gte":2}}"#,
+            serde_json::json!({"messages":[{"role":"system","content":"s"},{"role":"user","content":"x"}]}),
+            vec![],
+            "/v1/chat/completions",
+            true,
+        ),
+        (
+            r#"{"task":"code"}"#,
+            user("write code"),
+            vec![],
+            "/v1/chat/completions",
+            true,
+        ),
+        (
+            r#"{"task":{"in":["code"]}}"#,
+            user("hello"),
+            vec![],
+            "/v1/chat/completions",
+            false,
+        ),
+        (
+            r#"{"header":{"name":"X-Tier","equals":"gold"}}"#,
+            user("x"),
+            vec![("x-tier", "gold")],
+            "/v1/chat/completions",
+            true,
+        ),
+        (
+            r#"{"header":{"name":"x-tier","in":["gold","silver"]}}"#,
+            user("x"),
+            vec![("x-tier", "bronze")],
+            "/v1/chat/completions",
+            false,
+        ),
+        (
+            r#"{"header":{"name":"x-tier","present":true}}"#,
+            user("x"),
+            vec![("x-tier", "")],
+            "/v1/chat/completions",
+            true,
+        ),
+        (
+            r#"{"header":{"name":"x-tier","present":false}}"#,
+            user("x"),
+            vec![],
+            "/v1/chat/completions",
+            true,
+        ),
+        (
+            r#"{"header":{"name":"x-tier","matches":"^g"}}"#,
+            user("x"),
+            vec![("x-tier", "gold")],
+            "/v1/chat/completions",
+            true,
+        ),
+        (
+            r#"{"requested_model":{"equals":"fast"}}"#,
+            serde_json::json!({"model":"fast","messages":[{"role":"user","content":"x"}]}),
+            vec![],
+            "/v1/chat/completions",
+            true,
+        ),
+        (
+            r#"{"requested_model":{"in":["a1","a2"]}}"#,
+            serde_json::json!({"model":"a3","messages":[{"role":"user","content":"x"}]}),
+            vec![],
+            "/v1/chat/completions",
+            false,
+        ),
+        (
+            r#"{"structured_output":true}"#,
+            serde_json::json!({"response_format":{"type":"json_object"},"messages":[{"role":"user","content":"x"}]}),
+            vec![],
+            "/v1/chat/completions",
+            true,
+        ),
+        (
+            r#"{"tools":true}"#,
+            serde_json::json!({"tools":[{"type":"function","function":{"name":"f"}}],"messages":[{"role":"user","content":"x"}]}),
+            vec![],
+            "/v1/chat/completions",
+            true,
+        ),
+        (
+            r#"{"tools":true}"#,
+            serde_json::json!({"tools":[],"messages":[{"role":"user","content":"x"}]}),
+            vec![],
+            "/v1/chat/completions",
+            false,
+        ),
+        (
+            r#"{"stream":true}"#,
+            serde_json::json!({"stream":true,"messages":[{"role":"user","content":"x"}]}),
+            vec![],
+            "/v1/chat/completions",
+            true,
+        ),
+        (
+            r#"{"images":true}"#,
+            serde_json::json!({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:"}}]}]}),
+            vec![],
+            "/v1/chat/completions",
+            true,
+        ),
+        (
+            r#"{"path":{"prefix":"/team-a/"}}"#,
+            user("x"),
+            vec![],
+            "/team-a/v1/chat/completions?x=1",
+            true,
+        ),
+        (
+            r#"{"path":{"equals":"/v1/chat/completions"}}"#,
+            user("x"),
+            vec![],
+            "/v1/chat/completions?x=1",
+            true,
+        ),
+        (
+            r#"{"not":{"stream":true}}"#,
+            user("x"),
+            vec![],
+            "/v1/chat/completions",
+            true,
+        ),
+        (
+            r#"{"any":[{"stream":true},{"tools":true}]}"#,
+            user("x"),
+            vec![],
+            "/v1/chat/completions",
+            false,
+        ),
+        (
+            r#"{"all":[{"stream":false},{"task":"code"}]}"#,
+            user("code"),
+            vec![],
+            "/v1/chat/completions",
+            true,
+        ),
+    ];
+    for (when, body, headers, path, hit) in cases {
+        let p = policy(when);
+        let headers = Headers::from_pairs(&headers);
+        let body = body.to_string();
+        let d = decide(
+            &p,
+            &Request {
+                shape: ApiShape::ChatCompletions,
+                path,
+                headers: &headers,
+                body: body.as_bytes(),
+            },
+        );
+        assert_eq!(d.decided_by == DecidedBy::Rule(0), hit, "{when} on {body}");
+    }
+}

@@ -1,0 +1,55 @@
+//! Request headers as the core sees them: lower-case names, text values.
+//! Header and metric names the router itself uses live here too.
+
+/// Response header naming the model that served the request.
+pub const MODEL_HEADER: &str = "x-model-router-model";
+/// Response header naming the rule that decided.
+pub const RULE_HEADER: &str = "x-model-router-rule";
+/// Response header with the prompt token count (default encoding).
+pub const PROMPT_TOKENS_HEADER: &str = "x-model-router-prompt-tokens";
+/// Response header with the number of upstream attempts.
+pub const ATTEMPTS_HEADER: &str = "x-model-router-attempts";
+/// Request header carrying the attempt plan to the upstream filter.
+pub const PLAN_HEADER: &str = "x-model-router-plan";
+/// Every header starting with this prefix is the router's own: a client copy is removed.
+pub const OWN_PREFIX: &str = "x-model-router-";
+/// Default name of the header Envoy's route reads to pick the cluster.
+pub const DEFAULT_CLUSTER_HEADER: &str = "x-model-router-cluster";
+
+/// A request's headers, names lower-cased. Values that are not UTF-8 are
+/// kept out: no condition can match them, and nothing panics on them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers {
+    entries: Vec<(String, String)>,
+}
+
+impl Headers {
+    pub fn new() -> Headers {
+        Headers::default()
+    }
+
+    pub fn from_pairs<N: AsRef<str>, V: AsRef<str>>(pairs: &[(N, V)]) -> Headers {
+        let mut headers = Headers::new();
+        for (name, value) in pairs {
+            headers.insert(name.as_ref(), value.as_ref());
+        }
+        headers
+    }
+
+    pub fn insert(&mut self, name: &str, value: &str) {
+        self.entries
+            .push((name.to_ascii_lowercase(), value.to_string()));
+    }
+
+    /// The first value of `name` (which must be lower-case).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+}

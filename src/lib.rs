@@ -1,0 +1,18 @@
+//! model-router: an LLM model router that runs inside Envoy as a proxy-wasm
+//! filter.
+//!
+//! The core (everything but `filter`) is plain Rust with no proxy-wasm types:
+//! policy → compiled rules → decision, request parsing, token counting, cost.
+//! The wasm adapter in `filter` is glue over it, built only for wasm32, and
+//! the `model-router` CLI reuses the same core natively.
+
+pub mod condition;
+pub mod cost;
+pub mod decision;
+pub mod headers;
+pub mod policy;
+pub mod request;
+pub mod rewrite;
+pub mod signals;
+pub mod task;
+pub mod tokens;

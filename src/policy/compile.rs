@@ -1,0 +1,542 @@
+//! RawPolicy → Policy: every check happens here, once, at load time.
+
+use regex::Regex;
+
+use super::raw::*;
+use super::{
+    HeaderNames, Model, ModelId, Policy, PolicyError, RequestedModelPolicy, RetrySettings, Rule,
+    Target, TaskId,
+};
+use crate::condition::{Condition, HeaderTest, PathTest, Range};
+use crate::cost::Pricing;
+use crate::headers::DEFAULT_CLUSTER_HEADER;
+use crate::task::Task;
+use crate::tokens::Encoding;
+
+const DEFAULT_OUTPUT_TOKENS: u64 = 1024;
+const DEFAULT_MAX_TENANTS: usize = 50;
+/// Compiled size bound for user regexes, so a policy cannot make the VM
+/// allocate without limit.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+pub(super) fn compile_json(json: &str) -> Result<Policy, PolicyError> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    let raw: RawPolicy = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        PolicyError::new(path, e.into_inner().to_string())
+    })?;
+    de.end()
+        .map_err(|e| PolicyError::new(".", format!("trailing data: {e}")))?;
+    compile(raw)
+}
+
+fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
+    let default_encoding = encoding(raw.default_encoding.as_deref(), "default_encoding")?
+        .unwrap_or(Encoding::O200kBase);
+    let models = compile_models(&raw, default_encoding)?;
+    let tasks = compile_tasks(&raw)?;
+    let scope = Scope {
+        models: &models,
+        tasks: &tasks,
+    };
+
+    let mut rules = Vec::with_capacity(raw.rules.len());
+    for (i, rule) in raw.rules.iter().enumerate() {
+        let path = format!("rules[{i}]");
+        if rule.name.trim().is_empty() {
+            return Err(PolicyError::new(
+                format!("{path}.name"),
+                "must not be empty",
+            ));
+        }
+        if let Some(j) = raw.rules.iter().take(i).position(|r| r.name == rule.name) {
+            return Err(PolicyError::new(
+                format!("{path}.name"),
+                format!("duplicate rule name {:?} (also rules[{j}])", rule.name),
+            ));
+        }
+        let when = match &rule.when {
+            None => Condition::Always,
+            Some(c) => scope.condition(c, &format!("{path}.when"))?,
+        };
+        let target = scope.target(&rule.target, &format!("{path}.target"))?;
+        check_reachable(&when, &target, &models, &format!("{path}.target"))?;
+        rules.push(Rule {
+            name: rule.name.clone(),
+            when,
+            target,
+        });
+    }
+    let default = scope.target(&raw.default, "default")?;
+
+    let requested_model = match &raw.requested_model {
+        None => RequestedModelPolicy::default(),
+        Some(r) => {
+            if let Some(i) = r.aliases.iter().position(|a| a.is_empty()) {
+                return Err(PolicyError::new(
+                    format!("requested_model.aliases[{i}]"),
+                    "must not be empty",
+                ));
+            }
+            RequestedModelPolicy {
+                aliases: r.aliases.clone(),
+                honor_explicit_model: r.honor_explicit_model,
+            }
+        }
+    };
+
+    let baseline_model = match &raw.baseline_model {
+        None => None,
+        Some(name) => Some(model_id(&models, name, "baseline_model")?),
+    };
+
+    Ok(Policy {
+        mode: raw.mode,
+        tasks,
+        rules,
+        default,
+        default_encoding,
+        default_output_tokens: positive(raw.default_output_tokens, "default_output_tokens")?
+            .unwrap_or(DEFAULT_OUTPUT_TOKENS),
+        headers: HeaderNames {
+            cluster: header_name(raw.cluster_header.as_deref(), "cluster_header")?
+                .unwrap_or_else(|| DEFAULT_CLUSTER_HEADER.to_string()),
+            budget: header_name(raw.budget_header.as_deref(), "budget_header")?,
+            task: header_name(raw.task_header.as_deref(), "task_header")?,
+            tenant: header_name(raw.tenant_header.as_deref(), "tenant_header")?,
+        },
+        on_context_overflow: raw.on_context_overflow,
+        on_budget_exceeded: raw.on_budget_exceeded,
+        on_invalid_request: raw.on_invalid_request,
+        requested_model,
+        response_headers: raw.response_headers.unwrap_or(true),
+        retry: retry(raw.retry.as_ref())?,
+        baseline_model,
+        tenants: raw.tenants.clone(),
+        max_tenants: raw.max_tenants.unwrap_or(DEFAULT_MAX_TENANTS),
+        stream_usage: raw.stream_usage,
+        models,
+    })
+}
+
+fn compile_models(raw: &RawPolicy, default_encoding: Encoding) -> Result<Vec<Model>, PolicyError> {
+    if raw.models.0.is_empty() {
+        return Err(PolicyError::new("models", "at least one model is required"));
+    }
+    let mut models = Vec::with_capacity(raw.models.0.len());
+    for (name, m) in &raw.models.0 {
+        let path = format!("models.{name}");
+        if name.is_empty() {
+            return Err(PolicyError::new("models", "a model name is empty"));
+        }
+        if !is_header_value(&m.cluster) || m.cluster.is_empty() {
+            return Err(PolicyError::new(
+                format!("{path}.cluster"),
+                format!("{:?} is not a valid Envoy cluster name", m.cluster),
+            ));
+        }
+        if m.context_window == 0 {
+            return Err(PolicyError::new(
+                format!("{path}.context_window"),
+                "must be greater than 0",
+            ));
+        }
+        if let Some(max) = m.max_output_tokens {
+            if max == 0 || max > m.context_window {
+                return Err(PolicyError::new(
+                    format!("{path}.max_output_tokens"),
+                    format!(
+                        "must be between 1 and the context window ({})",
+                        m.context_window
+                    ),
+                ));
+            }
+        }
+        let provider_model = m.provider_model.clone().unwrap_or_else(|| name.clone());
+        if provider_model.is_empty() {
+            return Err(PolicyError::new(
+                format!("{path}.provider_model"),
+                "must not be empty",
+            ));
+        }
+        let pricing = match &m.pricing {
+            None => Pricing::default(),
+            Some(p) => {
+                Pricing::from_per_mtok(p.input_per_mtok, p.output_per_mtok, p.cached_input_per_mtok)
+                    .ok_or_else(|| {
+                        PolicyError::new(
+                            format!("{path}.pricing"),
+                            "prices must be finite, non-negative USD per million tokens",
+                        )
+                    })?
+            }
+        };
+        models.push(Model {
+            name: name.clone(),
+            cluster: m.cluster.clone(),
+            provider_model_json: crate::rewrite::json_string(&provider_model),
+            provider_model,
+            tier: m.tier.clone(),
+            context_window: m.context_window,
+            max_output_tokens: m.max_output_tokens,
+            pricing,
+            encoding: encoding(m.encoding.as_deref(), &format!("{path}.encoding"))?
+                .unwrap_or(default_encoding),
+        });
+    }
+    Ok(models)
+}
+
+fn compile_tasks(raw: &RawPolicy) -> Result<Vec<Task>, PolicyError> {
+    let mut tasks = Vec::with_capacity(raw.tasks.0.len());
+    for (name, t) in &raw.tasks.0 {
+        let path = format!("tasks.{name}");
+        if t.keywords.is_empty() && t.patterns.is_empty() {
+            return Err(PolicyError::new(
+                path,
+                "needs at least one keyword or pattern",
+            ));
+        }
+        let mut detectors = Vec::new();
+        if let Some(i) = t.keywords.iter().position(|k| k.trim().is_empty()) {
+            return Err(PolicyError::new(
+                format!("{path}.keywords[{i}]"),
+                "must not be empty",
+            ));
+        }
+        if !t.keywords.is_empty() {
+            let regex = Task::keyword_regex(&t.keywords)
+                .map_err(|e| PolicyError::new(format!("{path}.keywords"), e.to_string()))?;
+            detectors.push(regex);
+        }
+        for (i, pattern) in t.patterns.iter().enumerate() {
+            detectors.push(regex(pattern, &format!("{path}.patterns[{i}]"))?);
+        }
+        tasks.push(Task {
+            name: name.clone(),
+            detectors,
+            scan: t.scan,
+        });
+    }
+    Ok(tasks)
+}
+
+/// Names a condition or target may refer to.
+struct Scope<'a> {
+    models: &'a [Model],
+    tasks: &'a [Task],
+}
+
+impl Scope<'_> {
+    fn condition(&self, raw: &RawCondition, path: &str) -> Result<Condition, PolicyError> {
+        Ok(match raw {
+            RawCondition::All(items) => {
+                Condition::All(self.conditions(items, &format!("{path}.all"))?)
+            }
+            RawCondition::Any(items) => {
+                Condition::Any(self.conditions(items, &format!("{path}.any"))?)
+            }
+            RawCondition::Not(inner) => {
+                Condition::Not(Box::new(self.condition(inner, &format!("{path}.not"))?))
+            }
+            RawCondition::PromptTokens(r) => {
+                Condition::PromptTokens(range(r, &format!("{path}.prompt_tokens"))?)
+            }
+            RawCondition::MaxOutputTokens(r) => {
+                Condition::MaxOutputTokens(range(r, &format!("{path}.max_output_tokens"))?)
+            }
+            RawCondition::Messages(r) => {
+                Condition::Messages(range(r, &format!("{path}.messages"))?)
+            }
+            RawCondition::Task(m) => {
+                let path = format!("{path}.task");
+                let names: Vec<&String> = match m {
+                    RawTaskMatch::Name(name) => vec![name],
+                    RawTaskMatch::In(set) => set.values.iter().collect(),
+                };
+                if names.is_empty() {
+                    return Err(PolicyError::new(format!("{path}.in"), "must not be empty"));
+                }
+                let mut ids = Vec::with_capacity(names.len());
+                for name in names {
+                    let id = self
+                        .tasks
+                        .iter()
+                        .position(|t| &t.name == name)
+                        .ok_or_else(|| PolicyError::new(&path, format!("unknown task {name:?}")))?;
+                    ids.push(TaskId(id));
+                }
+                Condition::Task(ids)
+            }
+            RawCondition::Header(h) => {
+                let path = format!("{path}.header");
+                let name = header_name(Some(&h.name), &format!("{path}.name"))?.unwrap_or_default();
+                let tests = [
+                    h.equals.clone().map(HeaderTest::Equals),
+                    h.values.clone().map(HeaderTest::In),
+                    h.present.map(HeaderTest::Present),
+                    match &h.matches {
+                        None => None,
+                        Some(p) => Some(HeaderTest::Matches(regex(p, &format!("{path}.matches"))?)),
+                    },
+                ];
+                let test = exactly_one(tests, &path, "equals, in, present or matches")?;
+                if let HeaderTest::In(values) = &test {
+                    if values.is_empty() {
+                        return Err(PolicyError::new(format!("{path}.in"), "must not be empty"));
+                    }
+                }
+                Condition::Header { name, test }
+            }
+            RawCondition::RequestedModel(m) => {
+                let path = format!("{path}.requested_model");
+                let values = exactly_one(
+                    [m.equals.clone().map(|v| vec![v]), m.values.clone()],
+                    &path,
+                    "equals or in",
+                )?;
+                if values.is_empty() {
+                    return Err(PolicyError::new(format!("{path}.in"), "must not be empty"));
+                }
+                Condition::RequestedModel(values)
+            }
+            RawCondition::Path(p) => Condition::Path(exactly_one(
+                [
+                    p.equals.clone().map(PathTest::Equals),
+                    p.prefix.clone().map(PathTest::Prefix),
+                ],
+                &format!("{path}.path"),
+                "equals or prefix",
+            )?),
+            RawCondition::StructuredOutput(b) => Condition::StructuredOutput(*b),
+            RawCondition::Tools(b) => Condition::Tools(*b),
+            RawCondition::Stream(b) => Condition::Stream(*b),
+            RawCondition::Images(b) => Condition::Images(*b),
+        })
+    }
+
+    fn conditions(
+        &self,
+        items: &[RawCondition],
+        path: &str,
+    ) -> Result<Vec<Condition>, PolicyError> {
+        if items.is_empty() {
+            return Err(PolicyError::new(path, "must list at least one condition"));
+        }
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, c)| self.condition(c, &format!("{path}[{i}]")))
+            .collect()
+    }
+
+    fn target(&self, raw: &RawTarget, path: &str) -> Result<Target, PolicyError> {
+        match raw {
+            RawTarget::Model(name) => Ok(Target::Chain(vec![model_id(self.models, name, path)?])),
+            RawTarget::Chain(names) => {
+                if names.is_empty() {
+                    return Err(PolicyError::new(
+                        path,
+                        "a fallback chain needs at least one model",
+                    ));
+                }
+                let mut chain = Vec::with_capacity(names.len());
+                for (i, name) in names.iter().enumerate() {
+                    let id = model_id(self.models, name, &format!("{path}[{i}]"))?;
+                    if chain.contains(&id) {
+                        return Err(PolicyError::new(
+                            format!("{path}[{i}]"),
+                            format!("model {name:?} appears twice in the chain"),
+                        ));
+                    }
+                    chain.push(id);
+                }
+                Ok(Target::Chain(chain))
+            }
+            RawTarget::Tier(t) => {
+                let models: Vec<ModelId> = self
+                    .models
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| m.tier.as_deref() == Some(t.tier.as_str()))
+                    .map(|(i, _)| ModelId(i))
+                    .collect();
+                if models.is_empty() {
+                    return Err(PolicyError::new(
+                        format!("{path}.tier"),
+                        format!("no model has tier {:?}", t.tier),
+                    ));
+                }
+                Ok(Target::Tier {
+                    name: t.tier.clone(),
+                    models,
+                })
+            }
+        }
+    }
+}
+
+/// Refuses a rule whose condition needs more prompt tokens than any of its
+/// target's models can hold: it could never send a request to its target.
+fn check_reachable(
+    when: &Condition,
+    target: &Target,
+    models: &[Model],
+    path: &str,
+) -> Result<(), PolicyError> {
+    let min_prompt = when.min_prompt_tokens();
+    let fits = target
+        .models()
+        .iter()
+        .filter_map(|id| models.get(id.0))
+        .any(|m| m.context_window > min_prompt);
+    if fits {
+        Ok(())
+    } else {
+        Err(PolicyError::new(
+            path,
+            format!(
+                "the rule only matches prompts of at least {min_prompt} tokens, more than the context window of every model of its target: it can never match a model"
+            ),
+        ))
+    }
+}
+
+fn exactly_one<T, const N: usize>(
+    options: [Option<T>; N],
+    path: &str,
+    names: &str,
+) -> Result<T, PolicyError> {
+    let mut set = options.into_iter().flatten();
+    match (set.next(), set.next()) {
+        (Some(one), None) => Ok(one),
+        _ => Err(PolicyError::new(
+            path,
+            format!("set exactly one of {names}"),
+        )),
+    }
+}
+
+fn range(raw: &RawRange, path: &str) -> Result<Range, PolicyError> {
+    let mut min = 0u64;
+    let mut max = u64::MAX;
+    if let Some(v) = raw.gt {
+        min = min.max(v.saturating_add(1));
+    }
+    if let Some(v) = raw.gte {
+        min = min.max(v);
+    }
+    if let Some(v) = raw.lt {
+        if v == 0 {
+            return Err(PolicyError::new(path, "lt: 0 can never hold"));
+        }
+        max = max.min(v - 1);
+    }
+    if let Some(v) = raw.lte {
+        max = max.min(v);
+    }
+    if raw.gt.is_none() && raw.gte.is_none() && raw.lt.is_none() && raw.lte.is_none() {
+        return Err(PolicyError::new(
+            path,
+            "set at least one of lt, lte, gt, gte",
+        ));
+    }
+    if min > max {
+        return Err(PolicyError::new(path, "the bounds exclude every value"));
+    }
+    Ok(Range { min, max })
+}
+
+fn model_id(models: &[Model], name: &str, path: &str) -> Result<ModelId, PolicyError> {
+    models
+        .iter()
+        .position(|m| m.name == name)
+        .map(ModelId)
+        .ok_or_else(|| PolicyError::new(path, format!("unknown model {name:?}")))
+}
+
+fn encoding(name: Option<&str>, path: &str) -> Result<Option<Encoding>, PolicyError> {
+    match name {
+        None => Ok(None),
+        Some(n) => Encoding::from_name(n).map(Some).ok_or_else(|| {
+            PolicyError::new(
+                path,
+                format!("unknown encoding {n:?} (expected o200k_base or cl100k_base)"),
+            )
+        }),
+    }
+}
+
+fn regex(pattern: &str, path: &str) -> Result<Regex, PolicyError> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| PolicyError::new(path, format!("invalid regex: {e}")))
+}
+
+fn positive(value: Option<u64>, path: &str) -> Result<Option<u64>, PolicyError> {
+    match value {
+        Some(0) => Err(PolicyError::new(path, "must be greater than 0")),
+        other => Ok(other),
+    }
+}
+
+/// A header name as Envoy accepts it, lower-cased.
+fn header_name(name: Option<&str>, path: &str) -> Result<Option<String>, PolicyError> {
+    let Some(name) = name else { return Ok(None) };
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !valid {
+        return Err(PolicyError::new(
+            path,
+            format!("{name:?} is not a valid header name"),
+        ));
+    }
+    Ok(Some(name.to_ascii_lowercase()))
+}
+
+fn is_header_value(value: &str) -> bool {
+    value.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn retry(raw: Option<&RawRetry>) -> Result<RetrySettings, PolicyError> {
+    let mut settings = RetrySettings::default();
+    let Some(raw) = raw else { return Ok(settings) };
+    let ms = |v: Option<u64>, name: &str, default: u64| -> Result<u64, PolicyError> {
+        Ok(positive(v, &format!("retry.{name}"))?.unwrap_or(default))
+    };
+    settings.per_try_timeout_ms = ms(
+        raw.per_try_timeout_ms,
+        "per_try_timeout_ms",
+        settings.per_try_timeout_ms,
+    )?;
+    settings.timeout_ms = ms(raw.timeout_ms, "timeout_ms", settings.timeout_ms)?;
+    settings.base_interval_ms = ms(
+        raw.base_interval_ms,
+        "base_interval_ms",
+        settings.base_interval_ms,
+    )?;
+    settings.max_interval_ms = ms(
+        raw.max_interval_ms,
+        "max_interval_ms",
+        settings.max_interval_ms,
+    )?;
+    if settings.max_interval_ms < settings.base_interval_ms {
+        return Err(PolicyError::new(
+            "retry.max_interval_ms",
+            "must not be less than base_interval_ms",
+        ));
+    }
+    if let Some(codes) = &raw.retriable_status_codes {
+        if let Some(i) = codes.iter().position(|c| !(100..=599).contains(c)) {
+            return Err(PolicyError::new(
+                format!("retry.retriable_status_codes[{i}]"),
+                "not an HTTP status code",
+            ));
+        }
+        settings.retriable_status_codes = codes.clone();
+    }
+    Ok(settings)
+}

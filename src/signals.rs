@@ -1,0 +1,79 @@
+//! Everything a condition can look at for one request, with token counts
+//! computed on demand and cached per encoding.
+
+use crate::condition::Range;
+use crate::headers::Headers;
+use crate::policy::{Policy, TaskId};
+use crate::request::RequestFacts;
+use crate::tokens::{Encoding, TokenError};
+
+pub struct Signals<'a> {
+    pub facts: &'a RequestFacts,
+    pub path: &'a str,
+    pub headers: &'a Headers,
+    pub task: Option<TaskId>,
+    default_encoding: Encoding,
+    counts: [Option<u64>; 2],
+}
+
+impl<'a> Signals<'a> {
+    pub fn new(
+        policy: &Policy,
+        facts: &'a RequestFacts,
+        path: &'a str,
+        headers: &'a Headers,
+    ) -> Signals<'a> {
+        let task = detect_task(policy, facts, headers);
+        Signals {
+            facts,
+            path,
+            headers,
+            task,
+            default_encoding: policy.default_encoding,
+            counts: [None; 2],
+        }
+    }
+
+    /// Billed prompt tokens with `encoding`, counted at most once.
+    pub fn prompt_tokens(&mut self, encoding: Encoding) -> Result<u64, TokenError> {
+        let Some(slot) = self.counts.get_mut(encoding.index()) else {
+            return self.facts.prompt_tokens(encoding);
+        };
+        if let Some(n) = *slot {
+            return Ok(n);
+        }
+        let n = self.facts.prompt_tokens(encoding)?;
+        *slot = Some(n);
+        Ok(n)
+    }
+
+    /// Prompt tokens with the policy's default encoding.
+    pub fn default_prompt_tokens(&mut self) -> Result<u64, TokenError> {
+        self.prompt_tokens(self.default_encoding)
+    }
+
+    pub fn prompt_tokens_in(&mut self, range: &Range) -> Result<bool, TokenError> {
+        Ok(range.contains(self.default_prompt_tokens()?))
+    }
+
+    pub fn path_without_query(&self) -> &str {
+        self.path.split('?').next().unwrap_or(self.path)
+    }
+}
+
+/// The trusted task header wins when it names a known task; otherwise the
+/// first task (in policy order) whose detectors match.
+fn detect_task(policy: &Policy, facts: &RequestFacts, headers: &Headers) -> Option<TaskId> {
+    if let Some(name) = policy.headers.task.as_deref() {
+        if let Some(value) = headers.get(name) {
+            if let Some(i) = policy.tasks.iter().position(|t| t.name == value.trim()) {
+                return Some(TaskId(i));
+            }
+        }
+    }
+    policy
+        .tasks
+        .iter()
+        .position(|t| t.matches(facts))
+        .map(TaskId)
+}
