@@ -116,6 +116,8 @@ pub struct Decision {
     pub stream: bool,
     /// The client already asked for a usage chunk in streams.
     pub stream_include_usage: bool,
+    /// Where the body's `model` values are, for the rewrite.
+    pub model_spans: Vec<std::ops::Range<usize>>,
 }
 
 impl Decision {
@@ -147,6 +149,7 @@ impl Decision {
             invalid_reason: None,
             stream: false,
             stream_include_usage: false,
+            model_spans: Vec::new(),
         }
     }
 }
@@ -210,6 +213,7 @@ fn route(
         invalid_reason: None,
         stream: facts.stream,
         stream_include_usage: facts.stream_include_usage,
+        model_spans: facts.model_spans.clone(),
     };
 
     let mut candidates = candidates(policy, facts, signals, target.models())?;
@@ -382,6 +386,7 @@ fn invalid(policy: &Policy, reason: String) -> Decision {
             invalid_reason: Some(reason),
             stream: false,
             stream_include_usage: false,
+            model_spans: Vec::new(),
         },
     }
 }

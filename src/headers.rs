@@ -13,6 +13,8 @@ pub const ATTEMPTS_HEADER: &str = "x-model-router-attempts";
 pub const PLAN_HEADER: &str = "x-model-router-plan";
 /// Every header starting with this prefix is the router's own: a client copy is removed.
 pub const OWN_PREFIX: &str = "x-model-router-";
+/// `root_id` of the upstream (per-attempt) filter plugin.
+pub const UPSTREAM_ROOT_ID: &str = "model_router_upstream";
 /// Default name of the header Envoy's route reads to pick the cluster.
 pub const DEFAULT_CLUSTER_HEADER: &str = "x-model-router-cluster";
 

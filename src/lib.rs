@@ -6,9 +6,12 @@
 //! The wasm adapter in `filter` is glue over it, built only for wasm32, and
 //! the `model-router` CLI reuses the same core natively.
 
+pub mod actions;
 pub mod condition;
 pub mod cost;
 pub mod decision;
+pub mod envoy_config;
+pub mod explain;
 pub mod headers;
 pub mod policy;
 pub mod request;
@@ -16,3 +19,6 @@ pub mod rewrite;
 pub mod signals;
 pub mod task;
 pub mod tokens;
+
+#[cfg(target_arch = "wasm32")]
+pub mod filter;

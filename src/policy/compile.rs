@@ -126,8 +126,11 @@ fn compile_models(raw: &RawPolicy, default_encoding: Encoding) -> Result<Vec<Mod
     let mut models = Vec::with_capacity(raw.models.0.len());
     for (name, m) in &raw.models.0 {
         let path = format!("models.{name}");
-        if name.is_empty() {
-            return Err(PolicyError::new("models", "a model name is empty"));
+        if name.is_empty() || !is_header_value(name) || name.contains(',') {
+            return Err(PolicyError::new(
+                path,
+                "a model name must be non-empty printable ASCII without spaces or commas (it travels in a header)",
+            ));
         }
         if !is_header_value(&m.cluster) || m.cluster.is_empty() {
             return Err(PolicyError::new(
@@ -153,10 +156,10 @@ fn compile_models(raw: &RawPolicy, default_encoding: Encoding) -> Result<Vec<Mod
             }
         }
         let provider_model = m.provider_model.clone().unwrap_or_else(|| name.clone());
-        if provider_model.is_empty() {
+        if provider_model.is_empty() || provider_model.chars().any(char::is_control) {
             return Err(PolicyError::new(
                 format!("{path}.provider_model"),
-                "must not be empty",
+                "must be non-empty, without control characters",
             ));
         }
         let pricing = match &m.pricing {

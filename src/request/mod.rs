@@ -193,6 +193,15 @@ pub fn parse_shape(shape: ApiShape, body: &[u8]) -> Result<RequestFacts, Request
     Ok(facts)
 }
 
+/// Byte ranges of the top-level `model` values of a JSON object body.
+pub fn model_spans(body: &[u8]) -> Result<Vec<Range<usize>>, RequestError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| RequestError::new(format!("body is not valid UTF-8: {e}")))?;
+    let top = TopLevel::parse(text)
+        .map_err(|e| RequestError::new(format!("body is not a JSON object: {e}")))?;
+    Ok(top.spans(text, "model"))
+}
+
 /// Parses one member, naming it in the error.
 pub(crate) fn field<T: serde::de::DeserializeOwned>(
     raw: &RawValue,

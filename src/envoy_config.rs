@@ -1,0 +1,239 @@
+//! Generates a complete Envoy bootstrap from a policy: listener, the routing
+//! filter with the policy embedded, the route that reads the cluster header
+//! (with the retry policy that carries fallback chains), and one cluster per
+//! provider with the per-attempt upstream filter.
+
+use serde_json::{json, Value};
+
+use crate::headers::PLAN_HEADER;
+use crate::policy::Policy;
+
+/// Where things are, for the generated config.
+#[derive(Debug, Clone)]
+pub struct EnvoyOptions {
+    pub listen_address: String,
+    pub listen_port: u16,
+    pub admin_port: u16,
+    pub wasm_path: String,
+    /// cluster name → (host, port). Clusters the policy names but this does
+    /// not list point at 127.0.0.1:8000 + their index, for local demos.
+    pub upstreams: Vec<(String, String, u16)>,
+    /// Largest request body the router buffers (bytes); Envoy answers 413 past it.
+    pub body_limit_bytes: u32,
+    /// Write one JSON access-log line per request to this path ("" = stdout).
+    pub access_log_path: Option<String>,
+    /// Envoy worker threads' VM: reload a VM that trapped instead of failing closed.
+    pub fail_reload: bool,
+}
+
+impl Default for EnvoyOptions {
+    fn default() -> Self {
+        EnvoyOptions {
+            listen_address: "127.0.0.1".to_string(),
+            listen_port: 10000,
+            admin_port: 9901,
+            wasm_path: "target/wasm32-wasip1/release/model_router.wasm".to_string(),
+            upstreams: Vec::new(),
+            body_limit_bytes: 8 * 1024 * 1024,
+            access_log_path: None,
+            fail_reload: true,
+        }
+    }
+}
+
+const WASM_FILTER: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
+const STRING_VALUE: &str = "type.googleapis.com/google.protobuf.StringValue";
+
+/// The clusters a policy uses, in first-use order.
+pub fn clusters(policy: &Policy) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for model in &policy.models {
+        if !out.contains(&model.cluster) {
+            out.push(model.cluster.clone());
+        }
+    }
+    out
+}
+
+/// The bootstrap as JSON (Envoy reads JSON and YAML alike).
+pub fn bootstrap(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> Value {
+    let default_cluster = policy
+        .default
+        .models()
+        .first()
+        .and_then(|id| policy.model(*id))
+        .map(|m| m.cluster.clone())
+        .unwrap_or_default();
+    let cluster_header = policy.headers.cluster.clone();
+    let retry = &policy.retry;
+    let max_chain = policy
+        .rules
+        .iter()
+        .map(|r| r.target.models().len())
+        .chain(std::iter::once(policy.default.models().len()))
+        .max()
+        .unwrap_or(1);
+    let retry_policy = json!({
+        "retry_on": "retriable-status-codes,5xx,reset,connect-failure,refused-stream",
+        "retriable_status_codes": retry.retriable_status_codes,
+        "num_retries": max_chain.saturating_sub(1),
+        "per_try_timeout": millis(retry.per_try_timeout_ms),
+        "retry_back_off": {
+            "base_interval": millis(retry.base_interval_ms),
+            "max_interval": millis(retry.max_interval_ms),
+        },
+    });
+
+    let routed = json!({
+        "match": {"prefix": "/", "headers": [{"name": cluster_header, "present_match": true}]},
+        "route": {
+            "cluster_header": cluster_header,
+            "timeout": millis(retry.timeout_ms),
+            "retry_policy": retry_policy,
+        },
+    });
+    let unrouted = json!({
+        "match": {"prefix": "/"},
+        "route": {"cluster": default_cluster, "timeout": millis(retry.timeout_ms)},
+    });
+
+    let mut access_log = Vec::new();
+    if let Some(path) = &options.access_log_path {
+        access_log.push(access_log_config(path));
+    }
+
+    let hcm = json!({
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "model_router",
+        "codec_type": "AUTO",
+        "access_log": access_log,
+        "route_config": {
+            "name": "model_router",
+            "virtual_hosts": [{
+                "name": "llm",
+                "domains": ["*"],
+                "include_request_attempt_count": true,
+                "include_attempt_count_in_response": true,
+                "routes": [routed, unrouted],
+            }],
+        },
+        "http_filters": [
+            {"name": "model-router", "typed_config": wasm_filter(
+                "model_router", policy_json, &options.wasm_path, options.fail_reload)},
+            {"name": "envoy.filters.http.router", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
+        ],
+    });
+
+    let clusters: Vec<Value> = clusters(policy)
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let (host, port) = options
+                .upstreams
+                .iter()
+                .find(|(cluster, _, _)| cluster == name)
+                .map(|(_, host, port)| (host.clone(), *port))
+                .unwrap_or_else(|| ("127.0.0.1".to_string(), 8000 + i as u16));
+            cluster_config(name, &host, port, policy_json, options)
+        })
+        .collect();
+
+    json!({
+        "admin": {"address": socket("127.0.0.1", options.admin_port)},
+        "static_resources": {
+            "listeners": [{
+                "name": "model_router",
+                "address": socket(&options.listen_address, options.listen_port),
+                "per_connection_buffer_limit_bytes": options.body_limit_bytes,
+                "filter_chains": [{"filters": [{
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "typed_config": hcm,
+                }]}],
+            }],
+            "clusters": clusters,
+        },
+    })
+}
+
+fn wasm_filter(root_id: &str, policy_json: &str, wasm_path: &str, fail_reload: bool) -> Value {
+    json!({
+        "@type": WASM_FILTER,
+        "config": {
+            "name": root_id,
+            "root_id": root_id,
+            "allow_on_headers_stop_iteration": true,
+            "failure_policy": if fail_reload { "FAIL_RELOAD" } else { "FAIL_CLOSED" },
+            "vm_config": {
+                "vm_id": "model_router",
+                "runtime": "envoy.wasm.runtime.v8",
+                "code": {"local": {"filename": wasm_path}},
+            },
+            "configuration": {"@type": STRING_VALUE, "value": policy_json},
+        },
+    })
+}
+
+fn cluster_config(
+    name: &str,
+    host: &str,
+    port: u16,
+    policy_json: &str,
+    options: &EnvoyOptions,
+) -> Value {
+    let numeric = host.parse::<std::net::IpAddr>().is_ok();
+    json!({
+        "name": name,
+        "type": if numeric { "STATIC" } else { "STRICT_DNS" },
+        "connect_timeout": "2s",
+        "per_connection_buffer_limit_bytes": options.body_limit_bytes,
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket(host, port)}}]}],
+        },
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http_protocol_options": {}},
+                "http_filters": [
+                    {"name": "model-router-upstream", "typed_config": wasm_filter(
+                        crate::headers::UPSTREAM_ROOT_ID, policy_json, &options.wasm_path, options.fail_reload)},
+                    {"name": "envoy.filters.http.upstream_codec", "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"}},
+                ],
+            },
+        },
+    })
+}
+
+fn access_log_config(path: &str) -> Value {
+    let path = if path.is_empty() { "/dev/stdout" } else { path };
+    json!({
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": path,
+            "log_format": {"json_format": {
+                "time": "%START_TIME%",
+                "method": "%REQ(:METHOD)%",
+                "path": "%REQ(:PATH)%",
+                "status": "%RESPONSE_CODE%",
+                "flags": "%RESPONSE_FLAGS%",
+                "cluster": "%UPSTREAM_CLUSTER%",
+                "attempts": "%UPSTREAM_REQUEST_ATTEMPT_COUNT%",
+                "duration_ms": "%DURATION%",
+                "plan": format!("%REQ({PLAN_HEADER})%"),
+                "model": "%RESP(x-model-router-model)%",
+                "rule": "%RESP(x-model-router-rule)%",
+            }},
+        },
+    })
+}
+
+fn socket(address: &str, port: u16) -> Value {
+    json!({"socket_address": {"address": address, "port_value": port}})
+}
+
+fn millis(ms: u64) -> String {
+    format!("{}.{:03}s", ms / 1000, ms % 1000)
+}

@@ -1,0 +1,97 @@
+//! Host calls the filter uses, wrapped so that no failure panics: the SDK's
+//! trait helpers unwrap (and the string variants panic on non-UTF-8 header
+//! values), so everything goes through `hostcalls` and turns errors into
+//! logs or empty values.
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, MapType};
+
+use crate::headers::Headers;
+
+pub fn request_headers() -> Headers {
+    map_to_headers(MapType::HttpRequestHeaders)
+}
+
+pub fn response_headers() -> Headers {
+    map_to_headers(MapType::HttpResponseHeaders)
+}
+
+/// Header values that are not UTF-8 are converted lossily: they can still
+/// be recognised by name (and removed), and can match no condition by accident.
+fn map_to_headers(map: MapType) -> Headers {
+    let mut headers = Headers::new();
+    match hostcalls::get_map_bytes(map) {
+        Ok(pairs) => {
+            for (name, value) in pairs {
+                headers.insert(&name, &String::from_utf8_lossy(&value));
+            }
+        }
+        Err(status) => log::warn!("model-router: cannot read headers: {status:?}"),
+    }
+    headers
+}
+
+pub fn set_request_header(name: &str, value: &str) {
+    set(MapType::HttpRequestHeaders, name, Some(value));
+}
+
+pub fn remove_request_header(name: &str) {
+    set(MapType::HttpRequestHeaders, name, None);
+}
+
+pub fn set_response_header(name: &str, value: &str) {
+    set(MapType::HttpResponseHeaders, name, Some(value));
+}
+
+pub fn remove_response_header(name: &str) {
+    set(MapType::HttpResponseHeaders, name, None);
+}
+
+fn set(map: MapType, name: &str, value: Option<&str>) {
+    if let Err(status) = hostcalls::set_map_value_bytes(map, name, value.map(str::as_bytes)) {
+        log::warn!("model-router: cannot set header {name}: {status:?}");
+    }
+}
+
+/// The whole buffered request body (call at end of stream).
+pub fn request_body(size: usize) -> Vec<u8> {
+    buffer(BufferType::HttpRequestBody, size)
+}
+
+pub fn replace_request_body(old_size: usize, body: &[u8]) {
+    if let Err(status) = hostcalls::set_buffer(BufferType::HttpRequestBody, 0, old_size, body) {
+        log::warn!("model-router: cannot replace the request body: {status:?}");
+    }
+}
+
+pub fn plugin_configuration() -> Vec<u8> {
+    buffer(BufferType::PluginConfiguration, usize::MAX)
+}
+
+fn buffer(kind: BufferType, size: usize) -> Vec<u8> {
+    match hostcalls::get_buffer(kind, 0, size) {
+        Ok(bytes) => bytes.unwrap_or_default(),
+        Err(status) => {
+            log::warn!("model-router: cannot read buffer {kind:?}: {status:?}");
+            Vec::new()
+        }
+    }
+}
+
+pub fn property(path: &[&str]) -> Option<Vec<u8>> {
+    hostcalls::get_property(path.to_vec()).ok().flatten()
+}
+
+/// Makes Envoy pick the route again (a header the route reads changed).
+pub fn clear_route_cache() {
+    if let Err(status) = hostcalls::call_foreign_function("clear_route_cache", None) {
+        log::warn!("model-router: clear_route_cache failed: {status:?}");
+    }
+}
+
+pub fn send_json_reply(status: u32, body: &str) {
+    let headers = vec![("content-type", "application/json")];
+    if let Err(e) = hostcalls::send_http_response(status, headers, Some(body.as_bytes())) {
+        log::warn!("model-router: cannot send the local reply: {e:?}");
+    }
+}

@@ -1,0 +1,70 @@
+//! The per-attempt filter, in the cluster's upstream filter chain: on a
+//! retry, writes the model of this attempt into the body the router replays.
+
+use std::rc::Rc;
+
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+
+use super::host;
+use crate::actions;
+use crate::headers::PLAN_HEADER;
+use crate::policy::Policy;
+
+/// Set on upstream requests when the virtual host has `include_request_attempt_count`.
+const ATTEMPT_COUNT_HEADER: &str = "x-envoy-attempt-count";
+
+pub struct Upstream {
+    policy: Option<Rc<Policy>>,
+    /// The plan and attempt number of a retry whose body must be rewritten.
+    retry: Option<(String, u32)>,
+}
+
+impl Upstream {
+    pub fn new(policy: Option<Rc<Policy>>) -> Upstream {
+        Upstream {
+            policy,
+            retry: None,
+        }
+    }
+}
+
+impl Context for Upstream {}
+
+impl HttpContext for Upstream {
+    fn on_http_request_headers(&mut self, _count: usize, end_of_stream: bool) -> Action {
+        let headers = host::request_headers();
+        let attempt = headers
+            .get(ATTEMPT_COUNT_HEADER)
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .unwrap_or(1);
+        let Some(plan) = headers.get(PLAN_HEADER) else {
+            return Action::Continue;
+        };
+        // The first attempt already carries the body the routing filter wrote.
+        if attempt <= 1 || end_of_stream {
+            return Action::Continue;
+        }
+        self.retry = Some((plan.to_string(), attempt));
+        Action::Pause
+    }
+
+    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+        let Some((plan, attempt)) = &self.retry else {
+            return Action::Continue;
+        };
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let Some(policy) = self.policy.as_deref() else {
+            return Action::Continue;
+        };
+        let body = host::request_body(size);
+        if let Some(new_body) = actions::attempt_body(policy, plan, *attempt, &body) {
+            host::replace_request_body(size, &new_body);
+            host::set_request_header("content-length", &new_body.len().to_string());
+        }
+        self.retry = None;
+        Action::Continue
+    }
+}
