@@ -4,8 +4,8 @@
 
 use crate::decision::{Decision, Outcome};
 use crate::headers::{
-    Headers, ATTEMPTS_HEADER, MODEL_HEADER, OWN_PREFIX, PLAN_HEADER, PROMPT_TOKENS_HEADER,
-    RULE_HEADER,
+    Headers, ATTEMPTS_HEADER, CHAIN_STATE, ENVOY_CONTROL_HEADERS, MAX_RETRIES_HEADER, MODEL_HEADER,
+    OWN_PREFIX, PROMPT_TOKENS_HEADER, RULE_HEADER, TRY_STATE_PREFIX,
 };
 use crate::policy::{Mode, ModelId, Policy};
 use crate::request;
@@ -25,6 +25,8 @@ pub struct RequestActions {
     /// Replacement body (its length becomes the new `content-length`).
     pub body: Option<Vec<u8>>,
     pub set_headers: Vec<(String, String)>,
+    /// Filter state to set (name without Envoy's `wasm.` prefix, value).
+    pub filter_state: Vec<(String, String)>,
     pub reply: Option<LocalReply>,
     /// The route must be chosen again because a header it reads changed.
     pub clear_route_cache: bool,
@@ -32,7 +34,8 @@ pub struct RequestActions {
 
 /// Headers a client sent that only the router may set: its own
 /// `x-model-router-*` headers (except the ones the policy reads as inputs,
-/// such as the budget header) and the cluster header, whatever its name.
+/// such as the budget header), the cluster header whatever its name, and
+/// Envoy's retry-control headers.
 pub fn forged_headers(policy: &Policy, headers: &Headers) -> Vec<String> {
     let inputs = [
         policy.headers.budget.as_deref(),
@@ -45,6 +48,7 @@ pub fn forged_headers(policy: &Policy, headers: &Headers) -> Vec<String> {
         .filter(|name| {
             (name.starts_with(OWN_PREFIX) && !inputs.contains(&Some(*name)))
                 || *name == policy.headers.cluster
+                || ENVOY_CONTROL_HEADERS.contains(name)
         })
         .map(str::to_string)
         .collect();
@@ -64,15 +68,15 @@ pub fn request_actions(policy: &Policy, decision: &Decision, body: &[u8]) -> Req
         }
         _ if policy.mode == Mode::Shadow => {}
         Outcome::Passthrough { chain } => {
+            // The body is unreadable, so it cannot be rewritten for a fallback: one attempt.
             if let Some(model) = chain.first().and_then(|id| policy.model(*id)) {
-                actions
-                    .set_headers
-                    .push((policy.headers.cluster.clone(), model.cluster.clone()));
-                actions.clear_route_cache = true;
+                send_to(&mut actions, policy, &[model.cluster.as_str()]);
             }
         }
         Outcome::Route { chain } => {
-            let Some(first) = chain.first().and_then(|id| policy.model(*id)) else {
+            let models: Vec<&crate::policy::Model> =
+                chain.iter().filter_map(|id| policy.model(*id)).collect();
+            let Some(first) = models.first() else {
                 return actions;
             };
             actions.body = Some(rewrite::set_model(
@@ -80,19 +84,39 @@ pub fn request_actions(policy: &Policy, decision: &Decision, body: &[u8]) -> Req
                 &decision.model_spans,
                 &first.provider_model_json,
             ));
+            let clusters: Vec<&str> = models.iter().map(|m| m.cluster.as_str()).collect();
+            send_to(&mut actions, policy, &clusters);
             actions
-                .set_headers
-                .push((policy.headers.cluster.clone(), first.cluster.clone()));
-            actions
-                .set_headers
-                .push((PLAN_HEADER.to_string(), plan(policy, chain)));
-            actions.clear_route_cache = true;
+                .filter_state
+                .push((CHAIN_STATE.to_string(), plan(policy, chain)));
         }
     }
     actions
 }
 
-/// The attempt plan: the chain's model names, comma-separated (names are
+/// Routes attempt N to `clusters[N-1]`: the cluster header for routes that
+/// read it, one filter-state slot per attempt for the generated route's
+/// matcher, and a retry budget that ends with the chain.
+fn send_to(actions: &mut RequestActions, policy: &Policy, clusters: &[&str]) {
+    let Some(first) = clusters.first() else {
+        return;
+    };
+    actions
+        .set_headers
+        .push((policy.headers.cluster.clone(), first.to_string()));
+    actions.set_headers.push((
+        MAX_RETRIES_HEADER.to_string(),
+        clusters.len().saturating_sub(1).to_string(),
+    ));
+    for (i, cluster) in clusters.iter().enumerate() {
+        actions
+            .filter_state
+            .push((format!("{TRY_STATE_PREFIX}{}", i + 1), cluster.to_string()));
+    }
+    actions.clear_route_cache = true;
+}
+
+/// The chain's model names, comma-separated (names are
 /// validated to be header-safe and comma-free).
 pub fn plan(policy: &Policy, chain: &[ModelId]) -> String {
     chain
@@ -181,6 +205,12 @@ mod tests {
         (d, a)
     }
 
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
     #[test]
     fn routed_requests_get_body_cluster_and_plan() {
         let p = Policy::from_json(EXAMPLE).unwrap();
@@ -192,13 +222,18 @@ mod tests {
         );
         assert_eq!(
             a.set_headers,
-            vec![
-                ("x-model-router-cluster".to_string(), "local".to_string()),
-                (
-                    "x-model-router-plan".to_string(),
-                    "llama-3.1-8b,gpt-4o-mini".to_string()
-                )
-            ]
+            pairs(&[
+                ("x-model-router-cluster", "local"),
+                ("x-envoy-max-retries", "1")
+            ])
+        );
+        assert_eq!(
+            a.filter_state,
+            pairs(&[
+                ("model_router_try_1", "local"),
+                ("model_router_try_2", "openai"),
+                ("model_router_chain", "llama-3.1-8b,gpt-4o-mini"),
+            ])
         );
         assert!(a.clear_route_cache && a.reply.is_none());
     }
@@ -233,8 +268,12 @@ mod tests {
         assert_eq!(a.body, None);
         assert_eq!(
             a.set_headers,
-            vec![("x-model-router-cluster".to_string(), "openai".to_string())]
+            pairs(&[
+                ("x-model-router-cluster", "openai"),
+                ("x-envoy-max-retries", "0")
+            ])
         );
+        assert_eq!(a.filter_state, pairs(&[("model_router_try_1", "openai")]));
         let p = Policy::from_json(&EXAMPLE.replacen('{', r#"{"on_invalid_request":"reject","#, 1))
             .unwrap();
         let (_, a) = run(&p, "nope", &Headers::new());

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::headers::PLAN_HEADER;
+use crate::headers::{ATTEMPT_COUNT_HEADER, CHAIN_STATE, DECISION_STATE, TRY_STATE_PREFIX};
 use crate::policy::Policy;
 
 /// Where things are, for the generated config.
@@ -76,25 +76,35 @@ pub fn bootstrap(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> 
     let retry_policy = json!({
         "retry_on": "retriable-status-codes,5xx,reset,connect-failure,refused-stream",
         "retriable_status_codes": retry.retriable_status_codes,
+        // An upper bound: the filter sets x-envoy-max-retries to each chain's length - 1.
         "num_retries": max_chain.saturating_sub(1),
         "per_try_timeout": millis(retry.per_try_timeout_ms),
         "retry_back_off": {
             "base_interval": millis(retry.base_interval_ms),
             "max_interval": millis(retry.max_interval_ms),
         },
+        // Pick the cluster again on every retry: attempt N goes to slot N.
+        "refresh_cluster_on_retry": true,
     });
+    let all_clusters = clusters(policy);
 
-    let routed = json!({
-        "match": {"prefix": "/", "headers": [{"name": cluster_header, "present_match": true}]},
+    let route = json!({
+        "match": {"prefix": "/"},
+        // The router buffers the body to replay it on retries.
+        "request_body_buffer_limit": options.body_limit_bytes,
+        // The routing filter's cluster header is for routes that read it; providers need not see it.
+        "request_headers_to_remove": [cluster_header],
         "route": {
-            "cluster_header": cluster_header,
             "timeout": millis(retry.timeout_ms),
             "retry_policy": retry_policy,
+            "inline_cluster_specifier_plugin": {"extension": {
+                "name": "envoy.router.cluster_specifier_plugin.matcher",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.router.cluster_specifiers.matcher.v3.MatcherClusterSpecifier",
+                    "cluster_matcher": attempt_matcher(&all_clusters, &default_cluster, max_chain),
+                },
+            }},
         },
-    });
-    let unrouted = json!({
-        "match": {"prefix": "/"},
-        "route": {"cluster": default_cluster, "timeout": millis(retry.timeout_ms)},
     });
 
     let mut access_log = Vec::new();
@@ -114,7 +124,7 @@ pub fn bootstrap(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> 
                 "domains": ["*"],
                 "include_request_attempt_count": true,
                 "include_attempt_count_in_response": true,
-                "routes": [routed, unrouted],
+                "routes": [route],
             }],
         },
         "http_filters": [
@@ -222,10 +232,68 @@ fn access_log_config(path: &str) -> Value {
                 "cluster": "%UPSTREAM_CLUSTER%",
                 "attempts": "%UPSTREAM_REQUEST_ATTEMPT_COUNT%",
                 "duration_ms": "%DURATION%",
-                "plan": format!("%REQ({PLAN_HEADER})%"),
+                "chain": format!("%FILTER_STATE(wasm.{CHAIN_STATE}:PLAIN)%"),
+                "decision": format!("%FILTER_STATE(wasm.{DECISION_STATE}:PLAIN)%"),
                 "model": "%RESP(x-model-router-model)%",
                 "rule": "%RESP(x-model-router-rule)%",
             }},
+        },
+    })
+}
+
+/// The cluster of each attempt. Envoy re-runs this matcher on every retry
+/// (`refresh_cluster_on_retry`). It runs before the router writes the new
+/// attempt's `x-envoy-attempt-count`, so the header reads N-1 on attempt N
+/// (absent on attempt 1): key "1" selects slot 2, and so on. Each slot
+/// reads the filter state the routing filter set for that attempt; requests
+/// the filter did not route (other paths, shadow mode) get the default cluster.
+fn attempt_matcher(clusters: &[String], default_cluster: &str, attempts: usize) -> Value {
+    let slot = |n: usize| -> Value {
+        let map: serde_json::Map<String, Value> = clusters
+            .iter()
+            .map(|c| (c.clone(), json!({"action": cluster_action(c)})))
+            .collect();
+        json!({
+            "matcher_tree": {
+                "input": {
+                    "name": format!("{TRY_STATE_PREFIX}{n}"),
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.matching.common_inputs.network.v3.FilterStateInput",
+                        "key": format!("wasm.{TRY_STATE_PREFIX}{n}"),
+                    },
+                },
+                "exact_match_map": {"map": map},
+            },
+            "on_no_match": {"action": cluster_action(default_cluster)},
+        })
+    };
+    if attempts <= 1 {
+        return slot(1);
+    }
+    let retries: serde_json::Map<String, Value> = (2..=attempts)
+        .map(|n| ((n - 1).to_string(), json!({"matcher": slot(n)})))
+        .collect();
+    json!({
+        "matcher_tree": {
+            "input": {
+                "name": "attempt",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput",
+                    "header_name": ATTEMPT_COUNT_HEADER,
+                },
+            },
+            "exact_match_map": {"map": retries},
+        },
+        "on_no_match": {"matcher": slot(1)},
+    })
+}
+
+fn cluster_action(cluster: &str) -> Value {
+    json!({
+        "name": cluster,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.router.cluster_specifiers.matcher.v3.ClusterAction",
+            "cluster": cluster,
         },
     })
 }

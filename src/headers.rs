@@ -9,8 +9,34 @@ pub const RULE_HEADER: &str = "x-model-router-rule";
 pub const PROMPT_TOKENS_HEADER: &str = "x-model-router-prompt-tokens";
 /// Response header with the number of upstream attempts.
 pub const ATTEMPTS_HEADER: &str = "x-model-router-attempts";
-/// Request header carrying the attempt plan to the upstream filter.
-pub const PLAN_HEADER: &str = "x-model-router-plan";
+/// Filter state (`wasm.<name>` in Envoy) holding the cluster of attempt N:
+/// `model_router_try_1`, `model_router_try_2`, … The route's matcher cluster
+/// specifier reads it on every attempt.
+pub const TRY_STATE_PREFIX: &str = "model_router_try_";
+/// Filter state with the chain's model names, comma-separated, for the
+/// upstream filter (filter state never reaches a provider, unlike a header).
+pub const CHAIN_STATE: &str = "model_router_chain";
+/// Filter state with the decision as one JSON object, for access logs.
+pub const DECISION_STATE: &str = "model_router_decision";
+/// Envoy's per-request retry budget header: the filter sets it to the chain
+/// length minus one so a chain never retries past its last model.
+pub const MAX_RETRIES_HEADER: &str = "x-envoy-max-retries";
+/// Envoy's attempt counter (request side for upstream filters, response side
+/// with `include_attempt_count_in_response`).
+pub const ATTEMPT_COUNT_HEADER: &str = "x-envoy-attempt-count";
+/// Envoy headers a client could send to change retries or attempt numbering:
+/// removed from every request, so the policy alone decides.
+pub const ENVOY_CONTROL_HEADERS: [&str; 9] = [
+    "x-envoy-attempt-count",
+    "x-envoy-max-retries",
+    "x-envoy-retry-on",
+    "x-envoy-retry-grpc-on",
+    "x-envoy-retriable-status-codes",
+    "x-envoy-retriable-header-names",
+    "x-envoy-upstream-rq-timeout-ms",
+    "x-envoy-upstream-rq-per-try-timeout-ms",
+    "x-envoy-hedge-on-per-try-timeout",
+];
 /// Every header starting with this prefix is the router's own: a client copy is removed.
 pub const OWN_PREFIX: &str = "x-model-router-";
 /// `root_id` of the upstream (per-attempt) filter plugin.

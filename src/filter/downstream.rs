@@ -9,13 +9,9 @@ use proxy_wasm::types::Action;
 use super::host;
 use crate::actions::{self, served_model};
 use crate::decision::{decide, Decision, Request};
-use crate::headers::{Headers, OWN_PREFIX};
+use crate::headers::{Headers, ATTEMPT_COUNT_HEADER, OWN_PREFIX};
 use crate::policy::Policy;
 use crate::request::ApiShape;
-
-/// Envoy's count of attempts, on the response when the virtual host sets
-/// `include_attempt_count_in_response`.
-const ATTEMPT_COUNT_HEADER: &str = "x-envoy-attempt-count";
 
 /// Where a request is in its life.
 enum Phase {
@@ -80,6 +76,9 @@ impl Downstream {
         }
         for (name, value) in &todo.set_headers {
             host::set_request_header(name, value);
+        }
+        for (name, value) in &todo.filter_state {
+            host::set_filter_state(name, value);
         }
         if todo.clear_route_cache {
             host::clear_route_cache();

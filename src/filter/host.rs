@@ -95,3 +95,16 @@ pub fn send_json_reply(status: u32, body: &str) {
         log::warn!("model-router: cannot send the local reply: {e:?}");
     }
 }
+
+/// Sets filter state `wasm.<name>` (read by the route's matcher, the
+/// upstream filter and access logs).
+pub fn set_filter_state(name: &str, value: &str) {
+    if let Err(status) = hostcalls::set_property(vec![name], Some(value.as_bytes())) {
+        log::warn!("model-router: cannot set filter state {name}: {status:?}");
+    }
+}
+
+/// Filter state set by the routing filter, read from the upstream filter.
+pub fn filter_state(name: &str) -> Option<String> {
+    property(&[name]).and_then(|v| String::from_utf8(v).ok())
+}

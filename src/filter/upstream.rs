@@ -8,11 +8,8 @@ use proxy_wasm::types::Action;
 
 use super::host;
 use crate::actions;
-use crate::headers::PLAN_HEADER;
+use crate::headers::{ATTEMPT_COUNT_HEADER, CHAIN_STATE};
 use crate::policy::Policy;
-
-/// Set on upstream requests when the virtual host has `include_request_attempt_count`.
-const ATTEMPT_COUNT_HEADER: &str = "x-envoy-attempt-count";
 
 pub struct Upstream {
     policy: Option<Rc<Policy>>,
@@ -33,19 +30,20 @@ impl Context for Upstream {}
 
 impl HttpContext for Upstream {
     fn on_http_request_headers(&mut self, _count: usize, end_of_stream: bool) -> Action {
-        let headers = host::request_headers();
-        let attempt = headers
+        // Set by Envoy on upstream requests (virtual host `include_request_attempt_count`).
+        // The header map is shared between attempts: read it, never remove it.
+        let attempt = host::request_headers()
             .get(ATTEMPT_COUNT_HEADER)
             .and_then(|v| v.trim().parse::<u32>().ok())
             .unwrap_or(1);
-        let Some(plan) = headers.get(PLAN_HEADER) else {
-            return Action::Continue;
-        };
         // The first attempt already carries the body the routing filter wrote.
         if attempt <= 1 || end_of_stream {
             return Action::Continue;
         }
-        self.retry = Some((plan.to_string(), attempt));
+        let Some(plan) = host::filter_state(CHAIN_STATE) else {
+            return Action::Continue;
+        };
+        self.retry = Some((plan, attempt));
         Action::Pause
     }
 
