@@ -19,7 +19,7 @@ impl Money {
     /// From a USD amount written as a decimal (a policy price, a budget
     /// header). None for negative, non-finite or absurd (≥ 1e6 USD) values.
     pub fn from_usd(usd: f64) -> Option<Money> {
-        if !usd.is_finite() || usd < 0.0 || usd >= 1e6 {
+        if !usd.is_finite() || !(0.0..1e6).contains(&usd) {
             return None;
         }
         Some(Money((usd * PICO_PER_USD).round() as u64))

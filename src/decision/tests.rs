@@ -1,3 +1,4 @@
+#![allow(clippy::type_complexity)] // table-driven cases read best inline
 use super::*;
 use crate::headers::Headers;
 use crate::policy::Policy;

@@ -42,6 +42,7 @@ pub(super) fn read(top: &TopLevel<'_>, facts: &mut RequestFacts) -> Result<(), R
             }
         }
     }
+    tools::finish(facts);
     if let Some(raw) = top.get("response_format") {
         let format: Value = field(raw, "response_format")?;
         facts.structured_output = matches!(

@@ -31,7 +31,6 @@ pub(super) fn function_framing_tokens(encoding: Encoding) -> i64 {
 /// deprecated `functions` list, whose items are the function objects
 /// themselves rather than `{"type":"function","function":{...}}`.
 pub(super) fn read(definitions: &[Value], legacy: bool, facts: &mut RequestFacts) {
-    let mut any = false;
     for definition in definitions {
         let function = if legacy {
             Some(definition)
@@ -39,7 +38,6 @@ pub(super) fn read(definitions: &[Value], legacy: bool, facts: &mut RequestFacts
             definition.get("function")
         };
         let Some(function) = function else { continue };
-        any = true;
         facts.tool_functions += 1;
         let name = text_of(function.get("name"));
         let description = text_of(function.get("description"));
@@ -70,7 +68,11 @@ pub(super) fn read(definitions: &[Value], legacy: bool, facts: &mut RequestFacts
                 .push(format!("{key}:{kind}:{}", strip_final_period(&description)));
         }
     }
-    if any {
+}
+
+/// Closes the function definitions (once, however many lists carried them).
+pub(super) fn finish(facts: &mut RequestFacts) {
+    if facts.tool_functions > 0 {
         facts.fixed_tokens += FUNCTIONS_END;
     }
 }

@@ -1,0 +1,468 @@
+//! Real processes on loopback: the mock provider, Envoy with the built
+//! `.wasm`, and an HTTP client. Anything missing fails loudly: these tests
+//! never skip.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use model_router::envoy_config::{self, EnvoyOptions};
+use model_router::policy::Policy;
+use serde_json::Value;
+
+pub const TEST_ID: &str = "x-test-id";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"))
+}
+
+fn must_exist(path: PathBuf, what: &str) -> PathBuf {
+    assert!(
+        path.is_file(),
+        "{what} not found at {}: run ./scripts/test (it installs and builds everything)",
+        path.display()
+    );
+    path
+}
+
+pub fn envoy_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("ENVOY_BIN") {
+        return must_exist(PathBuf::from(path), "Envoy (ENVOY_BIN)");
+    }
+    let lib = repo().join(".venv/lib");
+    let found = std::fs::read_dir(&lib).ok().and_then(|entries| {
+        entries
+            .flatten()
+            .map(|e| e.path().join("site-packages/envoy/_bin/envoy"))
+            .find(|p| p.is_file())
+    });
+    must_exist(
+        found.unwrap_or_else(|| lib.join("python3/site-packages/envoy/_bin/envoy")),
+        "Envoy",
+    )
+}
+
+pub fn wasm_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("MODEL_ROUTER_WASM") {
+        return must_exist(PathBuf::from(path), "the filter (MODEL_ROUTER_WASM)");
+    }
+    must_exist(
+        target_dir().join("wasm32-wasip1/release/model_router.wasm"),
+        "the filter .wasm",
+    )
+}
+
+fn mock_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("MOCK_PROVIDER_BIN") {
+        return must_exist(PathBuf::from(path), "mock-provider (MOCK_PROVIDER_BIN)");
+    }
+    must_exist(target_dir().join("debug/mock-provider"), "mock-provider")
+}
+
+/// Spawns children from one thread that lives as long as the test process,
+/// with PR_SET_PDEATHSIG so they die with it (the signal follows the
+/// spawning *thread*, so test threads must not spawn directly).
+fn spawn(mut command: Command) -> std::io::Result<Child> {
+    type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    let sender = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::spawn(move || {
+            for (mut command, reply) in rx {
+                unsafe {
+                    use std::os::unix::process::CommandExt;
+                    command.pre_exec(|| {
+                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                        Ok(())
+                    });
+                }
+                let _ = reply.send(command.spawn());
+            }
+        });
+        Mutex::new(tx)
+    });
+    let (tx, rx) = mpsc::channel();
+    command.stdin(Stdio::null());
+    sender.lock().unwrap().send((command, tx)).unwrap();
+    rx.recv().unwrap()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running mock provider.
+pub struct Mock {
+    pub name: String,
+    pub port: u16,
+    child: Child,
+}
+
+impl Mock {
+    pub fn start(name: &str) -> Mock {
+        Mock::start_with(name, &[])
+    }
+
+    pub fn start_with(name: &str, args: &[&str]) -> Mock {
+        let mut command = Command::new(mock_bin());
+        command
+            .args(["--listen", "127.0.0.1:0", "--name", name])
+            .args(args);
+        command.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = spawn(command).expect("start mock-provider");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let port = line
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("mock-provider said {line:?}"));
+        Mock {
+            name: name.to_string(),
+            port,
+            child,
+        }
+    }
+
+    /// Every request the mock received, in order.
+    pub fn requests(&self) -> Vec<Value> {
+        let reply = get(&format!("http://127.0.0.1:{}/__mock/requests", self.port));
+        serde_json::from_str::<Vec<Value>>(&reply.body).unwrap()
+    }
+
+    /// The requests that carried `x-test-id: id`.
+    pub fn requests_for(&self, id: &str) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .filter(|r| header_of(r, TEST_ID).as_deref() == Some(id))
+            .collect()
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A header value of a recorded request.
+pub fn header_of(record: &Value, name: &str) -> Option<String> {
+    record["headers"].as_array()?.iter().find_map(|pair| {
+        (pair[0].as_str()? == name).then(|| pair[1].as_str().unwrap_or_default().to_string())
+    })
+}
+
+/// A running Envoy with the filter.
+pub struct Envoy {
+    pub port: u16,
+    pub admin: u16,
+    child: Child,
+    pub log: PathBuf,
+    pub access_log: PathBuf,
+    _dir: TempDir,
+}
+
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Options of a test Envoy.
+pub struct Setup<'a> {
+    pub policy: &'a str,
+    /// cluster name → mock serving it.
+    pub upstreams: Vec<(&'a str, &'a Mock)>,
+    /// Replaces the plugin configuration after generation (to test bad policies).
+    pub raw_configuration: Option<&'a str>,
+    pub body_limit_bytes: Option<u32>,
+    /// Clusters served by no mock: (cluster, port).
+    pub extra_upstreams: Vec<(String, u16)>,
+}
+
+impl<'a> Setup<'a> {
+    pub fn new(policy: &'a str, upstreams: Vec<(&'a str, &'a Mock)>) -> Setup<'a> {
+        Setup {
+            policy,
+            upstreams,
+            raw_configuration: None,
+            body_limit_bytes: None,
+            extra_upstreams: Vec::new(),
+        }
+    }
+}
+
+impl Envoy {
+    pub fn start(policy: &str, upstreams: Vec<(&str, &Mock)>) -> Envoy {
+        Envoy::launch(Setup::new(policy, upstreams))
+            .unwrap_or_else(|log| panic!("Envoy did not start:\n{log}"))
+    }
+
+    /// Starts Envoy and waits until it is ready; Err(log) if it exits first.
+    pub fn launch(setup: Setup<'_>) -> Result<Envoy, String> {
+        let dir = TempDir::new("model-router-e2e");
+        let policy = Policy::from_json(setup.policy).expect("test policy must be valid");
+        let (port, admin) = (free_port(), free_port());
+        let options = EnvoyOptions {
+            listen_port: port,
+            admin_port: admin,
+            wasm_path: wasm_path().display().to_string(),
+            upstreams: setup
+                .upstreams
+                .iter()
+                .map(|(cluster, mock)| (cluster.to_string(), "127.0.0.1".to_string(), mock.port))
+                .chain(
+                    setup
+                        .extra_upstreams
+                        .iter()
+                        .map(|(c, p)| (c.clone(), "127.0.0.1".to_string(), *p)),
+                )
+                .collect(),
+            access_log_path: Some(dir.0.join("access.log").display().to_string()),
+            body_limit_bytes: setup
+                .body_limit_bytes
+                .unwrap_or(EnvoyOptions::default().body_limit_bytes),
+            ..EnvoyOptions::default()
+        };
+        let mut config = envoy_config::bootstrap(&policy, setup.policy, &options);
+        if let Some(raw) = setup.raw_configuration {
+            replace_configuration(&mut config, raw);
+        }
+        let config_path = dir.0.join("envoy.json");
+        std::fs::write(&config_path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
+        let log = dir.0.join("envoy.log");
+        let mut command = Command::new(envoy_bin());
+        command
+            .arg("-c")
+            .arg(&config_path)
+            .args([
+                "--concurrency",
+                "1",
+                "--use-dynamic-base-id",
+                "--disable-hot-restart",
+                "-l",
+                "info",
+            ])
+            .arg("--log-path")
+            .arg(&log)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = spawn(command).expect("start envoy");
+        let mut envoy = Envoy {
+            port,
+            admin,
+            child,
+            access_log: dir.0.join("access.log"),
+            log,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Ok(Some(_)) = envoy.child.try_wait() {
+                return Err(envoy.log_text());
+            }
+            if try_get(&format!("http://127.0.0.1:{admin}/ready")).is_some_and(|r| r.status == 200)
+            {
+                return Ok(envoy);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("not ready after 90 s\n{}", envoy.log_text()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits for Envoy to exit and returns its status code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn post(&self, path: &str, body: &[u8], headers: &[(&str, &str)]) -> Reply {
+        send("POST", &self.url(path), Some(body), headers)
+    }
+
+    /// Posts a chat body tagged with a fresh test id; returns the id and reply.
+    pub fn chat(&self, body: &Value, headers: &[(&str, &str)]) -> (String, Reply) {
+        let id = new_id();
+        let mut all = headers.to_vec();
+        all.push((TEST_ID, &id));
+        all.push(("content-type", "application/json"));
+        let reply = self.post("/v1/chat/completions", body.to_string().as_bytes(), &all);
+        (id, reply)
+    }
+
+    /// Envoy's Prometheus exposition.
+    pub fn prometheus(&self) -> String {
+        get(&format!("http://127.0.0.1:{}/stats/prometheus", self.admin)).body
+    }
+
+    /// Envoy's plain stats.
+    pub fn stats(&self) -> String {
+        get(&format!("http://127.0.0.1:{}/stats", self.admin)).body
+    }
+
+    /// Whether Envoy still answers its admin endpoint.
+    pub fn healthy(&self) -> bool {
+        try_get(&format!("http://127.0.0.1:{}/ready", self.admin)).is_some_and(|r| r.status == 200)
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn replace_configuration(config: &mut Value, raw: &str) {
+    match config {
+        Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                if key == "configuration" && value.get("@type").is_some() {
+                    value["value"] = Value::String(raw.to_string());
+                } else {
+                    replace_configuration(value, raw);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| replace_configuration(v, raw)),
+        _ => {}
+    }
+}
+
+pub fn new_id() -> String {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    format!(
+        "t{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    )
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+pub fn get(url: &str) -> Reply {
+    send("GET", url, None, &[])
+}
+
+fn try_get(url: &str) -> Option<Reply> {
+    try_send("GET", url, None, &[]).ok()
+}
+
+pub fn send(method: &str, url: &str, body: Option<&[u8]>, headers: &[(&str, &str)]) -> Reply {
+    try_send(method, url, body, headers).unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
+
+pub fn try_send(
+    method: &str,
+    url: &str,
+    body: Option<&[u8]>,
+    headers: &[(&str, &str)],
+) -> Result<Reply, ureq::Error> {
+    let mut builder = ureq::http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let request = builder
+        .body(body.map(<[u8]>::to_vec).unwrap_or_default())
+        .unwrap();
+    let mut response = agent().run(request)?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).to_string(),
+            )
+        })
+        .collect();
+    let mut body = String::new();
+    response
+        .body_mut()
+        .as_reader()
+        .read_to_string(&mut body)
+        .map_err(ureq::Error::Io)?;
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
+pub fn read_text(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}

@@ -1,0 +1,16 @@
+//! End-to-end tests: the built `.wasm` inside a real Envoy 1.40, real HTTP on
+//! loopback, mock providers recording what they receive.
+
+// Test code may unwrap and panic: a failed expectation is the point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::type_complexity
+)]
+
+mod fallback;
+#[allow(dead_code)] // shared by all test modules; not each uses every helper
+mod harness;
+mod routing;
