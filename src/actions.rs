@@ -7,7 +7,7 @@ use crate::headers::{
     Headers, ATTEMPTS_HEADER, CHAIN_STATE, ENVOY_CONTROL_HEADERS, MAX_RETRIES_HEADER, MODEL_HEADER,
     OWN_PREFIX, PROMPT_TOKENS_HEADER, RULE_HEADER, TRY_STATE_PREFIX,
 };
-use crate::policy::{Mode, ModelId, Policy};
+use crate::policy::{Mode, ModelId, Policy, StreamUsage};
 use crate::request;
 use crate::rewrite;
 
@@ -79,11 +79,26 @@ pub fn request_actions(policy: &Policy, decision: &Decision, body: &[u8]) -> Req
             let Some(first) = models.first() else {
                 return actions;
             };
-            actions.body = Some(rewrite::set_model(
-                body,
-                &decision.model_spans,
-                &first.provider_model_json,
-            ));
+            let mut edits = rewrite::Edits::default();
+            edits.set_member("model", &decision.model_spans, &first.provider_model_json);
+            if policy.stream_usage == StreamUsage::Inject
+                && decision.stream
+                && !decision.stream_include_usage
+            {
+                // Without it a stream carries no usage and cost can only be estimated.
+                let span = decision.stream_options_span.clone();
+                let current = span
+                    .as_ref()
+                    .and_then(|r| body.get(r.clone()))
+                    .and_then(|b| std::str::from_utf8(b).ok());
+                let spans: Vec<std::ops::Range<usize>> = span.into_iter().collect();
+                edits.set_member(
+                    "stream_options",
+                    &spans,
+                    &rewrite::stream_options_with_usage(current),
+                );
+            }
+            actions.body = Some(edits.apply(body));
             let clusters: Vec<&str> = models.iter().map(|m| m.cluster.as_str()).collect();
             send_to(&mut actions, policy, &clusters);
             actions
@@ -247,6 +262,26 @@ mod tests {
         assert_eq!(attempt_body(&p, "llama-3.1-8b,gpt-4o-mini", 3, body), None);
         assert_eq!(attempt_body(&p, "nope", 1, body), None);
         assert_eq!(attempt_body(&p, "gpt-4o", 1, b"not json"), None);
+    }
+
+    #[test]
+    fn streams_get_a_usage_chunk_unless_the_policy_says_off() {
+        let p = Policy::from_json(EXAMPLE).unwrap();
+        let body = r#"{"model":"auto","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+        let (_, a) = run(&p, body, &Headers::new());
+        let sent: serde_json::Value = serde_json::from_slice(&a.body.unwrap()).unwrap();
+        assert_eq!(sent["stream_options"]["include_usage"], true);
+        let asked = r#"{"model":"auto","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#;
+        let (_, a) = run(&p, asked, &Headers::new());
+        assert_eq!(
+            String::from_utf8(a.body.unwrap()).unwrap(),
+            asked.replace("\"auto\"", "\"gpt-4o-mini\"")
+        );
+        let p = Policy::from_json(&EXAMPLE.replacen('{', r#"{"stream_usage":"off","#, 1)).unwrap();
+        let (_, a) = run(&p, body, &Headers::new());
+        assert!(!String::from_utf8(a.body.unwrap())
+            .unwrap()
+            .contains("stream_options"));
     }
 
     #[test]

@@ -118,6 +118,10 @@ pub struct Decision {
     pub stream_include_usage: bool,
     /// Where the body's `model` values are, for the rewrite.
     pub model_spans: Vec<std::ops::Range<usize>>,
+    /// Prompt tokens with each chain model's own encoding.
+    pub chain_prompt_tokens: Vec<(ModelId, u64)>,
+    /// Where the body's `stream_options` value is, for usage injection.
+    pub stream_options_span: Option<std::ops::Range<usize>>,
 }
 
 impl Decision {
@@ -127,6 +131,14 @@ impl Decision {
             Outcome::Route { chain } | Outcome::Passthrough { chain } => chain,
             Outcome::Reject { .. } => &[],
         }
+    }
+
+    /// Prompt tokens counted with `model`'s encoding, if it is in the chain.
+    pub fn prompt_tokens_for(&self, model: ModelId) -> Option<u64> {
+        self.chain_prompt_tokens
+            .iter()
+            .find(|(id, _)| *id == model)
+            .map(|(_, n)| *n)
     }
 
     /// Status of the local reply, for rejections.
@@ -150,6 +162,8 @@ impl Decision {
             stream: false,
             stream_include_usage: false,
             model_spans: Vec::new(),
+            chain_prompt_tokens: Vec::new(),
+            stream_options_span: None,
         }
     }
 }
@@ -158,6 +172,8 @@ impl Decision {
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
     model: ModelId,
+    /// Prompt tokens with this model's encoding.
+    prompt: u64,
     fits: bool,
     projected: Money,
 }
@@ -214,6 +230,8 @@ fn route(
         stream: facts.stream,
         stream_include_usage: facts.stream_include_usage,
         model_spans: facts.model_spans.clone(),
+        chain_prompt_tokens: Vec::new(),
+        stream_options_span: facts.stream_options_span.clone(),
     };
 
     let mut candidates = candidates(policy, facts, signals, target.models())?;
@@ -276,6 +294,7 @@ fn route(
     }
 
     decision.estimated_cost = chain.first().map(|c| c.projected);
+    decision.chain_prompt_tokens = chain.iter().map(|c| (c.model, c.prompt)).collect();
     decision.outcome = Outcome::Route {
         chain: chain.iter().map(|c| c.model).collect(),
     };
@@ -342,6 +361,7 @@ fn candidates(
             .unwrap_or(policy.default_output_tokens);
         out.push(Candidate {
             model: id,
+            prompt,
             fits: prompt.saturating_add(output) <= model.context_window,
             projected: model.pricing.projected(prompt, output),
         });
@@ -387,6 +407,8 @@ fn invalid(policy: &Policy, reason: String) -> Decision {
             stream: false,
             stream_include_usage: false,
             model_spans: Vec::new(),
+            chain_prompt_tokens: Vec::new(),
+            stream_options_span: None,
         },
     }
 }

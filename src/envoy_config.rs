@@ -151,6 +151,7 @@ pub fn bootstrap(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> 
 
     json!({
         "admin": {"address": socket("127.0.0.1", options.admin_port)},
+        "stats_config": stats_config(),
         "static_resources": {
             "listeners": [{
                 "name": "model_router",
@@ -238,6 +239,28 @@ fn access_log_config(path: &str) -> Value {
                 "rule": "%RESP(x-model-router-rule)%",
             }},
         },
+    })
+}
+
+/// Turns the router's `;label=value` metric names into Prometheus labels,
+/// and gives its histograms buckets that fit tokens and microseconds.
+pub fn stats_config() -> Value {
+    let tags: Vec<Value> = crate::metrics::stats_tags()
+        .into_iter()
+        .map(|(tag, regex)| json!({"tag_name": tag, "regex": regex}))
+        .collect();
+    json!({
+        "stats_tags": tags,
+        "histogram_bucket_settings": [
+            {
+                "match": {"prefix": format!("wasmcustom.{}", crate::metrics::PROMPT_TOKENS_HISTOGRAM)},
+                "buckets": [64, 256, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144, 1048576],
+            },
+            {
+                "match": {"prefix": format!("wasmcustom.{}", crate::metrics::DECISION_TIME_HISTOGRAM)},
+                "buckets": [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000],
+            },
+        ],
     })
 }
 

@@ -5,6 +5,14 @@ use serde_json::{json, Value};
 use crate::decision::{Decision, Outcome};
 use crate::policy::Policy;
 
+/// The decision as a JSON object, for audit logs (callers add fields).
+pub fn audit(policy: &Policy, decision: &Decision) -> serde_json::Map<String, Value> {
+    match explain(policy, decision) {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
 pub fn explain(policy: &Policy, decision: &Decision) -> Value {
     let chain: Vec<&crate::policy::Model> = decision
         .chain()

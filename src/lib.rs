@@ -13,12 +13,16 @@ pub mod decision;
 pub mod envoy_config;
 pub mod explain;
 pub mod headers;
+pub mod metrics;
 pub mod policy;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod report;
 pub mod request;
 pub mod rewrite;
 pub mod signals;
 pub mod task;
 pub mod tokens;
+pub mod usage;
 
 #[cfg(target_arch = "wasm32")]
 pub mod filter;

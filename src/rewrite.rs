@@ -12,39 +12,75 @@ use std::ops::Range;
 /// `model_json` (an encoded JSON string), or a `model` member inserted first
 /// when there is none.
 pub fn set_model(body: &[u8], spans: &[Range<usize>], model_json: &str) -> Vec<u8> {
-    if spans.is_empty() {
-        return insert_model(body, model_json);
-    }
-    let mut out = Vec::with_capacity(body.len() + model_json.len());
-    let mut cursor = 0usize;
-    for span in spans {
-        let (Some(before), true) = (body.get(cursor..span.start), span.end <= body.len()) else {
-            continue;
-        };
-        out.extend_from_slice(before);
-        out.extend_from_slice(model_json.as_bytes());
-        cursor = span.end;
-    }
-    out.extend_from_slice(body.get(cursor..).unwrap_or_default());
-    out
+    let mut edits = Edits::default();
+    edits.set_member("model", spans, model_json);
+    edits.apply(body)
 }
 
-fn insert_model(body: &[u8], model_json: &str) -> Vec<u8> {
-    let Some(open) = body.iter().position(|b| *b == b'{') else {
-        return body.to_vec();
-    };
-    let after = open + 1;
-    let rest = body.get(after..).unwrap_or_default();
-    let empty_object = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
-    let mut out = Vec::with_capacity(body.len() + model_json.len() + 10);
-    out.extend_from_slice(body.get(..after).unwrap_or_default());
-    out.extend_from_slice(b"\"model\":");
-    out.extend_from_slice(model_json.as_bytes());
-    if !empty_object {
-        out.push(b',');
+/// Changes to a JSON object body: values replaced in place, members inserted first.
+#[derive(Debug, Default)]
+pub struct Edits {
+    replace: Vec<(Range<usize>, String)>,
+    insert: Vec<String>,
+}
+
+impl Edits {
+    /// Sets top-level member `key` (whose current values are at `spans`) to `value_json`.
+    pub fn set_member(&mut self, key: &str, spans: &[Range<usize>], value_json: &str) {
+        if spans.is_empty() {
+            self.insert
+                .push(format!("{}:{value_json}", json_string(key)));
+        } else {
+            for span in spans {
+                self.replace.push((span.clone(), value_json.to_string()));
+            }
+        }
     }
-    out.extend_from_slice(rest);
-    out
+
+    pub fn apply(mut self, body: &[u8]) -> Vec<u8> {
+        self.replace.sort_by_key(|(range, _)| range.start);
+        let extra: usize = self.replace.iter().map(|(_, t)| t.len()).sum::<usize>()
+            + self.insert.iter().map(|t| t.len() + 1).sum::<usize>();
+        let mut out = Vec::with_capacity(body.len() + extra);
+        let mut cursor = 0usize;
+        if !self.insert.is_empty() {
+            if let Some(open) = body.iter().position(|b| *b == b'{') {
+                let after = open + 1;
+                let rest = body.get(after..).unwrap_or_default();
+                let empty_object = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+                out.extend_from_slice(body.get(..after).unwrap_or_default());
+                out.extend_from_slice(self.insert.join(",").as_bytes());
+                if !empty_object {
+                    out.push(b',');
+                }
+                cursor = after;
+            }
+        }
+        for (span, text) in &self.replace {
+            if span.start < cursor || span.end > body.len() {
+                continue;
+            }
+            out.extend_from_slice(body.get(cursor..span.start).unwrap_or_default());
+            out.extend_from_slice(text.as_bytes());
+            cursor = span.end;
+        }
+        out.extend_from_slice(body.get(cursor..).unwrap_or_default());
+        out
+    }
+}
+
+/// The `stream_options` value that asks for a usage chunk, keeping any
+/// other options the client set. `current` is the existing value's JSON text.
+pub fn stream_options_with_usage(current: Option<&str>) -> String {
+    let mut options = current
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+        .and_then(|v| match v {
+            serde_json::Value::Object(map) => Some(map),
+            _ => None,
+        })
+        .unwrap_or_default();
+    options.insert("include_usage".to_string(), serde_json::Value::Bool(true));
+    serde_json::Value::Object(options).to_string()
 }
 
 /// `text` as a JSON string literal.
@@ -95,6 +131,26 @@ mod tests {
         assert_eq!(
             set_model(b"{ }", &[], "\"m\""),
             b"{\"model\":\"m\" }".to_vec()
+        );
+    }
+
+    #[test]
+    fn edits_replace_and_insert_together() {
+        let body = br#"{"stream":true,"model":"a","messages":[]}"#;
+        let mut edits = Edits::default();
+        edits.set_member("model", std::slice::from_ref(&(23..26)), "\"m\"");
+        edits.set_member("stream_options", &[], &stream_options_with_usage(None));
+        assert_eq!(
+            String::from_utf8(edits.apply(body)).unwrap(),
+            r#"{"stream_options":{"include_usage":true},"stream":true,"model":"m","messages":[]}"#
+        );
+        assert_eq!(
+            stream_options_with_usage(Some(r#"{"include_usage":false,"x":1}"#)),
+            r#"{"include_usage":true,"x":1}"#
+        );
+        assert_eq!(
+            stream_options_with_usage(Some("null")),
+            r#"{"include_usage":true}"#
         );
     }
 

@@ -35,6 +35,9 @@ pub const FAULT_HEADER: &str = "x-mock-fault";
 pub const COMPLETION_TOKENS_HEADER: &str = "x-mock-completion-tokens";
 /// Request header: number of content pieces (stream chunks) of the answer.
 pub const STREAM_CHUNKS_HEADER: &str = "x-mock-stream-chunks";
+/// `x-mock-usage: omit` answers without any usage (JSON body or stream), like
+/// providers that do not report it.
+pub const USAGE_HEADER: &str = "x-mock-usage";
 /// Response header: the provider's name.
 pub const PROVIDER_HEADER: &str = "x-mock-provider";
 /// Response header: the model the request asked for.
@@ -349,6 +352,9 @@ async fn answer(
         Ok(wanted) => wanted,
         Err(message) => return reply.error(state, StatusCode::BAD_REQUEST, &message),
     };
+    let omit_usage = headers
+        .get(USAGE_HEADER)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"omit"));
     let model = prompt
         .model
         .clone()
@@ -364,7 +370,7 @@ async fn answer(
         created: unix_now(),
         model,
         prompt_tokens: prompt.prompt_tokens,
-        include_usage: prompt.include_usage,
+        include_usage: prompt.include_usage && !omit_usage,
         plan,
     };
 
@@ -389,7 +395,15 @@ async fn answer(
     if let Some(delay) = delivery.first_byte_delay {
         tokio::time::sleep(delay).await;
     }
-    let json = answer.json_bytes();
+    let json = if omit_usage {
+        let mut value = answer.json();
+        if let Some(object) = value.as_object_mut() {
+            object.remove("usage");
+        }
+        Bytes::from(value.to_string())
+    } else {
+        answer.json_bytes()
+    };
     let Some(abort) = delivery.cut else {
         return reply.json(state, StatusCode::OK, json);
     };

@@ -8,6 +8,7 @@ use model_router::decision::{decide, Request};
 use model_router::envoy_config::{self, EnvoyOptions};
 use model_router::headers::Headers;
 use model_router::policy::Policy;
+use model_router::report::{self, Dimension};
 use model_router::request::{self, ApiShape};
 use model_router::tokens::{self, Encoding};
 
@@ -24,7 +25,14 @@ Usage:
   model-router envoy POLICY [--listen ADDR:PORT] [--admin-port N] [--wasm PATH]
                      [--upstream CLUSTER=HOST:PORT]... [--access-log PATH] [--body-limit BYTES]
       Print a complete Envoy bootstrap (JSON, which Envoy reads as YAML too).
+  model-router report [--url URL | FILE] [--by model,rule,tenant] [--json]
+      Requests, tokens, cost and savings against the baseline model, per model,
+      rule and tenant, from Envoy's Prometheus stats: a scrape saved in FILE
+      (- for stdin) or fetched from a loopback URL
+      (default http://127.0.0.1:9901/stats/prometheus).
 ";
+
+const DEFAULT_SCRAPE_URL: &str = "http://127.0.0.1:9901/stats/prometheus";
 
 fn main() -> ExitCode {
     match run() {
@@ -51,6 +59,7 @@ fn run() -> Result<ExitCode, String> {
         "explain" => explain(&mut parser),
         "tokens" => count_tokens(&mut parser),
         "envoy" => envoy(&mut parser),
+        "report" => report(&mut parser),
         other => Err(format!("unknown command {other:?}\n\n{USAGE}")),
     }
 }
@@ -243,6 +252,70 @@ fn envoy(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
         serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn report(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
+    let mut url = None;
+    let mut file = None;
+    let mut dimensions = Dimension::ALL.to_vec();
+    let mut as_json = false;
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("url") => url = Some(string_value(parser)?),
+            Long("by") => dimensions = Dimension::parse_list(&string_value(parser)?)?,
+            Long("json") => as_json = true,
+            Value(v) if file.is_none() => file = Some(v.string().map_err(|e| e.to_string())?),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    let text = match (url, file) {
+        (Some(_), Some(_)) => return Err("report reads either --url or FILE, not both".into()),
+        (None, Some(path)) => String::from_utf8(read_input(&path)?)
+            .map_err(|_| format!("{path} is not UTF-8 text"))?,
+        (Some(url), None) => fetch_scrape(&url)?,
+        (None, None) => fetch_scrape(DEFAULT_SCRAPE_URL)?,
+    };
+    let samples =
+        report::parse_exposition(&text).map_err(|e| format!("not a Prometheus scrape: {e}"))?;
+    let out = report::build(&samples, &dimensions);
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report::to_json(&out)).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", report::render(&out));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// GETs a scrape from a local Envoy admin port: plain HTTP to loopback only,
+/// no proxy, no redirects.
+fn fetch_scrape(url: &str) -> Result<String, String> {
+    report::check_loopback_http_url(url)?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .proxy(None)
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut response = agent
+        .get(url)
+        .call()
+        .map_err(|e| format!("cannot fetch {url}: {e}"))?;
+    let status = response.status();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(256 * 1024 * 1024)
+        .read_to_string()
+        .map_err(|e| format!("cannot read {url}: {e}"))?;
+    if !status.is_success() {
+        let first = body.lines().next().unwrap_or_default();
+        return Err(format!("{url} answered {status}: {first}"));
+    }
+    Ok(body)
 }
 
 fn string_value(parser: &mut lexopt::Parser) -> Result<String, String> {

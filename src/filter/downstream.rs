@@ -1,5 +1,6 @@
 //! The routing filter on the downstream request: buffer the body, decide,
-//! carry out the actions; on the response, describe the decision.
+//! carry out the actions; on the response, describe the decision, read the
+//! billed usage as it passes and count it.
 
 use std::rc::Rc;
 
@@ -7,15 +8,23 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use super::host;
+use super::root::Shared;
 use crate::actions::{self, served_model};
+use crate::cost::Usage;
 use crate::decision::{decide, Decision, Request};
-use crate::headers::{Headers, ATTEMPT_COUNT_HEADER, OWN_PREFIX};
-use crate::policy::Policy;
+use crate::headers::{Headers, ATTEMPT_COUNT_HEADER, DECISION_STATE, OWN_PREFIX};
+use crate::metrics::{self, Completion, UsageSource};
 use crate::request::ApiShape;
+use crate::usage::{ReadUsage, ResponseFormat, UsageReader};
+
+/// A JSON response larger than this is passed on without reading its usage.
+const JSON_USAGE_LIMIT: usize = 4 << 20;
+/// One SSE event larger than this is skipped by the usage reader.
+const MAX_EVENT_BYTES: usize = 1 << 20;
 
 /// Where a request is in its life.
 enum Phase {
-    /// Not an LLM API request, or already handled: nothing to do.
+    /// Not an LLM API request: nothing to do.
     Idle,
     /// Waiting for the end of the body.
     Buffering {
@@ -23,19 +32,30 @@ enum Phase {
         path: String,
         headers: Headers,
     },
-    /// Routed (or passed through); the response will describe the decision.
-    Decided(Box<Decision>),
+    /// Decided and forwarded; the response is being read.
+    InFlight(Box<InFlight>),
+    /// Counted: nothing more to do.
+    Done,
+}
+
+struct InFlight {
+    decision: Decision,
+    tenant: String,
+    decision_micros: u64,
+    attempts: u32,
+    /// None until the response headers arrive, and for error responses.
+    reader: Option<UsageReader>,
 }
 
 pub struct Downstream {
-    policy: Option<Rc<Policy>>,
+    shared: Option<Rc<Shared>>,
     phase: Phase,
 }
 
 impl Downstream {
-    pub fn new(policy: Option<Rc<Policy>>) -> Downstream {
+    pub fn new(shared: Option<Rc<Shared>>) -> Downstream {
         Downstream {
-            policy,
+            shared,
             phase: Phase::Idle,
         }
     }
@@ -44,12 +64,14 @@ impl Downstream {
     /// answered the request itself.
     fn route(
         &mut self,
-        policy: &Policy,
+        shared: &Shared,
         shape: ApiShape,
         path: &str,
         headers: &Headers,
         body: &[u8],
     ) -> bool {
+        let policy = &shared.policy;
+        let started = host::now_micros();
         let decision = decide(
             policy,
             &Request {
@@ -59,13 +81,39 @@ impl Downstream {
                 body,
             },
         );
+        let todo = actions::request_actions(policy, &decision, body);
+        let decision_micros = host::now_micros().saturating_sub(started);
         if let Some(reason) = &decision.invalid_reason {
             log::info!("model-router: invalid request on {path}: {reason}");
         }
-        let todo = actions::request_actions(policy, &decision, body);
+        let tenant = {
+            let value = policy
+                .headers
+                .tenant
+                .as_deref()
+                .and_then(|h| headers.get(h));
+            match shared.tenants.try_borrow_mut() {
+                Ok(mut folder) => folder.fold(policy, value),
+                Err(_) => metrics::OTHER_TENANT.to_string(),
+            }
+        };
+        let mut audit = crate::explain::audit(policy, &decision);
+        audit.insert("tenant".into(), tenant.clone().into());
+        host::set_filter_state(
+            DECISION_STATE,
+            &serde_json::Value::Object(audit).to_string(),
+        );
+
+        let flight = InFlight {
+            decision,
+            tenant,
+            decision_micros,
+            attempts: 1,
+            reader: None,
+        };
         if let Some(reply) = &todo.reply {
+            self.complete(flight, None, UsageSource::Missing);
             host::send_json_reply(reply.status, &reply.body);
-            self.phase = Phase::Idle;
             return false;
         }
         if let Some(new_body) = &todo.body {
@@ -83,8 +131,75 @@ impl Downstream {
         if todo.clear_route_cache {
             host::clear_route_cache();
         }
-        self.phase = Phase::Decided(Box::new(decision));
+        self.phase = Phase::InFlight(Box::new(flight));
         true
+    }
+
+    /// Counts a finished request once and records its billed usage for the access log.
+    fn complete(&mut self, flight: InFlight, usage: Option<Usage>, source: UsageSource) {
+        self.phase = Phase::Done;
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        let policy = &shared.policy;
+        let done = Completion {
+            decision: &flight.decision,
+            attempts: flight.attempts,
+            tenant: &flight.tenant,
+            usage,
+            usage_source: source,
+            decision_micros: flight.decision_micros,
+        };
+        let samples = metrics::samples(policy, &done);
+        if let Ok(mut sink) = shared.metrics.try_borrow_mut() {
+            sink.record(&samples);
+        }
+        if let Some(usage) = usage {
+            let served =
+                served_model(&flight.decision, flight.attempts).and_then(|id| policy.model(id));
+            let mut audit = crate::explain::audit(policy, &flight.decision);
+            audit.insert("tenant".into(), flight.tenant.clone().into());
+            audit.insert("attempts".into(), flight.attempts.into());
+            audit.insert("served_model".into(), served.map(|m| m.name.clone()).into());
+            audit.insert("billed".into(), serde_json::json!({
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "cached_tokens": usage.cached_tokens,
+                "usage_source": match source { UsageSource::Reported => "reported", UsageSource::Estimated => "estimated", UsageSource::Missing => "missing" },
+                "cost_usd": served.map(|m| m.pricing.cost(&usage).usd()),
+            }));
+            host::set_filter_state(
+                DECISION_STATE,
+                &serde_json::Value::Object(audit).to_string(),
+            );
+        }
+    }
+
+    /// Turns what the reader saw into billed usage.
+    fn finish_reading(&mut self) {
+        let Phase::InFlight(mut flight) = std::mem::replace(&mut self.phase, Phase::Done) else {
+            return;
+        };
+        let served = served_model(&flight.decision, flight.attempts);
+        let (usage, source) = match flight.reader.take().map(UsageReader::finish) {
+            Some(ReadUsage::Reported(usage)) => (Some(usage), UsageSource::Reported),
+            Some(ReadUsage::CountedText { completion_tokens }) => {
+                // The prompt count is our own exact count for the serving model.
+                let prompt_tokens = served
+                    .and_then(|id| flight.decision.prompt_tokens_for(id))
+                    .unwrap_or(0);
+                (
+                    Some(Usage {
+                        prompt_tokens,
+                        completion_tokens,
+                        cached_tokens: 0,
+                    }),
+                    UsageSource::Estimated,
+                )
+            }
+            _ => (None, UsageSource::Missing),
+        };
+        self.complete(*flight, usage, source);
     }
 }
 
@@ -92,11 +207,11 @@ impl Context for Downstream {}
 
 impl HttpContext for Downstream {
     fn on_http_request_headers(&mut self, _count: usize, end_of_stream: bool) -> Action {
-        let Some(policy) = self.policy.clone() else {
+        let Some(shared) = self.shared.clone() else {
             return Action::Continue;
         };
         let headers = host::request_headers();
-        for name in actions::forged_headers(&policy, &headers) {
+        for name in actions::forged_headers(&shared.policy, &headers) {
             host::remove_request_header(&name);
         }
         let path = headers.get(":path").unwrap_or_default().to_string();
@@ -106,7 +221,7 @@ impl HttpContext for Downstream {
         };
         if end_of_stream {
             // No body at all: an invalid request, decided right away.
-            return if self.route(&policy, shape, &path, &headers, &[]) {
+            return if self.route(&shared, shape, &path, &headers, &[]) {
                 Action::Continue
             } else {
                 Action::Pause
@@ -128,7 +243,7 @@ impl HttpContext for Downstream {
         if !end_of_stream {
             return Action::Pause; // Envoy buffers until the end (or answers 413 past its limit).
         }
-        let Some(policy) = self.policy.clone() else {
+        let Some(shared) = self.shared.clone() else {
             return Action::Continue;
         };
         let Phase::Buffering {
@@ -140,44 +255,84 @@ impl HttpContext for Downstream {
             return Action::Continue;
         };
         let body = host::request_body(size);
-        if self.route(&policy, shape, &path, &headers, &body) {
+        if self.route(&shared, shape, &path, &headers, &body) {
             Action::Continue
         } else {
             Action::Pause
         }
     }
 
-    fn on_http_response_headers(&mut self, _count: usize, _end_of_stream: bool) -> Action {
-        let (Some(policy), Phase::Decided(decision)) = (self.policy.as_deref(), &self.phase) else {
+    fn on_http_response_headers(&mut self, _count: usize, end_of_stream: bool) -> Action {
+        let Some(shared) = self.shared.clone() else {
             return Action::Continue;
         };
+        let Phase::InFlight(flight) = &mut self.phase else {
+            return Action::Continue;
+        };
+        let policy = &shared.policy;
         let response = host::response_headers();
-        let attempts = response
+        flight.attempts = response
             .get(ATTEMPT_COUNT_HEADER)
             .and_then(|v| v.trim().parse::<u32>().ok())
-            .unwrap_or(1);
-        if attempts > 1 {
-            let chain = decision.chain();
-            let from = chain
-                .first()
-                .and_then(|id| policy.model(*id))
-                .map(|m| m.name.as_str());
-            let to = served_model(decision, attempts)
-                .and_then(|id| policy.model(id))
-                .map(|m| m.name.as_str());
+            .unwrap_or(1)
+            .max(1);
+        if flight.attempts > 1 {
+            let name = |id: Option<crate::policy::ModelId>| {
+                id.and_then(|id| policy.model(id))
+                    .map_or("?", |m| m.name.as_str())
+            };
             log::info!(
-                "model-router: fell back from {} to {} after {attempts} attempts",
-                from.unwrap_or("?"),
-                to.unwrap_or("?")
+                "model-router: fell back from {} to {} after {} attempts",
+                name(flight.decision.chain().first().copied()),
+                name(served_model(&flight.decision, flight.attempts)),
+                flight.attempts
             );
+        }
+        let status_ok = response.get(":status").is_some_and(|s| s.starts_with('2'));
+        if status_ok {
+            let format =
+                ResponseFormat::from_content_type(response.get("content-type").unwrap_or_default());
+            let encoding = served_model(&flight.decision, flight.attempts)
+                .and_then(|id| policy.model(id))
+                .map_or(policy.default_encoding, |m| m.encoding);
+            flight.reader = Some(UsageReader::new(
+                format,
+                JSON_USAGE_LIMIT,
+                MAX_EVENT_BYTES,
+                encoding,
+            ));
         }
         // A provider cannot speak for the router.
         for (name, _) in response.iter().filter(|(n, _)| n.starts_with(OWN_PREFIX)) {
             host::remove_response_header(name);
         }
-        for (name, value) in actions::response_headers(policy, decision, attempts) {
+        for (name, value) in actions::response_headers(policy, &flight.decision, flight.attempts) {
             host::set_response_header(name, &value);
         }
+        if end_of_stream {
+            self.finish_reading();
+        }
         Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> Action {
+        let Phase::InFlight(flight) = &mut self.phase else {
+            return Action::Continue;
+        };
+        if let Some(reader) = flight.reader.as_mut() {
+            // Read the chunk as it passes; it is never held back or changed.
+            reader.feed(&host::response_body_chunk(size));
+        }
+        if end_of_stream {
+            self.finish_reading();
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        // The stream ended without a complete response (reset, client gone): count it still.
+        if matches!(self.phase, Phase::InFlight(_)) {
+            self.finish_reading();
+        }
     }
 }

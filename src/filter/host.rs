@@ -108,3 +108,16 @@ pub fn set_filter_state(name: &str, value: &str) {
 pub fn filter_state(name: &str) -> Option<String> {
     property(&[name]).and_then(|v| String::from_utf8(v).ok())
 }
+
+/// Microseconds since the epoch, from the host clock (0 if unavailable).
+pub fn now_micros() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// The current chunk of the response body.
+pub fn response_body_chunk(size: usize) -> Vec<u8> {
+    buffer(BufferType::HttpResponseBody, size)
+}

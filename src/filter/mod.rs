@@ -8,6 +8,7 @@
 
 mod downstream;
 mod host;
+mod metrics;
 mod root;
 mod upstream;
 

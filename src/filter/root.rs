@@ -1,20 +1,44 @@
-//! The root context: loads the policy once per plugin configuration.
+//! The root context: loads the policy once per plugin configuration and
+//! holds what the VM's requests share (policy, metric ids, tenant labels).
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 
 use super::downstream::Downstream;
+use super::metrics::MetricSink;
 use super::upstream::Upstream;
 use super::{host, UPSTREAM_ROOT_ID};
+use crate::metrics::{Kind, Sample, TenantFolder, POLICY_LOAD_FAILURES};
 use crate::policy::Policy;
 use crate::tokens;
 
+/// State shared by every request of one plugin in one VM.
+pub struct Shared {
+    pub policy: Policy,
+    pub metrics: RefCell<MetricSink>,
+    pub tenants: RefCell<TenantFolder>,
+}
+
 #[derive(Default)]
 pub struct RouterRoot {
-    policy: Option<Rc<Policy>>,
+    shared: Option<Rc<Shared>>,
     upstream: bool,
+}
+
+impl RouterRoot {
+    fn refuse(&self, message: &str) -> bool {
+        // One line naming the JSON path; returning false makes Envoy refuse the config.
+        log::error!("model-router: invalid policy: {message}");
+        MetricSink::default().record(&[Sample {
+            kind: Kind::Counter,
+            name: POLICY_LOAD_FAILURES.to_string(),
+            value: 1,
+        }]);
+        false
+    }
 }
 
 impl Context for RouterRoot {}
@@ -24,27 +48,18 @@ impl RootContext for RouterRoot {
         self.upstream =
             host::property(&["plugin_root_id"]).as_deref() == Some(UPSTREAM_ROOT_ID.as_bytes());
         let config = host::plugin_configuration();
-        let text = match std::str::from_utf8(&config) {
-            Ok(text) => text,
-            Err(_) => {
-                log::error!("model-router: invalid policy: .: the configuration is not UTF-8");
-                return false;
-            }
+        let Ok(text) = std::str::from_utf8(&config) else {
+            return self.refuse(".: the configuration is not UTF-8");
         };
         let policy = match Policy::from_json(text) {
             Ok(policy) => policy,
-            Err(e) => {
-                // One line naming the JSON path; returning false makes Envoy refuse the config.
-                log::error!("model-router: invalid policy: {e}");
-                return false;
-            }
+            Err(e) => return self.refuse(&e.to_string()),
         };
         if !self.upstream {
             // Build the tokenizer tables now rather than on the first request.
             for encoding in policy.encodings() {
                 if let Err(e) = tokens::preload(encoding) {
-                    log::error!("model-router: {e}");
-                    return false;
+                    return self.refuse(&e.to_string());
                 }
             }
         }
@@ -54,17 +69,21 @@ impl RootContext for RouterRoot {
             policy.models.len(),
             policy.rules.len()
         );
-        self.policy = Some(Rc::new(policy));
+        self.shared = Some(Rc::new(Shared {
+            policy,
+            metrics: RefCell::new(MetricSink::default()),
+            tenants: RefCell::new(TenantFolder::default()),
+        }));
         true
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         // Never None: the SDK panics on it. Without a policy the context does nothing.
-        let policy = self.policy.clone();
+        let shared = self.shared.clone();
         if self.upstream {
-            Some(Box::new(Upstream::new(policy)))
+            Some(Box::new(Upstream::new(shared)))
         } else {
-            Some(Box::new(Downstream::new(policy)))
+            Some(Box::new(Downstream::new(shared)))
         }
     }
 

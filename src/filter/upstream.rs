@@ -7,20 +7,20 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use super::host;
+use super::root::Shared;
 use crate::actions;
 use crate::headers::{ATTEMPT_COUNT_HEADER, CHAIN_STATE};
-use crate::policy::Policy;
 
 pub struct Upstream {
-    policy: Option<Rc<Policy>>,
+    shared: Option<Rc<Shared>>,
     /// The plan and attempt number of a retry whose body must be rewritten.
     retry: Option<(String, u32)>,
 }
 
 impl Upstream {
-    pub fn new(policy: Option<Rc<Policy>>) -> Upstream {
+    pub fn new(shared: Option<Rc<Shared>>) -> Upstream {
         Upstream {
-            policy,
+            shared,
             retry: None,
         }
     }
@@ -54,7 +54,7 @@ impl HttpContext for Upstream {
         if !end_of_stream {
             return Action::Pause;
         }
-        let Some(policy) = self.policy.as_deref() else {
+        let Some(policy) = self.shared.as_deref().map(|s| &s.policy) else {
             return Action::Continue;
         };
         let body = host::request_body(size);

@@ -88,6 +88,8 @@ pub struct RequestFacts {
     pub requested_model: Option<String>,
     /// Byte ranges of every top-level `model` value in the body.
     pub model_spans: Vec<Range<usize>>,
+    /// Byte range of the (last) top-level `stream_options` value.
+    pub stream_options_span: Option<Range<usize>>,
     /// Message count (chat), 0 for legacy completions.
     pub messages: u64,
     /// `max_completion_tokens`, else `max_tokens`.
@@ -169,6 +171,7 @@ pub fn parse_shape(shape: ApiShape, body: &[u8]) -> Result<RequestFacts, Request
     let mut facts = RequestFacts {
         shape: Some(shape),
         model_spans: top.spans(text, "model"),
+        stream_options_span: top.spans(text, "stream_options").pop(),
         ..RequestFacts::default()
     };
     if let Some(model) = top.get("model") {

@@ -10,6 +10,7 @@
     clippy::type_complexity
 )]
 
+mod accounting;
 mod fallback;
 #[allow(dead_code)] // shared by all test modules; not each uses every helper
 mod harness;
