@@ -54,12 +54,9 @@ fn start(mode: &str) -> Stack {
 }
 
 fn send(envoy: &Envoy, body: &Value, headers: &[(&str, &str)]) -> (String, Reply) {
-    let id = new_id();
     let mut all = headers.to_vec();
-    all.push((TEST_ID, &id));
-    all.push(("content-type", "application/json"));
     all.push(("x-mock-completion-tokens", "9"));
-    let reply = envoy.post("/v1/chat/completions", body.to_string().as_bytes(), &all);
+    let (id, reply) = envoy.post_tagged("/v1/chat/completions", body.to_string().as_bytes(), &all);
     assert_eq!(reply.status, 200, "{}", reply.body);
     (id, reply)
 }

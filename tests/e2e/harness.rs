@@ -326,13 +326,19 @@ impl Envoy {
         send("POST", &self.url(path), Some(body), headers)
     }
 
-    /// Posts a chat body tagged with a fresh test id; returns the id and reply.
-    pub fn chat(&self, body: &Value, headers: &[(&str, &str)]) -> (String, Reply) {
+    /// Posts a JSON body tagged with a fresh test id (so the mocks' records
+    /// of this request can be found); returns the id and the reply.
+    pub fn post_tagged(
+        &self,
+        path: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> (String, Reply) {
         let id = new_id();
         let mut all = headers.to_vec();
         all.push((TEST_ID, &id));
         all.push(("content-type", "application/json"));
-        let reply = self.post("/v1/chat/completions", body.to_string().as_bytes(), &all);
+        let reply = self.post(path, body, &all);
         (id, reply)
     }
 

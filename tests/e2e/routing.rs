@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 
-use crate::harness::{header_of, new_id, Envoy, Mock, Setup, TEST_ID};
+use crate::harness::{header_of, Envoy, Mock, Setup};
 
 /// Models named after the condition kind whose rule targets them, so the
 /// model an upstream receives says which rule decided.
@@ -160,11 +160,7 @@ fn send(
     body: &[u8],
     headers: &[(&str, &str)],
 ) -> (String, crate::harness::Reply) {
-    let id = new_id();
-    let mut all = headers.to_vec();
-    all.push((TEST_ID, &id));
-    all.push(("content-type", "application/json"));
-    (id.clone(), stack.envoy.post(path, body, &all))
+    stack.envoy.post_tagged(path, body, headers)
 }
 
 /// Asserts the request reached `mock` with `model` in its body and a
@@ -465,6 +461,18 @@ fn other_paths_and_methods_pass_through_untouched() {
     );
 }
 
+/// After a bad request, the next valid one is routed normally.
+fn assert_next_request_routes(s: &Stack, after: &str) {
+    let (id, reply) = send(
+        s,
+        "/v1/chat/completions",
+        user("hello").to_string().as_bytes(),
+        &[],
+    );
+    assert_eq!(reply.status, 200, "after {after}");
+    assert_routed(s, &id, "alpha", "cheap");
+}
+
 /// Each invalid body: (name, body).
 fn invalid_bodies() -> Vec<(&'static str, Vec<u8>)> {
     let deep = format!(
@@ -527,15 +535,7 @@ fn invalid_bodies_pass_through_unchanged_under_passthrough() {
             Some(String::from_utf8_lossy(&body).to_string()),
             "{name}"
         );
-        // The next valid request is routed normally.
-        let (id, reply) = send(
-            s,
-            "/v1/chat/completions",
-            user("hello").to_string().as_bytes(),
-            &[],
-        );
-        assert_eq!(reply.status, 200, "after {name}");
-        assert_routed(s, &id, "alpha", "cheap");
+        assert_next_request_routes(s, name);
     }
     assert!(s.envoy.healthy());
 }
@@ -554,14 +554,7 @@ fn invalid_bodies_get_an_openai_style_400_under_reject() {
             s.received(&id).is_empty(),
             "{name}: nothing may reach a provider"
         );
-        let (id, reply) = send(
-            s,
-            "/v1/chat/completions",
-            user("hello").to_string().as_bytes(),
-            &[],
-        );
-        assert_eq!(reply.status, 200, "after {name}");
-        assert_routed(s, &id, "alpha", "cheap");
+        assert_next_request_routes(s, name);
     }
     assert!(s.envoy.healthy());
 }
