@@ -3,6 +3,7 @@
 use regex::Regex;
 
 use crate::policy::TaskId;
+use crate::request::ApiSet;
 use crate::signals::Signals;
 use crate::tokens::TokenError;
 
@@ -55,6 +56,8 @@ pub enum Condition {
     Tools(bool),
     Stream(bool),
     Images(bool),
+    /// The request's API is one of these.
+    Api(ApiSet),
 }
 
 impl Condition {
@@ -109,6 +112,7 @@ impl Condition {
             Condition::Tools(want) => signals.facts.tools == *want,
             Condition::Stream(want) => signals.facts.stream == *want,
             Condition::Images(want) => (signals.facts.images > 0) == *want,
+            Condition::Api(apis) => signals.facts.shape.is_some_and(|s| apis.contains(s.api())),
         })
     }
 

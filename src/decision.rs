@@ -3,18 +3,20 @@
 //! Order of steps: parse the body; honour an explicit model if the policy
 //! allows; else the first rule whose condition holds (or `default`) names a
 //! target; its models become candidates, ordered (tiers by projected cost);
-//! candidates that cannot fit the prompt plus expected output are dropped
-//! (escalating to the cheapest model of the pool that fits when none is
+//! candidates that do not accept the request's API (a model's `api`) or
+//! cannot fit the prompt plus expected output are dropped (escalating to the
+//! cheapest model of the pool that accepts the API and fits when none is
 //! left); candidates over the request's budget are dropped (falling back to
-//! the cheapest fitting model when none is left). What remains, in order, is
-//! the fallback chain.
+//! the cheapest such model when none is left). What remains, in order, is
+//! the fallback chain. Requests are never translated between APIs: a
+//! request no model accepts is rejected (`unsupported_api`).
 
 use crate::cost::Money;
 use crate::headers::Headers;
 use crate::policy::{
     ModelId, OnBudgetExceeded, OnContextOverflow, OnInvalidRequest, Policy, Target, TaskId,
 };
-use crate::request::{self, ApiShape, RequestFacts};
+use crate::request::{self, Api, ApiShape, RequestFacts};
 use crate::signals::Signals;
 use crate::tokens::TokenError;
 
@@ -55,6 +57,8 @@ pub enum RejectReason {
     InvalidRequest,
     ContextOverflow,
     BudgetExceeded,
+    /// No model of the policy accepts the request's API.
+    UnsupportedApi,
 }
 
 impl RejectReason {
@@ -63,13 +67,16 @@ impl RejectReason {
             RejectReason::InvalidRequest => "invalid_request",
             RejectReason::ContextOverflow => "context_overflow",
             RejectReason::BudgetExceeded => "budget_exceeded",
+            RejectReason::UnsupportedApi => "unsupported_api",
         }
     }
 
     /// HTTP status of the local reply.
     pub fn status(self) -> u32 {
         match self {
-            RejectReason::InvalidRequest | RejectReason::ContextOverflow => 400,
+            RejectReason::InvalidRequest
+            | RejectReason::ContextOverflow
+            | RejectReason::UnsupportedApi => 400,
             RejectReason::BudgetExceeded => 402,
         }
     }
@@ -80,6 +87,7 @@ impl RejectReason {
             RejectReason::InvalidRequest => "invalid_request",
             RejectReason::ContextOverflow => "context_length_exceeded",
             RejectReason::BudgetExceeded => "budget_exceeded",
+            RejectReason::UnsupportedApi => "unsupported_api",
         }
     }
 }
@@ -99,6 +107,8 @@ pub enum Outcome {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
+    /// The request's shape (its API).
+    pub shape: ApiShape,
     pub outcome: Outcome,
     pub decided_by: DecidedBy,
     pub task: Option<TaskId>,
@@ -149,8 +159,14 @@ impl Decision {
         }
     }
 
-    fn rejected(reason: RejectReason, message: String, decided_by: DecidedBy) -> Decision {
+    fn rejected(
+        shape: ApiShape,
+        reason: RejectReason,
+        message: String,
+        decided_by: DecidedBy,
+    ) -> Decision {
         Decision {
+            shape,
             outcome: Outcome::Reject { reason, message },
             decided_by,
             task: None,
@@ -172,17 +188,27 @@ impl Decision {
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
     model: ModelId,
-    /// Prompt tokens with this model's encoding.
+    /// Prompt tokens as this model bills them.
     prompt: u64,
+    /// The model accepts the request's API.
+    accepts: bool,
+    /// The prompt plus the expected output fit its context window.
     fits: bool,
     projected: Money,
 }
 
+impl Candidate {
+    fn usable(&self) -> bool {
+        self.accepts && self.fits
+    }
+}
+
 /// Decides where `request` goes. Never panics; every failure is an `Outcome`.
 pub fn decide(policy: &Policy, request: &Request<'_>) -> Decision {
-    let facts = match request::parse_shape(request.shape, request.body) {
+    let shape = request.shape;
+    let facts = match request::parse_shape(shape, request.body) {
         Ok(facts) => facts,
-        Err(e) => return invalid(policy, e.message),
+        Err(e) => return invalid(policy, shape, e.message),
     };
     let budget = match policy
         .headers
@@ -197,28 +223,32 @@ pub fn decide(policy: &Policy, request: &Request<'_>) -> Decision {
                 let header = policy.headers.budget.as_deref().unwrap_or_default();
                 return invalid(
                     policy,
+                    shape,
                     format!("header {header} must be a non-negative USD amount such as 0.01, got {value:?}"),
                 );
             }
         },
     };
     let mut signals = Signals::new(policy, &facts, request.path, request.headers);
-    match route(policy, &facts, &mut signals, budget) {
+    match route(policy, shape, &facts, &mut signals, budget) {
         Ok(decision) => decision,
         // The tokenizer tables are embedded; failing to build them is not
         // the request's fault, so route it as if unreadable rather than drop it.
-        Err(e) => invalid(policy, e.to_string()),
+        Err(e) => invalid(policy, shape, e.to_string()),
     }
 }
 
 fn route(
     policy: &Policy,
+    shape: ApiShape,
     facts: &RequestFacts,
     signals: &mut Signals<'_>,
     budget: Option<Money>,
 ) -> Result<Decision, TokenError> {
-    let (decided_by, target) = choose_target(policy, facts, signals)?;
+    let api = shape.api();
+    let (decided_by, target) = choose_target(policy, api, facts, signals)?;
     let mut decision = Decision {
+        shape,
         outcome: Outcome::Route { chain: Vec::new() },
         decided_by,
         task: signals.task,
@@ -234,28 +264,44 @@ fn route(
         stream_options_span: facts.stream_options_span.clone(),
     };
 
-    let mut candidates = candidates(policy, facts, signals, target.models())?;
+    let mut candidates = candidates(policy, api, facts, signals, target.models())?;
     if matches!(target.as_ref(), Target::Tier { .. }) {
         candidates.sort_by_key(|c| c.projected); // stable: ties keep policy order
     }
-    let mut chain: Vec<Candidate> = candidates.iter().copied().filter(|c| c.fits).collect();
+    let mut chain: Vec<Candidate> = candidates
+        .iter()
+        .copied()
+        .filter(Candidate::usable)
+        .collect();
 
     if chain.is_empty() {
         let prompt = decision.prompt_tokens.unwrap_or(0);
-        let cheapest = cheapest_fitting(policy, facts, signals)?;
+        let cheapest = cheapest_fitting(policy, api, facts, signals)?;
+        let no_model_accepts = !policy.models.iter().any(|m| m.accepts(api));
         match (policy.on_context_overflow, cheapest) {
             (OnContextOverflow::Escalate, Some(c)) => {
                 decision.escalated = true;
                 chain = vec![c];
             }
             _ => {
-                let mut rejected = Decision::rejected(
-                    RejectReason::ContextOverflow,
-                    format!(
-                        "the prompt ({prompt} tokens) plus the expected output does not fit the context window of any model this request may use"
-                    ),
-                    decided_by,
-                );
+                let (reason, message) = if no_model_accepts || !candidates.iter().any(|c| c.accepts)
+                {
+                    (
+                        RejectReason::UnsupportedApi,
+                        format!(
+                            "no model this request may use accepts the {api} API ({}); the router does not translate between APIs",
+                            api.path()
+                        ),
+                    )
+                } else {
+                    (
+                        RejectReason::ContextOverflow,
+                        format!(
+                            "the prompt ({prompt} tokens) plus the expected output does not fit the context window of any model this request may use"
+                        ),
+                    )
+                };
+                let mut rejected = Decision::rejected(shape, reason, message, decided_by);
                 rejected.prompt_tokens = decision.prompt_tokens;
                 rejected.task = decision.task;
                 return Ok(rejected);
@@ -273,11 +319,12 @@ fn route(
             decision.budget_clamped = true;
             match (
                 policy.on_budget_exceeded,
-                cheapest_fitting(policy, facts, signals)?,
+                cheapest_fitting(policy, api, facts, signals)?,
             ) {
                 (OnBudgetExceeded::Cheapest, Some(c)) => chain = vec![c],
                 _ => {
                     let mut rejected = Decision::rejected(
+                        shape,
                         RejectReason::BudgetExceeded,
                         format!("no model can serve this request within the budget of {budget}"),
                         decided_by,
@@ -301,9 +348,11 @@ fn route(
     Ok(decision)
 }
 
-/// An explicit concrete model (when honoured), else the first matching rule, else `default`.
+/// An explicit concrete model (when honoured and it accepts the request's
+/// API), else the first matching rule, else `default`.
 fn choose_target<'p>(
     policy: &'p Policy,
+    api: Api,
     facts: &RequestFacts,
     signals: &mut Signals<'_>,
 ) -> Result<(DecidedBy, std::borrow::Cow<'p, Target>), TokenError> {
@@ -324,7 +373,10 @@ fn choose_target<'p>(
                         .iter()
                         .position(|m| m.provider_model == requested)
                 });
-            if let Some(i) = named {
+            let accepts = named
+                .and_then(|i| policy.models.get(i))
+                .is_some_and(|m| m.accepts(api));
+            if let Some(i) = named.filter(|_| accepts) {
                 return Ok((
                     DecidedBy::ExplicitModel,
                     std::borrow::Cow::Owned(Target::Chain(vec![ModelId(i)])),
@@ -345,6 +397,7 @@ fn choose_target<'p>(
 
 fn candidates(
     policy: &Policy,
+    api: Api,
     facts: &RequestFacts,
     signals: &mut Signals<'_>,
     models: &[ModelId],
@@ -354,7 +407,7 @@ fn candidates(
         let Some(model) = policy.model(id) else {
             continue;
         };
-        let prompt = signals.prompt_tokens(model.encoding)?;
+        let prompt = signals.model_prompt_tokens(model)?;
         let output = facts
             .max_output_tokens
             .or(model.max_output_tokens)
@@ -362,6 +415,7 @@ fn candidates(
         out.push(Candidate {
             model: id,
             prompt,
+            accepts: model.accepts(api),
             fits: prompt.saturating_add(output) <= model.context_window,
             projected: model.pricing.projected(prompt, output),
         });
@@ -369,23 +423,40 @@ fn candidates(
     Ok(out)
 }
 
-/// The cheapest model of the whole pool that fits (ties: policy order).
+/// The cheapest model of the whole pool that accepts the API and fits
+/// (ties: policy order).
 fn cheapest_fitting(
     policy: &Policy,
+    api: Api,
     facts: &RequestFacts,
     signals: &mut Signals<'_>,
 ) -> Result<Option<Candidate>, TokenError> {
-    let all: Vec<ModelId> = (0..policy.models.len()).map(ModelId).collect();
-    Ok(candidates(policy, facts, signals, &all)?
+    let all: Vec<ModelId> = (0..policy.models.len())
+        .map(ModelId)
+        .filter(|id| policy.model(*id).is_some_and(|m| m.accepts(api)))
+        .collect();
+    Ok(candidates(policy, api, facts, signals, &all)?
         .into_iter()
-        .filter(|c| c.fits)
+        .filter(Candidate::usable)
         .min_by_key(|c| c.projected))
 }
 
-fn invalid(policy: &Policy, reason: String) -> Decision {
-    match policy.on_invalid_request {
-        OnInvalidRequest::Reject => {
+/// An unreadable request: rejected, or passed through unchanged to the
+/// default target's first model that accepts its API (else the pool's first).
+fn invalid(policy: &Policy, shape: ApiShape, reason: String) -> Decision {
+    let api = shape.api();
+    let accepts = |id: &ModelId| policy.model(*id).is_some_and(|m| m.accepts(api));
+    let first = policy
+        .default
+        .models()
+        .iter()
+        .copied()
+        .find(accepts)
+        .or_else(|| (0..policy.models.len()).map(ModelId).find(accepts));
+    match (policy.on_invalid_request, first) {
+        (OnInvalidRequest::Reject, _) | (_, None) => {
             let mut d = Decision::rejected(
+                shape,
                 RejectReason::InvalidRequest,
                 reason.clone(),
                 DecidedBy::InvalidRequest,
@@ -393,10 +464,9 @@ fn invalid(policy: &Policy, reason: String) -> Decision {
             d.invalid_reason = Some(reason);
             d
         }
-        OnInvalidRequest::Passthrough => Decision {
-            outcome: Outcome::Passthrough {
-                chain: policy.default.models().to_vec(),
-            },
+        (OnInvalidRequest::Passthrough, Some(first)) => Decision {
+            shape,
+            outcome: Outcome::Passthrough { chain: vec![first] },
             decided_by: DecidedBy::InvalidRequest,
             task: None,
             prompt_tokens: None,

@@ -3,7 +3,7 @@
 
 use crate::condition::Range;
 use crate::headers::Headers;
-use crate::policy::{Policy, TaskId};
+use crate::policy::{Model, Policy, TaskId};
 use crate::request::RequestFacts;
 use crate::tokens::{Encoding, TokenError};
 
@@ -13,6 +13,8 @@ pub struct Signals<'a> {
     pub headers: &'a Headers,
     pub task: Option<TaskId>,
     default_encoding: Encoding,
+    default_image_tokens: Option<u64>,
+    /// Text tokens per encoding (`RequestFacts::text_tokens`).
     counts: [Option<u64>; 2],
 }
 
@@ -30,21 +32,39 @@ impl<'a> Signals<'a> {
             headers,
             task,
             default_encoding: policy.default_encoding,
+            default_image_tokens: policy.default_image_tokens,
             counts: [None; 2],
         }
     }
 
-    /// Billed prompt tokens with `encoding`, counted at most once.
-    pub fn prompt_tokens(&mut self, encoding: Encoding) -> Result<u64, TokenError> {
+    /// Tokens of the text with `encoding`, counted at most once.
+    fn text_tokens(&mut self, encoding: Encoding) -> Result<u64, TokenError> {
         let Some(slot) = self.counts.get_mut(encoding.index()) else {
-            return self.facts.prompt_tokens(encoding);
+            return self.facts.text_tokens(encoding);
         };
         if let Some(n) = *slot {
             return Ok(n);
         }
-        let n = self.facts.prompt_tokens(encoding)?;
+        let n = self.facts.text_tokens(encoding)?;
         *slot = Some(n);
         Ok(n)
+    }
+
+    /// Billed prompt tokens with `encoding` as the tokenizer, images included.
+    pub fn prompt_tokens(&mut self, encoding: Encoding) -> Result<u64, TokenError> {
+        let text = self.text_tokens(encoding)?;
+        Ok(self
+            .facts
+            .prompt_tokens_from(text, None, self.default_image_tokens))
+    }
+
+    /// Prompt tokens as `model` bills them: its encoding, scaled by its
+    /// estimate ratio when its tokenizer is not public.
+    pub fn model_prompt_tokens(&mut self, model: &Model) -> Result<u64, TokenError> {
+        let text = self.text_tokens(model.encoding)?;
+        Ok(self
+            .facts
+            .prompt_tokens_from(text, model.estimate, self.default_image_tokens))
     }
 
     /// Prompt tokens with the policy's default encoding.

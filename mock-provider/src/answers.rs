@@ -62,107 +62,27 @@ pub struct Prompt {
 
 /// Reads a request body, or says why it is not a valid request.
 ///
-/// Chat and legacy completions use model-router's own parser and billing
-/// rule, so the mock bills exactly what the router predicts. Responses and
-/// Messages bodies are read here, with an approximation of the chat rule.
+/// Every API uses model-router's own parser and billing rule (chat: OpenAI's
+/// cookbook rule; Responses: the equivalent chat request; Messages: chat
+/// framing, tool definitions as JSON plus Anthropic's tool-use system prompt;
+/// images by each provider's formula), counted with the mock's encoding as
+/// the model's own tokenizer, so the mock bills exactly what the router
+/// predicts for a model without an `estimate`.
 pub fn read_request(api: Api, body: &[u8], encoding: Encoding) -> Result<Prompt, String> {
     let shape = match api {
-        Api::ChatCompletions => Some(ApiShape::ChatCompletions),
-        Api::Completions => Some(ApiShape::Completions),
-        Api::Responses | Api::Messages => None,
+        Api::ChatCompletions => ApiShape::ChatCompletions,
+        Api::Completions => ApiShape::Completions,
+        Api::Responses => ApiShape::Responses,
+        Api::Messages => ApiShape::Messages,
     };
-    if let Some(shape) = shape {
-        let facts = request::parse_shape(shape, body).map_err(|e| e.to_string())?;
-        let prompt_tokens = facts.prompt_tokens(encoding).map_err(|e| e.to_string())?;
-        return Ok(Prompt {
-            model: facts.requested_model,
-            stream: facts.stream,
-            include_usage: facts.stream_include_usage,
-            max_output_tokens: facts.max_output_tokens,
-            prompt_tokens,
-        });
-    }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
-    let object = value
-        .as_object()
-        .ok_or_else(|| "body is not a JSON object".to_string())?;
-    let model = match object.get("model") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(model)) => Some(model.clone()),
-        Some(_) => return Err("`model` is not a string".to_string()),
-    };
-    let stream = match object.get("stream") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(stream)) => *stream,
-        Some(_) => return Err("`stream` is not a boolean".to_string()),
-    };
-    let max_key = if api == Api::Responses {
-        "max_output_tokens"
-    } else {
-        "max_tokens"
-    };
-    let max_output_tokens = match object.get(max_key) {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_u64()
-                .ok_or_else(|| format!("`{max_key}` is not a non-negative integer"))?,
-        ),
-    };
-    let count = |value: &Value| string_tokens(encoding, value).map_err(|e| e.to_string());
-    let mut tokens: u64 = 3; // reply priming, as in the chat rule
-    let conversation = if api == Api::Responses {
-        if let Some(instructions) = object.get("instructions") {
-            tokens = tokens.saturating_add(count(instructions)?);
-        }
-        object.get("input")
-    } else {
-        if let Some(system) = object.get("system") {
-            tokens = tokens.saturating_add(count(system)?);
-        }
-        match object.get("messages") {
-            Some(Value::Array(_)) => object.get("messages"),
-            _ => return Err("`messages` is missing or not an array".to_string()),
-        }
-    };
-    match conversation {
-        Some(Value::Array(items)) => {
-            for item in items {
-                // 3 per message, as in the chat rule.
-                tokens = tokens.saturating_add(count(item)?).saturating_add(3);
-            }
-        }
-        Some(other) => tokens = tokens.saturating_add(count(other)?),
-        None => {}
-    }
+    let facts = request::parse_shape(shape, body).map_err(|e| e.to_string())?;
+    let prompt_tokens = facts.prompt_tokens(encoding).map_err(|e| e.to_string())?;
     Ok(Prompt {
-        model,
-        stream,
-        include_usage: false,
-        max_output_tokens,
-        prompt_tokens: tokens,
-    })
-}
-
-/// Tokens of every string value (not key) inside `value`.
-fn string_tokens(encoding: Encoding, value: &Value) -> Result<u64, TokenError> {
-    Ok(match value {
-        Value::String(text) => tokens::count(encoding, text)? as u64,
-        Value::Array(items) => {
-            let mut total = 0u64;
-            for item in items {
-                total = total.saturating_add(string_tokens(encoding, item)?);
-            }
-            total
-        }
-        Value::Object(map) => {
-            let mut total = 0u64;
-            for item in map.values() {
-                total = total.saturating_add(string_tokens(encoding, item)?);
-            }
-            total
-        }
-        _ => 0,
+        model: facts.requested_model,
+        stream: facts.stream,
+        include_usage: facts.stream_include_usage,
+        max_output_tokens: facts.max_output_tokens,
+        prompt_tokens,
     })
 }
 
@@ -1102,17 +1022,19 @@ mod tests {
     }
 
     #[test]
-    fn reads_responses_and_messages() {
+    fn reads_responses_and_messages_with_router_billing() {
         let body =
             br#"{"model":"gpt-4o","input":"hello world","max_output_tokens":7,"stream":true}"#;
         let prompt = read_request(Api::Responses, body, Encoding::O200kBase).unwrap();
-        assert_eq!(prompt.prompt_tokens, 3 + 2);
+        // 3 priming + 3 per message + "user" 1 + "hello world" 2.
+        assert_eq!(prompt.prompt_tokens, 3 + 3 + 1 + 2);
         assert_eq!(prompt.max_output_tokens, Some(7));
         assert!(prompt.stream);
         let body = br#"{"model":"claude","max_tokens":9,"system":"hello world",
             "messages":[{"role":"user","content":"hello world"}]}"#;
         let prompt = read_request(Api::Messages, body, Encoding::O200kBase).unwrap();
-        assert_eq!(prompt.prompt_tokens, 3 + 2 + (1 + 2 + 3));
+        // 3 priming + system (3 + 2) + message (3 + "user" 1 + 2).
+        assert_eq!(prompt.prompt_tokens, 3 + (3 + 2) + (3 + 1 + 2));
         assert_eq!(prompt.max_output_tokens, Some(9));
     }
 

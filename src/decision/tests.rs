@@ -439,3 +439,190 @@ fn each_condition_kind() {
         assert_eq!(d.decided_by == DecidedBy::Rule(0), hit, "{when} on {body}");
     }
 }
+
+/// `gpt` speaks chat and Responses, `claude-*` speak Messages (estimated
+/// tokenizer), `llama` chat only.
+fn shapes_policy(extra: &str) -> Policy {
+    Policy::from_json(&format!(
+        r#"{{"models":{{
+            "llama":{{"cluster":"local","context_window":8000,
+                      "pricing":{{"input_per_mtok":0.02,"output_per_mtok":0.05}}}},
+            "gpt":{{"cluster":"openai","context_window":128000,"api":["openai_chat","openai_responses"],
+                    "pricing":{{"input_per_mtok":2.5,"output_per_mtok":10}}}},
+            "claude-small":{{"cluster":"anthropic","provider_model":"claude-3-5-haiku-latest","context_window":2000,
+                    "api":"anthropic_messages","estimate":{{"encoding":"cl100k_base","ratio":1.1}},
+                    "pricing":{{"input_per_mtok":0.8,"output_per_mtok":4}}}},
+            "claude-big":{{"cluster":"anthropic","context_window":200000,"api":"anthropic_messages",
+                    "pricing":{{"input_per_mtok":3,"output_per_mtok":15}}}}}},
+           "requested_model":{{"aliases":["auto"],"honor_explicit_model":true}},
+           "default_output_tokens":100,
+           "rules":[{{"name":"big","when":{{"prompt_tokens":{{"gt":100000}}}},"target":["gpt","claude-big"]}}],
+           "default":["claude-small","gpt","llama"]{extra}}}"#
+    ))
+    .unwrap()
+}
+
+fn decide_at(policy: &Policy, path: &str, body: &serde_json::Value) -> Decision {
+    decide(
+        policy,
+        &Request {
+            shape: ApiShape::from_path(path).unwrap(),
+            path,
+            headers: &Headers::new(),
+            body: body.to_string().as_bytes(),
+        },
+    )
+}
+
+fn chain_names(policy: &Policy, d: &Decision) -> Vec<String> {
+    d.chain()
+        .iter()
+        .map(|id| policy.models[id.0].name.clone())
+        .collect()
+}
+
+const CHAT: &str = "/v1/chat/completions";
+const RESPONSES: &str = "/v1/responses";
+const MESSAGES: &str = "/v1/messages";
+
+fn body_for(path: &str, model: &str, text: &str) -> serde_json::Value {
+    match path {
+        RESPONSES => serde_json::json!({"model":model,"input":text}),
+        MESSAGES => {
+            serde_json::json!({"model":model,"max_tokens":100,"messages":[{"role":"user","content":text}]})
+        }
+        _ => serde_json::json!({"model":model,"messages":[{"role":"user","content":text}]}),
+    }
+}
+
+#[test]
+fn requests_only_go_to_models_that_accept_their_api() {
+    let p = shapes_policy("");
+    let cases = [
+        (CHAT, "auto", vec!["gpt", "llama"], "default"),
+        (RESPONSES, "auto", vec!["gpt"], "default"),
+        (MESSAGES, "auto", vec!["claude-small"], "default"),
+        // An explicit model is honoured only if it accepts the request's API.
+        (MESSAGES, "gpt", vec!["claude-small"], "default"),
+        (CHAT, "claude-big", vec!["gpt", "llama"], "default"),
+        (
+            MESSAGES,
+            "claude-3-5-haiku-latest",
+            vec!["claude-small"],
+            "explicit_model",
+        ),
+        (RESPONSES, "gpt", vec!["gpt"], "explicit_model"),
+        (CHAT, "llama", vec!["llama"], "explicit_model"),
+    ];
+    for (path, model, chain, rule) in cases {
+        let d = decide_at(&p, path, &body_for(path, model, "hello there"));
+        assert_eq!(chain_names(&p, &d), chain, "{path} {model}");
+        assert_eq!(d.decided_by.label(&p), rule, "{path} {model}");
+        assert_eq!(d.shape, ApiShape::from_path(path).unwrap());
+        assert!(!d.escalated);
+    }
+}
+
+#[test]
+fn an_estimated_model_counts_with_its_encoding_times_its_ratio() {
+    let p = shapes_policy("");
+    let body = body_for(
+        MESSAGES,
+        "auto",
+        &"The quick brown fox jumps over the lazy dog. ".repeat(20),
+    );
+    let d = decide_at(&p, MESSAGES, &body);
+    let facts = crate::request::parse(MESSAGES, body.to_string().as_bytes()).unwrap();
+    let text = facts
+        .text_tokens(crate::tokens::Encoding::Cl100kBase)
+        .unwrap();
+    let small = p.model_by_name("claude-small").unwrap();
+    assert_eq!(d.prompt_tokens_for(small), Some((text * 11).div_ceil(10)));
+    // The policy's prompt_tokens (default encoding) is the exact o200k count.
+    assert_eq!(
+        d.prompt_tokens,
+        Some(
+            facts
+                .prompt_tokens(crate::tokens::Encoding::O200kBase)
+                .unwrap()
+        )
+    );
+}
+
+#[test]
+fn context_escalation_stays_among_models_that_accept_the_api() {
+    let p = shapes_policy("");
+    // ~2500 tokens: too big for claude-small (2000); gpt and llama are cheaper
+    // than claude-big but cannot take a Messages request.
+    let body = body_for(MESSAGES, "auto", &"word ".repeat(2500));
+    let d = decide_at(&p, MESSAGES, &body);
+    assert!(d.escalated);
+    assert_eq!(chain_names(&p, &d), ["claude-big"]);
+    // The budget clamp too.
+    let p = shapes_policy(r#","budget_header":"x-budget""#);
+    let d = decide(
+        &p,
+        &Request {
+            shape: ApiShape::Messages,
+            path: MESSAGES,
+            headers: &Headers::from_pairs(&[("x-budget", "0")]),
+            body: body_for(MESSAGES, "auto", "hi").to_string().as_bytes(),
+        },
+    );
+    assert!(d.budget_clamped);
+    assert_eq!(chain_names(&p, &d), ["claude-small"]);
+}
+
+#[test]
+fn an_api_no_model_accepts_is_rejected_and_never_translated() {
+    let p = example(); // every model speaks openai_chat only
+    for path in [MESSAGES, RESPONSES] {
+        let d = decide_at(&p, path, &body_for(path, "auto", "hello"));
+        match &d.outcome {
+            Outcome::Reject { reason, message } => {
+                assert_eq!(*reason, RejectReason::UnsupportedApi);
+                assert!(message.contains("does not translate"), "{message}");
+            }
+            other => panic!("{path}: {other:?}"),
+        }
+        assert_eq!(d.outcome_status(), Some(400));
+        // An unreadable body of that API cannot be passed through either.
+        let d = decide_at(&p, path, &serde_json::json!({"input": 5, "messages": 5}));
+        assert!(matches!(
+            d.outcome,
+            Outcome::Reject {
+                reason: RejectReason::InvalidRequest,
+                ..
+            }
+        ));
+    }
+    // With a Messages model, an unreadable Messages body passes through to it.
+    let p = shapes_policy("");
+    let d = decide_at(&p, MESSAGES, &serde_json::json!({"messages": "nope"}));
+    assert!(matches!(d.outcome, Outcome::Passthrough { .. }));
+    assert_eq!(chain_names(&p, &d), ["claude-small"]);
+    let d = decide_at(&p, RESPONSES, &serde_json::json!({"input": 5}));
+    assert_eq!(chain_names(&p, &d), ["gpt"]);
+}
+
+#[test]
+fn images_count_in_the_prompt_rules_and_budgets_see() {
+    let image = |url: &str| {
+        serde_json::json!({"model":"auto","messages":[{"role":"user","content":[
+            {"type":"text","text":"describe"},{"type":"image_url","image_url":{"url":url}}]}]})
+    };
+    let p = shapes_policy("");
+    let text_only = decide_at(&p, CHAT, &body_for(CHAT, "auto", "describe"));
+    let remote = decide_at(&p, CHAT, &image("https://example.com/cat.png"));
+    // Same framing as the text-only body plus the image: a remote image is 765.
+    assert_eq!(
+        remote.prompt_tokens.unwrap() - text_only.prompt_tokens.unwrap(),
+        765
+    );
+    let p = shapes_policy(r#","default_image_tokens":120000"#);
+    let d = decide_at(&p, CHAT, &image("https://example.com/cat.png"));
+    assert!(d.prompt_tokens.unwrap() > 120_000);
+    // The prompt_tokens rule now matches and llama's 8k window is too small.
+    assert_eq!(d.decided_by.label(&p), "big");
+    assert_eq!(chain_names(&p, &d), ["gpt"]);
+}

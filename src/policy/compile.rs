@@ -10,6 +10,7 @@ use super::{
 use crate::condition::{Condition, HeaderTest, PathTest, Range};
 use crate::cost::Pricing;
 use crate::headers::DEFAULT_CLUSTER_HEADER;
+use crate::request::{Api, ApiSet, ApiShape, Ratio};
 use crate::task::Task;
 use crate::tokens::Encoding;
 
@@ -68,6 +69,7 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
         });
     }
     let default = scope.target(&raw.default, "default")?;
+    check_apis(&rules, &default, &models)?;
 
     let requested_model = match &raw.requested_model {
         None => RequestedModelPolicy::default(),
@@ -115,6 +117,7 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
         tenants: raw.tenants.clone(),
         max_tenants: raw.max_tenants.unwrap_or(DEFAULT_MAX_TENANTS),
         stream_usage: raw.stream_usage,
+        default_image_tokens: raw.default_image_tokens,
         models,
     })
 }
@@ -174,6 +177,7 @@ fn compile_models(raw: &RawPolicy, default_encoding: Encoding) -> Result<Vec<Mod
                     })?
             }
         };
+        let (encoding, estimate) = counting(m, &path, default_encoding)?;
         models.push(Model {
             name: name.clone(),
             cluster: m.cluster.clone(),
@@ -183,8 +187,12 @@ fn compile_models(raw: &RawPolicy, default_encoding: Encoding) -> Result<Vec<Mod
             context_window: m.context_window,
             max_output_tokens: m.max_output_tokens,
             pricing,
-            encoding: encoding(m.encoding.as_deref(), &format!("{path}.encoding"))?
-                .unwrap_or(default_encoding),
+            encoding,
+            estimate,
+            apis: match &m.api {
+                None => ApiSet::of(Api::OpenaiChat),
+                Some(raw) => apis(raw, &format!("{path}.api"))?,
+            },
         });
     }
     Ok(models)
@@ -315,6 +323,21 @@ impl Scope<'_> {
             RawCondition::Tools(b) => Condition::Tools(*b),
             RawCondition::Stream(b) => Condition::Stream(*b),
             RawCondition::Images(b) => Condition::Images(*b),
+            RawCondition::Api(m) => {
+                let path = format!("{path}.api");
+                match m {
+                    RawTaskMatch::Name(name) => {
+                        Condition::Api(apis(&RawApis::One(name.clone()), &path)?)
+                    }
+                    RawTaskMatch::In(set) => {
+                        let path = format!("{path}.in");
+                        if set.values.is_empty() {
+                            return Err(PolicyError::new(path, "must not be empty"));
+                        }
+                        Condition::Api(apis(&RawApis::Many(set.values.clone()), &path)?)
+                    }
+                }
+            }
         })
     }
 
@@ -379,6 +402,141 @@ impl Scope<'_> {
     }
 }
 
+/// How a model's prompt tokens are counted: its encoding, or an estimate's
+/// encoding and ratio (for a model whose tokenizer is not public).
+fn counting(
+    m: &RawModel,
+    path: &str,
+    default_encoding: Encoding,
+) -> Result<(Encoding, Option<Ratio>), PolicyError> {
+    let Some(estimate) = &m.estimate else {
+        let own = encoding(m.encoding.as_deref(), &format!("{path}.encoding"))?;
+        return Ok((own.unwrap_or(default_encoding), None));
+    };
+    if m.encoding.is_some() {
+        return Err(PolicyError::new(
+            format!("{path}.encoding"),
+            "a model with an `estimate` counts with `estimate.encoding`: set the encoding there only",
+        ));
+    }
+    let with = encoding(
+        estimate.encoding.as_deref(),
+        &format!("{path}.estimate.encoding"),
+    )?;
+    let ratio = Ratio::new(estimate.ratio).ok_or_else(|| {
+        PolicyError::new(
+            format!("{path}.estimate.ratio"),
+            "must be a number greater than 0 and at most 1000 (tokens of the model per token of the encoding)",
+        )
+    })?;
+    Ok((with.unwrap_or(default_encoding), Some(ratio)))
+}
+
+/// API names (a model's `api`, an `api` condition) as a set.
+fn apis(raw: &RawApis, path: &str) -> Result<ApiSet, PolicyError> {
+    let names: Vec<(String, &String)> = match raw {
+        RawApis::One(name) => vec![(path.to_string(), name)],
+        RawApis::Many(names) => names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (format!("{path}[{i}]"), n))
+            .collect(),
+    };
+    if names.is_empty() {
+        return Err(PolicyError::new(path, "list at least one API"));
+    }
+    let mut set = ApiSet::NONE;
+    for (at, name) in names {
+        let api = Api::from_name(name).ok_or_else(|| {
+            PolicyError::new(
+                at,
+                format!("unknown API {name:?} (expected one of {})", ApiSet::ALL),
+            )
+        })?;
+        set = set.with(api);
+    }
+    Ok(set)
+}
+
+/// The request APIs for which `when` may hold (a superset): narrowed by
+/// `api` conditions and by `path` equal to an API's path; `all` intersects,
+/// `any` unites, `not` of an `api` condition complements.
+fn admitted_apis(when: &Condition) -> ApiSet {
+    match when {
+        Condition::Api(apis) => *apis,
+        Condition::Path(PathTest::Equals(path)) => {
+            ApiShape::from_path(path).map_or(ApiSet::NONE, |s| ApiSet::of(s.api()))
+        }
+        Condition::All(items) => items
+            .iter()
+            .fold(ApiSet::ALL, |set, c| set.intersection(admitted_apis(c))),
+        Condition::Any(items) => items
+            .iter()
+            .fold(ApiSet::NONE, |set, c| set.union(admitted_apis(c))),
+        Condition::Not(inner) => match inner.as_ref() {
+            Condition::Api(apis) => ApiSet::ALL.minus(*apis),
+            _ => ApiSet::ALL,
+        },
+        _ => ApiSet::ALL,
+    }
+}
+
+/// Whether `when` holds for every request of the APIs it admits, so that
+/// later rules never see those APIs.
+fn catches_all(when: &Condition) -> bool {
+    match when {
+        Condition::Always | Condition::Api(_) => true,
+        Condition::Any(items) => items.iter().any(catches_all),
+        _ => false,
+    }
+}
+
+/// Refuses a rule (or the default) that can receive requests of an API no
+/// model of its target accepts. A rule can receive the APIs some model of
+/// the policy accepts (no other request is routable), narrowed by its
+/// condition (`admitted_apis`) and minus those an earlier rule takes
+/// whole (`{"api": ...}` alone, or no condition). The default receives what
+/// no rule took whole. Requests are never translated between APIs.
+fn check_apis(rules: &[Rule], default: &Target, models: &[Model]) -> Result<(), PolicyError> {
+    let served = models.iter().fold(ApiSet::NONE, |set, m| set.union(m.apis));
+    let mut open = served;
+    let targets = rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (format!("rules[{i}].target"), Some(&r.when), &r.target))
+        .chain(std::iter::once(("default".to_string(), None, default)));
+    for (path, when, target) in targets {
+        let receives = when.map_or(open, |w| open.intersection(admitted_apis(w)));
+        let accepted = target
+            .models()
+            .iter()
+            .filter_map(|id| models.get(id.0))
+            .fold(ApiSet::NONE, |set, m| set.union(m.apis));
+        if let Some(api) = receives.minus(accepted).iter().next() {
+            let fix = match when {
+                Some(_) => format!(
+                    "narrow the rule's \"when\" to the APIs its target accepts with {{\"api\": ...}} (or a \"path\" that equals an API's path, e.g. {})",
+                    api.path()
+                ),
+                None => format!(
+                    "take those requests first with a rule {{\"when\": {{\"api\": \"{api}\"}}, \"target\": ...}}"
+                ),
+            };
+            return Err(PolicyError::new(
+                path,
+                format!(
+                    "can receive {api} requests ({}) but no model of this target accepts that API (a model's \"api\", default \"openai_chat\"), and requests are never translated between APIs: add a model that accepts {api}, or {fix}",
+                    api.path()
+                ),
+            ));
+        }
+        if let Some(when) = when.filter(|w| catches_all(w)) {
+            open = open.minus(admitted_apis(when));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses a rule whose condition needs more prompt tokens than any of its
 /// target's models can hold: it could never send a request to its target.
 fn check_reachable(
@@ -433,7 +591,7 @@ fn range(raw: &RawRange, path: &str) -> Result<Range, PolicyError> {
         if v == 0 {
             return Err(PolicyError::new(path, "lt: 0 can never hold"));
         }
-        max = max.min(v - 1);
+        max = max.min(v.saturating_sub(1));
     }
     if let Some(v) = raw.lte {
         max = max.min(v);

@@ -8,6 +8,7 @@ pub mod raw;
 
 use crate::condition::Condition;
 use crate::cost::Pricing;
+use crate::request::{Api, ApiSet, Ratio};
 use crate::task::Task;
 use crate::tokens::Encoding;
 
@@ -34,7 +35,19 @@ pub struct Model {
     pub context_window: u64,
     pub max_output_tokens: Option<u64>,
     pub pricing: Pricing,
+    /// The encoding prompt tokens are counted with (the estimate's, if any).
     pub encoding: Encoding,
+    /// Set when `encoding` is not the model's own tokenizer: counts are
+    /// scaled by this ratio.
+    pub estimate: Option<Ratio>,
+    /// The APIs the model's endpoint accepts.
+    pub apis: ApiSet,
+}
+
+impl Model {
+    pub fn accepts(&self, api: Api) -> bool {
+        self.apis.contains(api)
+    }
 }
 
 /// Where a rule sends requests.
@@ -121,6 +134,8 @@ pub struct Policy {
     pub tenants: Option<Vec<String>>,
     pub max_tenants: usize,
     pub stream_usage: StreamUsage,
+    /// Tokens of an image of unknown size; None: the provider's 1024 × 1024 price.
+    pub default_image_tokens: Option<u64>,
 }
 
 impl Policy {

@@ -49,6 +49,11 @@ pub struct RawPolicy {
     pub max_tenants: Option<usize>,
     #[serde(default)]
     pub stream_usage: StreamUsage,
+    /// Prompt tokens of an image whose size the router cannot read (a remote
+    /// URL, a file id). Default: a 1024 × 1024 high-detail image of the
+    /// request's provider (OpenAI 765, Anthropic 1399).
+    #[serde(default)]
+    pub default_image_tokens: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +71,29 @@ pub struct RawModel {
     pub pricing: Option<RawPricing>,
     #[serde(default)]
     pub encoding: Option<String>,
+    /// For a model whose tokenizer is not public: an encoding and a ratio.
+    #[serde(default)]
+    pub estimate: Option<RawEstimate>,
+    /// The API(s) the model's endpoint accepts; default `openai_chat`.
+    #[serde(default)]
+    pub api: Option<RawApis>,
+}
+
+/// `"openai_chat"` or `["openai_chat", "openai_responses"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawApis {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// Prompt tokens = ceil(tokens with `encoding` × `ratio`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEstimate {
+    #[serde(default)]
+    pub encoding: Option<String>,
+    pub ratio: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,6 +154,8 @@ pub enum RawCondition {
     Tools(bool),
     Stream(bool),
     Images(bool),
+    /// The request's API: a name, or `{"in": [names]}`.
+    Api(RawTaskMatch),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -137,6 +167,7 @@ pub struct RawRange {
     pub gte: Option<u64>,
 }
 
+/// A name or `{"in": [names]}` (tasks, APIs).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum RawTaskMatch {

@@ -17,9 +17,11 @@ pub(super) fn read(top: &TopLevel<'_>, facts: &mut RequestFacts) -> Result<(), R
             for (index, item) in items.into_iter().enumerate() {
                 match item {
                     Value::String(text) => push(facts, index, text),
-                    Value::Number(_) => facts.fixed_tokens += 1,
+                    Value::Number(_) => facts.fixed_tokens = facts.fixed_tokens.saturating_add(1),
                     Value::Array(tokens) if tokens.iter().all(Value::is_number) => {
-                        facts.fixed_tokens += tokens.len() as i64
+                        facts.fixed_tokens = facts
+                            .fixed_tokens
+                            .saturating_add(i64::try_from(tokens.len()).unwrap_or(i64::MAX))
                     }
                     _ => return Err(wrong_type()),
                 }

@@ -1,10 +1,27 @@
 //! Request bodies → `RequestFacts`: everything routing needs to know about a
-//! request, extracted once. One file per API shape.
+//! request, extracted once. One file per API shape: `chat` (OpenAI Chat
+//! Completions), `completions` (legacy), `responses` (OpenAI Responses),
+//! `messages` (Anthropic Messages).
+//!
+//! Prompt tokens are what the provider bills for the body as sent: the
+//! shape's text with its framing (counted with an encoding, and scaled by a
+//! model's estimate ratio when its tokenizer is not public), plus tokens
+//! known without an encoding: images, priced by the provider's formula
+//! (`images`), and fixed overheads such as Anthropic's tool-use system prompt.
+//! Context the provider keeps server-side (a Responses `previous_response_id`
+//! or `conversation`, stored prompts, uploaded files) is not in the body and
+//! is not counted.
 
+mod api;
 mod chat;
 mod completions;
+pub mod images;
+mod messages;
+mod responses;
 mod tools;
 mod top_level;
+
+pub use api::{Api, ApiSet};
 
 use std::fmt;
 use std::ops::Range;
@@ -12,6 +29,7 @@ use std::ops::Range;
 use serde_json::value::RawValue;
 
 use crate::tokens::{self, Encoding, TokenError};
+use images::{Detail, ImagePricing};
 use top_level::TopLevel;
 
 /// The API a request speaks, known from its path.
@@ -21,12 +39,18 @@ pub enum ApiShape {
     ChatCompletions,
     /// OpenAI legacy `/v1/completions`.
     Completions,
+    /// OpenAI Responses `/v1/responses`.
+    Responses,
+    /// Anthropic Messages `/v1/messages`.
+    Messages,
 }
 
 impl ApiShape {
     /// The shape served at `path` (query string ignored; any prefix allowed,
     /// e.g. `/openai/v1/chat/completions`), or None for paths the router
-    /// leaves alone.
+    /// leaves alone. Messages must end in `/v1/messages`, so that other APIs'
+    /// `.../messages` resources (OpenAI's `/v1/threads/{id}/messages`) are
+    /// left alone.
     pub fn from_path(path: &str) -> Option<ApiShape> {
         let path = path.split(['?', '#']).next().unwrap_or(path);
         let path = path.trim_end_matches('/');
@@ -34,6 +58,10 @@ impl ApiShape {
             Some(ApiShape::ChatCompletions)
         } else if path.ends_with("/completions") {
             Some(ApiShape::Completions)
+        } else if path.ends_with("/responses") {
+            Some(ApiShape::Responses)
+        } else if path.ends_with("/v1/messages") {
+            Some(ApiShape::Messages)
         } else {
             None
         }
@@ -43,6 +71,16 @@ impl ApiShape {
         match self {
             ApiShape::ChatCompletions => "chat_completions",
             ApiShape::Completions => "completions",
+            ApiShape::Responses => "responses",
+            ApiShape::Messages => "messages",
+        }
+    }
+
+    /// Whose formula prices this shape's images.
+    pub fn image_pricing(self) -> ImagePricing {
+        match self {
+            ApiShape::Messages => ImagePricing::Anthropic,
+            _ => ImagePricing::OpenAi,
         }
     }
 }
@@ -90,17 +128,24 @@ pub struct RequestFacts {
     pub model_spans: Vec<Range<usize>>,
     /// Byte range of the (last) top-level `stream_options` value.
     pub stream_options_span: Option<Range<usize>>,
-    /// Message count (chat), 0 for legacy completions.
+    /// Messages of the conversation, a system prompt (`system`,
+    /// `instructions`) counting as one; 0 for legacy completions.
     pub messages: u64,
-    /// `max_completion_tokens`, else `max_tokens`.
+    /// The output limit: chat `max_completion_tokens` else `max_tokens`,
+    /// Responses `max_output_tokens`, Messages `max_tokens`.
     pub max_output_tokens: Option<u64>,
     pub stream: bool,
+    /// The stream will carry usage without the router asking: the client set
+    /// `stream_options.include_usage` (chat, completions), or the API always
+    /// sends it (Responses, Messages).
     pub stream_include_usage: bool,
-    /// `response_format` asks for `json_object` or `json_schema`.
+    /// A JSON output format is asked for: chat `response_format`, Responses
+    /// `text.format`, Messages `output_config.format` (or the beta
+    /// `output_format`) of type `json_object` or `json_schema`.
     pub structured_output: bool,
     /// Tool (or legacy function) definitions are present.
     pub tools: bool,
-    /// Image content parts.
+    /// Image inputs.
     pub images: u64,
     /// Content text, for task detection and token counts.
     pub content: Vec<Segment>,
@@ -110,11 +155,25 @@ pub struct RequestFacts {
     pub(crate) fixed_tokens: i64,
     /// Tool functions defined; their framing cost depends on the encoding.
     pub(crate) tool_functions: u64,
+    /// Tokens of the images whose price is known (size read, or `detail: low`).
+    pub(crate) image_tokens: u64,
+    /// Images whose size is unknown (remote URLs, file ids): priced at a default.
+    pub(crate) unsized_images: u64,
+    /// Tokens the provider adds that no tokenizer ratio applies to (Anthropic's
+    /// tool-use system prompt).
+    pub(crate) exact_tokens: u64,
 }
 
 impl RequestFacts {
-    /// The prompt tokens the provider bills, with `encoding`.
+    /// The prompt tokens the provider bills, with `encoding` as the model's
+    /// own tokenizer and images of unknown size at the shape's default.
     pub fn prompt_tokens(&self, encoding: Encoding) -> Result<u64, TokenError> {
+        Ok(self.prompt_tokens_from(self.text_tokens(encoding)?, None, None))
+    }
+
+    /// Tokens of the text and its framing with `encoding`: the part of the
+    /// prompt a tokenizer counts (and an estimate ratio scales).
+    pub fn text_tokens(&self, encoding: Encoding) -> Result<u64, TokenError> {
         let mut total = self.fixed_tokens;
         for segment in &self.content {
             total = total.saturating_add(count_i64(encoding, &segment.text)?);
@@ -123,8 +182,87 @@ impl RequestFacts {
             total = total.saturating_add(count_i64(encoding, text)?);
         }
         let per_function = tools::function_framing_tokens(encoding);
-        total = total.saturating_add(per_function.saturating_mul(self.tool_functions as i64));
+        let functions = i64::try_from(self.tool_functions).unwrap_or(i64::MAX);
+        total = total.saturating_add(per_function.saturating_mul(functions));
         Ok(u64::try_from(total).unwrap_or(0))
+    }
+
+    /// The whole prompt from its `text` tokens: scaled by `ratio` when the
+    /// model's tokenizer is estimated, plus images (those of unknown size at
+    /// `default_image_tokens`, else the shape's default) and fixed overheads.
+    pub fn prompt_tokens_from(
+        &self,
+        text: u64,
+        ratio: Option<Ratio>,
+        default_image_tokens: Option<u64>,
+    ) -> u64 {
+        let text = ratio.map_or(text, |r| r.apply(text));
+        text.saturating_add(self.image_tokens(default_image_tokens))
+            .saturating_add(self.exact_tokens)
+    }
+
+    /// Prompt tokens of the images.
+    pub fn image_tokens(&self, default_image_tokens: Option<u64>) -> u64 {
+        let each = default_image_tokens.unwrap_or_else(|| {
+            self.shape
+                .unwrap_or(ApiShape::ChatCompletions)
+                .image_pricing()
+                .default_tokens()
+        });
+        self.image_tokens
+            .saturating_add(self.unsized_images.saturating_mul(each))
+    }
+
+    /// Records one image of `size` (None: unknown) priced the shape's way.
+    pub(crate) fn add_image(&mut self, size: Option<(u32, u32)>, detail: Detail) {
+        self.images = self.images.saturating_add(1);
+        let pricing = self
+            .shape
+            .unwrap_or(ApiShape::ChatCompletions)
+            .image_pricing();
+        match pricing.tokens(size, detail) {
+            Some(tokens) => self.image_tokens = self.image_tokens.saturating_add(tokens),
+            None => self.unsized_images = self.unsized_images.saturating_add(1),
+        }
+    }
+
+    /// Records an image given by URL (a `data:` URL's size is read from it).
+    pub(crate) fn add_image_url(&mut self, url: Option<&str>, detail: Detail) {
+        self.add_image(url.and_then(images::data_url_size), detail);
+    }
+}
+
+/// A tokenizer estimate: a public encoding's count times a calibrated ratio,
+/// for models whose own tokenizer is not public (Claude, Llama, Mistral,
+/// Gemini). Kept in millionths so that `ceil(count × ratio)` is exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ratio {
+    millionths: u64,
+}
+
+impl Ratio {
+    const ONE: u64 = 1_000_000;
+
+    /// The ratio nearest `ratio` in millionths; None unless finite and in (0, 1000].
+    pub fn new(ratio: f64) -> Option<Ratio> {
+        if !ratio.is_finite() || ratio <= 0.0 || ratio > 1000.0 {
+            return None;
+        }
+        // In (0, 1e9] after the check: the cast is exact.
+        let millionths = (ratio * 1e6).round() as u64;
+        (millionths > 0).then_some(Ratio { millionths })
+    }
+
+    /// `ceil(tokens × ratio)`.
+    pub fn apply(self, tokens: u64) -> u64 {
+        let scaled = u128::from(tokens)
+            .saturating_mul(u128::from(self.millionths))
+            .div_ceil(u128::from(Ratio::ONE));
+        u64::try_from(scaled).unwrap_or(u64::MAX)
+    }
+
+    pub fn value(self) -> f64 {
+        self.millionths as f64 / 1e6
     }
 }
 
@@ -178,20 +316,36 @@ pub fn parse_shape(shape: ApiShape, body: &[u8]) -> Result<RequestFacts, Request
         facts.requested_model = Some(field::<String>(model, "model")?);
     }
     facts.stream = optional::<bool>(&top, "stream")?.unwrap_or(false);
-    if let Some(options) = top.get("stream_options") {
-        let options: serde_json::Value = field(options, "stream_options")?;
-        facts.stream_include_usage = options
-            .get("include_usage")
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false);
+    match shape {
+        ApiShape::ChatCompletions | ApiShape::Completions => {
+            if let Some(options) = top.get("stream_options") {
+                let options: serde_json::Value = field(options, "stream_options")?;
+                facts.stream_include_usage = options
+                    .get("include_usage")
+                    .and_then(serde_json::Value::as_bool)
+                    .unwrap_or(false);
+            }
+            facts.max_output_tokens = match optional::<u64>(&top, "max_completion_tokens")? {
+                Some(n) => Some(n),
+                None => optional::<u64>(&top, "max_tokens")?,
+            };
+        }
+        // Their streams always end with the usage (`response.completed`;
+        // `message_start` and `message_delta`): nothing to ask for.
+        ApiShape::Responses => {
+            facts.stream_include_usage = true;
+            facts.max_output_tokens = optional::<u64>(&top, "max_output_tokens")?;
+        }
+        ApiShape::Messages => {
+            facts.stream_include_usage = true;
+            facts.max_output_tokens = optional::<u64>(&top, "max_tokens")?;
+        }
     }
-    facts.max_output_tokens = match optional::<u64>(&top, "max_completion_tokens")? {
-        Some(n) => Some(n),
-        None => optional::<u64>(&top, "max_tokens")?,
-    };
     match shape {
         ApiShape::ChatCompletions => chat::read(&top, &mut facts)?,
         ApiShape::Completions => completions::read(&top, &mut facts)?,
+        ApiShape::Responses => responses::read(&top, &mut facts)?,
+        ApiShape::Messages => messages::read(&top, &mut facts)?,
     }
     Ok(facts)
 }

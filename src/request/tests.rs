@@ -109,6 +109,26 @@ fn shapes_from_paths() {
     );
     assert_eq!(ApiShape::from_path("/v1/models"), None);
     assert_eq!(ApiShape::from_path("/v1/embeddings"), None);
+    assert_eq!(
+        ApiShape::from_path("/v1/responses"),
+        Some(ApiShape::Responses)
+    );
+    assert_eq!(
+        ApiShape::from_path("/openai/v1/responses/"),
+        Some(ApiShape::Responses)
+    );
+    assert_eq!(
+        ApiShape::from_path("/v1/messages?beta=true"),
+        Some(ApiShape::Messages)
+    );
+    assert_eq!(
+        ApiShape::from_path("/anthropic/v1/messages"),
+        Some(ApiShape::Messages)
+    );
+    // Other APIs' resources with these names are left alone.
+    assert_eq!(ApiShape::from_path("/v1/threads/t1/messages"), None);
+    assert_eq!(ApiShape::from_path("/v1/messages/count_tokens"), None);
+    assert_eq!(ApiShape::from_path("/v1/responses/resp_1/cancel"), None);
 }
 
 #[test]
@@ -188,4 +208,48 @@ fn unknown_roles_still_count() {
     // 3 reply priming + 3 per message + "critic" + "hello world"
     let role = crate::tokens::count(O200kBase, "critic").unwrap() as u64;
     assert_eq!(facts.prompt_tokens(O200kBase).unwrap(), 3 + 3 + role + 2);
+}
+
+mod images;
+mod messages;
+mod properties;
+mod responses;
+
+/// Base64 of the first bytes of a PNG of the given size (all the router reads).
+fn png_base64(width: u32, height: u32) -> String {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    bytes.extend_from_slice(&width.to_be_bytes());
+    bytes.extend_from_slice(&height.to_be_bytes());
+    bytes.extend_from_slice(b"\x08\x02\0\0\0\0\0\0\0");
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((v >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn png_data_url(width: u32, height: u32) -> String {
+    format!("data:image/png;base64,{}", png_base64(width, height))
+}
+
+/// Facts of a body sent to `path`.
+fn facts_at(path: &str, body: &serde_json::Value) -> RequestFacts {
+    parse(path, body.to_string().as_bytes()).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+fn count(encoding: crate::tokens::Encoding, text: &str) -> u64 {
+    crate::tokens::count(encoding, text).unwrap() as u64
 }

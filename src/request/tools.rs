@@ -27,9 +27,10 @@ pub(super) fn function_framing_tokens(encoding: Encoding) -> i64 {
     }
 }
 
-/// Adds the definitions' text and fixed costs to `facts`. `legacy` is the
-/// deprecated `functions` list, whose items are the function objects
-/// themselves rather than `{"type":"function","function":{...}}`.
+/// Adds the definitions' text and fixed costs to `facts`. `legacy` marks
+/// flat definitions, whose items are the function objects themselves rather
+/// than `{"type":"function","function":{...}}`: chat's deprecated
+/// `functions` list and the Responses API's function tools.
 pub(super) fn read(definitions: &[Value], legacy: bool, facts: &mut RequestFacts) {
     for definition in definitions {
         let function = if legacy {
@@ -38,7 +39,7 @@ pub(super) fn read(definitions: &[Value], legacy: bool, facts: &mut RequestFacts
             definition.get("function")
         };
         let Some(function) = function else { continue };
-        facts.tool_functions += 1;
+        facts.tool_functions = facts.tool_functions.saturating_add(1);
         let name = text_of(function.get("name"));
         let description = text_of(function.get("description"));
         facts
@@ -51,13 +52,13 @@ pub(super) fn read(definitions: &[Value], legacy: bool, facts: &mut RequestFacts
         let Some(properties) = properties.filter(|p| !p.is_empty()) else {
             continue;
         };
-        facts.fixed_tokens += PROPERTIES_START;
+        facts.fixed_tokens = facts.fixed_tokens.saturating_add(PROPERTIES_START);
         for (key, property) in properties {
-            facts.fixed_tokens += PER_PROPERTY;
+            facts.fixed_tokens = facts.fixed_tokens.saturating_add(PER_PROPERTY);
             if let Some(items) = property.get("enum").and_then(Value::as_array) {
-                facts.fixed_tokens += ENUM_START;
+                facts.fixed_tokens = facts.fixed_tokens.saturating_add(ENUM_START);
                 for item in items {
-                    facts.fixed_tokens += PER_ENUM_ITEM;
+                    facts.fixed_tokens = facts.fixed_tokens.saturating_add(PER_ENUM_ITEM);
                     facts.counted_only.push(text_of(Some(item)));
                 }
             }
@@ -73,7 +74,7 @@ pub(super) fn read(definitions: &[Value], legacy: bool, facts: &mut RequestFacts
 /// Closes the function definitions (once, however many lists carried them).
 pub(super) fn finish(facts: &mut RequestFacts) {
     if facts.tool_functions > 0 {
-        facts.fixed_tokens += FUNCTIONS_END;
+        facts.fixed_tokens = facts.fixed_tokens.saturating_add(FUNCTIONS_END);
     }
 }
 

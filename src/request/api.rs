@@ -1,0 +1,162 @@
+//! Provider APIs: what a request speaks (from its shape) and what a model
+//! accepts (its `api` field in the policy).
+//!
+//! The router never translates between APIs: a request is only sent to
+//! models that accept its API as it is.
+
+use std::fmt;
+
+use super::ApiShape;
+
+/// A provider API family, as named in a policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Api {
+    /// OpenAI Chat Completions (`/v1/chat/completions`) and the legacy
+    /// Completions endpoint (`/v1/completions`) that OpenAI-compatible
+    /// servers serve beside it.
+    OpenaiChat,
+    /// OpenAI Responses (`/v1/responses`).
+    OpenaiResponses,
+    /// Anthropic Messages (`/v1/messages`).
+    AnthropicMessages,
+}
+
+impl Api {
+    pub const ALL: [Api; 3] = [
+        Api::OpenaiChat,
+        Api::OpenaiResponses,
+        Api::AnthropicMessages,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::OpenaiChat => "openai_chat",
+            Api::OpenaiResponses => "openai_responses",
+            Api::AnthropicMessages => "anthropic_messages",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Api> {
+        Api::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// The path requests of this API are usually sent to.
+    pub fn path(self) -> &'static str {
+        match self {
+            Api::OpenaiChat => "/v1/chat/completions",
+            Api::OpenaiResponses => "/v1/responses",
+            Api::AnthropicMessages => "/v1/messages",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Api::OpenaiChat => 1,
+            Api::OpenaiResponses => 2,
+            Api::AnthropicMessages => 4,
+        }
+    }
+}
+
+impl fmt::Display for Api {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl ApiShape {
+    /// The API family of requests of this shape.
+    pub fn api(self) -> Api {
+        match self {
+            ApiShape::ChatCompletions | ApiShape::Completions => Api::OpenaiChat,
+            ApiShape::Responses => Api::OpenaiResponses,
+            ApiShape::Messages => Api::AnthropicMessages,
+        }
+    }
+}
+
+/// A set of APIs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ApiSet(u8);
+
+impl ApiSet {
+    pub const NONE: ApiSet = ApiSet(0);
+    pub const ALL: ApiSet = ApiSet(7);
+
+    pub fn of(api: Api) -> ApiSet {
+        ApiSet(api.bit())
+    }
+
+    pub fn contains(self, api: Api) -> bool {
+        self.0 & api.bit() != 0
+    }
+
+    pub fn with(self, api: Api) -> ApiSet {
+        ApiSet(self.0 | api.bit())
+    }
+
+    pub fn union(self, other: ApiSet) -> ApiSet {
+        ApiSet(self.0 | other.0)
+    }
+
+    pub fn intersection(self, other: ApiSet) -> ApiSet {
+        ApiSet(self.0 & other.0)
+    }
+
+    pub fn minus(self, other: ApiSet) -> ApiSet {
+        ApiSet(self.0 & !other.0)
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The members, in `Api::ALL` order.
+    pub fn iter(self) -> impl Iterator<Item = Api> {
+        Api::ALL.into_iter().filter(move |a| self.contains(*a))
+    }
+}
+
+impl FromIterator<Api> for ApiSet {
+    fn from_iter<I: IntoIterator<Item = Api>>(iter: I) -> ApiSet {
+        iter.into_iter().fold(ApiSet::NONE, ApiSet::with)
+    }
+}
+
+impl fmt::Display for ApiSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.iter().map(Api::name).collect();
+        f.write_str(&names.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_shapes_map_to_their_api() {
+        for api in Api::ALL {
+            assert_eq!(Api::from_name(api.name()), Some(api));
+            assert_eq!(
+                ApiShape::from_path(api.path()).map(ApiShape::api),
+                Some(api)
+            );
+        }
+        assert_eq!(Api::from_name("openai"), None);
+        assert_eq!(ApiShape::Completions.api(), Api::OpenaiChat);
+    }
+
+    #[test]
+    fn sets() {
+        let chat = ApiSet::of(Api::OpenaiChat);
+        let both = chat.with(Api::AnthropicMessages);
+        assert!(both.contains(Api::AnthropicMessages) && !both.contains(Api::OpenaiResponses));
+        assert_eq!(both.intersection(chat), chat);
+        assert_eq!(both.minus(chat), ApiSet::of(Api::AnthropicMessages));
+        assert_eq!(ApiSet::ALL.iter().count(), 3);
+        assert!(ApiSet::NONE.is_empty());
+        assert_eq!(both.to_string(), "openai_chat, anthropic_messages");
+        assert_eq!(Api::ALL.into_iter().collect::<ApiSet>(), ApiSet::ALL);
+    }
+}
