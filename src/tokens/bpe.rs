@@ -1,0 +1,188 @@
+//! Byte-pair merging of one piece, counting the tokens it becomes.
+//!
+//! The same algorithm as tiktoken's `byte_pair_encode`, and the same choice
+//! between its two forms (pieces under 100 bytes: a vector scanned for the
+//! lowest-ranked pair; longer ones: a heap over a linked list), so the merges,
+//! and therefore the counts, are tiktoken's: repeatedly merge the adjacent
+//! pair whose concatenation has the lowest rank, the leftmost on ties.
+
+use std::collections::BinaryHeap;
+
+use super::table::{Rank, Table};
+
+const NONE: Rank = Rank::MAX;
+/// tiktoken switches to the heap form at this length.
+const LARGE: usize = 100;
+
+/// Reusable buffers for [`count_piece`].
+#[derive(Default)]
+pub(super) struct Scratch {
+    parts: Vec<(usize, Rank)>,
+}
+
+/// Tokens `piece` becomes.
+pub(super) fn count_piece(table: &Table, piece: &[u8], scratch: &mut Scratch) -> usize {
+    if piece.is_empty() {
+        return 0;
+    }
+    if table.rank(piece).is_some() {
+        return 1;
+    }
+    if piece.len() < LARGE {
+        merge_small(table, piece, &mut scratch.parts)
+    } else {
+        merge_large(table, piece)
+    }
+}
+
+/// tiktoken's `_byte_pair_merge`: `parts[i] = (start, rank of merging part i
+/// with part i + 1)`.
+fn merge_small(table: &Table, piece: &[u8], parts: &mut Vec<(usize, Rank)>) -> usize {
+    let rank_of = |from: usize, to: usize| piece.get(from..to).and_then(|b| table.rank(b));
+    parts.clear();
+    let mut min = (NONE, usize::MAX);
+    for i in 0..piece.len() - 1 {
+        let rank = rank_of(i, i + 2).unwrap_or(NONE);
+        if rank < min.0 {
+            min = (rank, i);
+        }
+        parts.push((i, rank));
+    }
+    parts.push((piece.len() - 1, NONE));
+    parts.push((piece.len(), NONE));
+
+    // Rank of merging part i with part i + 1, i.e. bytes from part i's start
+    // to part i + 2's (i + 3 while part i + 1 is still in the vector).
+    let pair_rank = |parts: &[(usize, Rank)], i: usize, skip: usize| -> Rank {
+        match (parts.get(i), parts.get(i + 2 + skip)) {
+            (Some(&(from, _)), Some(&(to, _))) => rank_of(from, to).unwrap_or(NONE),
+            _ => NONE,
+        }
+    };
+
+    while min.0 != NONE {
+        let i = min.1;
+        if i > 0 {
+            let r = pair_rank(parts, i - 1, 1);
+            if let Some(p) = parts.get_mut(i - 1) {
+                p.1 = r;
+            }
+        }
+        let r = pair_rank(parts, i, 1);
+        if let Some(p) = parts.get_mut(i) {
+            p.1 = r;
+        }
+        if i + 1 < parts.len() {
+            parts.remove(i + 1);
+        }
+        min = (NONE, usize::MAX);
+        for (j, &(_, rank)) in parts.iter().take(parts.len() - 1).enumerate() {
+            if rank < min.0 {
+                min = (rank, j);
+            }
+        }
+    }
+    parts.len() - 1
+}
+
+#[derive(PartialEq, Eq, Clone, Copy)]
+struct Merge {
+    start: usize,
+    rank: Rank,
+}
+
+impl Ord for Merge {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // BinaryHeap is a max-heap: lowest rank first, then leftmost.
+        other
+            .rank
+            .cmp(&self.rank)
+            .then_with(|| other.start.cmp(&self.start))
+    }
+}
+
+impl PartialOrd for Merge {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+#[derive(Clone, Copy)]
+struct State {
+    prev: usize,
+    end: usize,
+    next_end: usize,
+    next_rank: Rank,
+}
+
+/// tiktoken's `_byte_pair_merge_large`, counting instead of collecting.
+fn merge_large(table: &Table, piece: &[u8]) -> usize {
+    let len = piece.len();
+    let rank_of = |from: usize, to: usize| piece.get(from..to).and_then(|b| table.rank(b));
+    let mut state: Vec<State> = (0..len)
+        .map(|i| State {
+            prev: i.wrapping_sub(1),
+            end: i + 1,
+            next_end: i + 2,
+            next_rank: NONE,
+        })
+        .collect();
+    let mut heap = BinaryHeap::with_capacity(len);
+    for (i, s) in state.iter_mut().enumerate().take(len - 1) {
+        if let Some(rank) = rank_of(i, i + 2) {
+            heap.push(Merge { start: i, rank });
+            s.next_rank = rank;
+        }
+    }
+
+    // Sets the merge of the part starting at `start` with the part ending at `next_end`.
+    let potential =
+        |state: &mut [State], heap: &mut BinaryHeap<Merge>, start: usize, next_end: usize| {
+            let rank = if next_end <= len {
+                rank_of(start, next_end)
+            } else {
+                None
+            };
+            if let Some(s) = state.get_mut(start) {
+                s.next_end = next_end;
+                s.next_rank = rank.unwrap_or(NONE);
+            }
+            if let Some(rank) = rank {
+                heap.push(Merge { start, rank });
+            }
+        };
+
+    while let Some(left) = heap.pop() {
+        let Some(&l) = state.get(left.start) else {
+            break;
+        };
+        if left.rank != l.next_rank {
+            continue; // invalidated
+        }
+        let right_start = l.end;
+        let right_end = l.next_end;
+        let right_next_end = state.get(right_start).map_or(len + 1, |s| s.next_end);
+        if let Some(s) = state.get_mut(left.start) {
+            s.end = right_end;
+        }
+        potential(&mut state, &mut heap, left.start, right_next_end);
+        if let Some(s) = state.get_mut(right_end) {
+            s.prev = left.start;
+        }
+        if left.start > 0 {
+            let prev_start = l.prev;
+            potential(&mut state, &mut heap, prev_start, right_end);
+        }
+        if let Some(s) = state.get_mut(right_start) {
+            s.next_rank = NONE;
+        }
+    }
+
+    let mut count = 0;
+    let mut i = 0;
+    while let Some(s) = state.get(i) {
+        count += 1;
+        i = s.end;
+    }
+    count
+}
