@@ -124,9 +124,10 @@ fn send_to(actions: &mut RequestActions, policy: &Policy, clusters: &[&str]) {
         clusters.len().saturating_sub(1).to_string(),
     ));
     for (i, cluster) in clusters.iter().enumerate() {
-        actions
-            .filter_state
-            .push((format!("{TRY_STATE_PREFIX}{}", i + 1), cluster.to_string()));
+        actions.filter_state.push((
+            format!("{TRY_STATE_PREFIX}{}", i.saturating_add(1)),
+            cluster.to_string(),
+        ));
     }
     actions.clear_route_cache = true;
 }
@@ -180,7 +181,7 @@ pub fn response_headers(
 
 /// The model that answered: the chain's entry for the final attempt.
 pub fn served_model(decision: &Decision, attempts: u32) -> Option<ModelId> {
-    let index = usize::try_from(attempts.max(1) - 1).ok()?;
+    let index = usize::try_from(attempts.saturating_sub(1)).ok()?;
     let chain = decision.chain();
     chain.get(index).or(chain.last()).copied()
 }

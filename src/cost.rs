@@ -90,10 +90,13 @@ impl Pricing {
     /// What billed usage costs. Cached tokens are part of the prompt tokens.
     pub fn cost(&self, usage: &Usage) -> Money {
         let cached = usage.cached_tokens.min(usage.prompt_tokens);
-        let uncached = usage.prompt_tokens - cached;
-        let total = u128::from(uncached) * u128::from(self.input)
-            + u128::from(cached) * u128::from(self.cached_input)
-            + u128::from(usage.completion_tokens) * u128::from(self.output);
+        let uncached = usage.prompt_tokens.saturating_sub(cached);
+        // u64 × u64 fits in u128, and three such products nearly do: saturate.
+        let total = (u128::from(uncached).saturating_mul(u128::from(self.input)))
+            .saturating_add(u128::from(cached).saturating_mul(u128::from(self.cached_input)))
+            .saturating_add(
+                u128::from(usage.completion_tokens).saturating_mul(u128::from(self.output)),
+            );
         Money(u64::try_from(total).unwrap_or(u64::MAX))
     }
 }

@@ -24,6 +24,11 @@ pub struct EnvoyOptions {
     pub access_log_path: Option<String>,
     /// Envoy worker threads' VM: reload a VM that trapped instead of failing closed.
     pub fail_reload: bool,
+    /// Address the admin interface (and its `/stats/prometheus`) binds to;
+    /// a container needs `0.0.0.0` for Prometheus in another one to scrape it.
+    pub admin_address: String,
+    /// Also push stats to a statsd server at (host, port), over UDP.
+    pub statsd: Option<(String, u16)>,
 }
 
 impl Default for EnvoyOptions {
@@ -37,6 +42,8 @@ impl Default for EnvoyOptions {
             body_limit_bytes: 8 * 1024 * 1024,
             access_log_path: None,
             fail_reload: true,
+            admin_address: "127.0.0.1".to_string(),
+            statsd: None,
         }
     }
 }
@@ -144,13 +151,16 @@ pub fn bootstrap(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> 
                 .iter()
                 .find(|(cluster, _, _)| cluster == name)
                 .map(|(_, host, port)| (host.clone(), *port))
-                .unwrap_or_else(|| ("127.0.0.1".to_string(), 8000 + i as u16));
+                .unwrap_or_else(|| {
+                    let port = u16::try_from(i).map_or(u16::MAX, |i| i.saturating_add(8000));
+                    ("127.0.0.1".to_string(), port)
+                });
             cluster_config(name, &host, port, policy_json, options)
         })
         .collect();
 
-    json!({
-        "admin": {"address": socket("127.0.0.1", options.admin_port)},
+    let mut bootstrap = json!({
+        "admin": {"address": socket(&options.admin_address, options.admin_port)},
         "stats_config": stats_config(),
         "static_resources": {
             "listeners": [{
@@ -164,7 +174,99 @@ pub fn bootstrap(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> 
             }],
             "clusters": clusters,
         },
-    })
+    });
+    if let (Some((host, port)), Some(object)) = (&options.statsd, bootstrap.as_object_mut()) {
+        object.insert("stats_sinks".to_string(), statsd_sink(host, *port));
+    }
+    bootstrap
+}
+
+/// Type URL of a listener resource in an LDS file.
+const LISTENER_TYPE: &str = "type.googleapis.com/envoy.config.listener.v3.Listener";
+
+/// For policy changes without a restart: [`bootstrap`] with its listener
+/// (which embeds the policy) moved out to an LDS file at `lds_path` that
+/// Envoy watches. Write the file with [`lds_file`] and replace it by moving a
+/// new one into place (a rename in the same filesystem): Envoy reloads it on
+/// every move into its directory. A policy the filter refuses makes Envoy
+/// reject the whole update (`listener_manager.lds.update_rejected`) and keep
+/// serving the previous one. The clusters stay static: their per-attempt
+/// filter keeps the policy it started with, so a new policy must keep the
+/// model names of the old one's fallback chains, or restart Envoy.
+pub fn bootstrap_with_file_lds(
+    policy: &Policy,
+    policy_json: &str,
+    options: &EnvoyOptions,
+    lds_path: &std::path::Path,
+) -> Value {
+    let mut config = bootstrap(policy, policy_json, options);
+    let directory = lds_path
+        .parent()
+        .map(|dir| dir.display().to_string())
+        .unwrap_or_default();
+    if let Some(object) = config.as_object_mut() {
+        if let Some(Value::Object(resources)) = object.get_mut("static_resources") {
+            resources.remove("listeners");
+        }
+        // xDS (even from files) needs the node to say who it is.
+        object
+            .entry("node")
+            .or_insert_with(|| json!({"id": "model-router", "cluster": "model-router"}));
+        object.insert(
+            "dynamic_resources".to_string(),
+            json!({"lds_config": {
+                "resource_api_version": "V3",
+                "path_config_source": {
+                    "path": lds_path.display().to_string(),
+                    "watched_directory": {"path": directory},
+                },
+            }}),
+        );
+    }
+    config
+}
+
+/// The LDS file for [`bootstrap_with_file_lds`]: a discovery response with
+/// the listener of [`bootstrap`] for this policy. Its `version_info` is a
+/// hash of the policy text, so `/config_dump` tells which policy is live.
+pub fn lds_file(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> Value {
+    let config = bootstrap(policy, policy_json, options);
+    let listeners: Vec<Value> = config
+        .pointer("/static_resources/listeners")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|listener| {
+            let mut listener = listener.as_object()?.clone();
+            listener.insert(
+                "@type".to_string(),
+                Value::String(LISTENER_TYPE.to_string()),
+            );
+            Some(Value::Object(listener))
+        })
+        .collect();
+    json!({"version_info": policy_version(policy_json), "resources": listeners})
+}
+
+/// FNV-1a of the policy text, in hex.
+fn policy_version(policy_json: &str) -> String {
+    let hash = policy_json.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("policy-{hash:016x}")
+}
+
+/// A statsd sink (UDP). Its names keep the `;label=value` encoding (tags are
+/// a Prometheus-side notion), so the statsd server sees one series per label set.
+fn statsd_sink(host: &str, port: u16) -> Value {
+    json!([{
+        "name": "envoy.stat_sinks.statsd",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.config.metrics.v3.StatsdSink",
+            "address": socket(host, port),
+            "prefix": "envoy",
+        },
+    }])
 }
 
 fn wasm_filter(root_id: &str, policy_json: &str, wasm_path: &str, fail_reload: bool) -> Value {
@@ -198,6 +300,10 @@ fn cluster_config(
         "type": if numeric { "STATIC" } else { "STRICT_DNS" },
         "connect_timeout": "2s",
         "per_connection_buffer_limit_bytes": options.body_limit_bytes,
+        // Fallbacks are retries: Envoy's default of 3 retries in flight per
+        // cluster would answer a 4th concurrent fallback with the provider's
+        // error (upstream_rq_retry_overflow). Bound them like requests (1024).
+        "circuit_breakers": {"thresholds": [{"priority": "DEFAULT", "max_retries": 1024}]},
         "load_assignment": {
             "cluster_name": name,
             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket(host, port)}}]}],
@@ -294,7 +400,7 @@ fn attempt_matcher(clusters: &[String], default_cluster: &str, attempts: usize) 
         return slot(1);
     }
     let retries: serde_json::Map<String, Value> = (2..=attempts)
-        .map(|n| ((n - 1).to_string(), json!({"matcher": slot(n)})))
+        .map(|n| (n.saturating_sub(1).to_string(), json!({"matcher": slot(n)})))
         .collect();
     json!({
         "matcher_tree": {

@@ -27,6 +27,16 @@ pub const REJECTED: &str = "model_router_rejected_requests_total";
 pub const CONTEXT_ESCALATIONS: &str = "model_router_context_escalations_total";
 pub const BUDGET_CLAMPS: &str = "model_router_budget_clamps_total";
 pub const POLICY_LOAD_FAILURES: &str = "model_router_policy_load_failures_total";
+/// Sum over requests with reported usage of |estimated − billed| prompt
+/// tokens, per served model: with `PROMPT_ESTIMATE_BILLED` the relative
+/// error of the router's count (and of an `estimate` ratio) is one query
+/// away (error_total / billed_total).
+pub const PROMPT_ESTIMATE_ERROR: &str = "model_router_prompt_token_estimate_error_total";
+/// Billed prompt tokens of the requests counted in `PROMPT_ESTIMATE_ERROR`.
+pub const PROMPT_ESTIMATE_BILLED: &str = "model_router_prompt_token_estimate_billed_total";
+/// The router's prompt counts for those same requests: a model's
+/// `estimate.ratio` × billed_total ÷ counted_total is the calibrated ratio.
+pub const PROMPT_ESTIMATE_COUNTED: &str = "model_router_prompt_token_estimate_counted_total";
 /// Histogram of prompt tokens (default encoding).
 pub const PROMPT_TOKENS_HISTOGRAM: &str = "model_router_request_prompt_tokens";
 /// Histogram of the time the decision took, in microseconds.
@@ -59,7 +69,8 @@ pub struct Sample {
 
 /// `base;label=value;...` with sanitised values.
 pub fn encode(base: &str, labels: &[(&str, &str)]) -> String {
-    let mut name = String::with_capacity(base.len() + labels.len() * 24);
+    let mut name =
+        String::with_capacity(base.len().saturating_add(labels.len().saturating_mul(24)));
     name.push_str(base);
     for (label, value) in labels {
         name.push(';');
@@ -212,6 +223,26 @@ pub fn samples(policy: &Policy, done: &Completion<'_>) -> Vec<Sample> {
                 encode(COMPLETION_TOKENS, &labels),
                 usage.completion_tokens,
             );
+            if done.usage_source == UsageSource::Reported {
+                if let Some(estimate) = decision.prompt_tokens_for(served) {
+                    let model_label = [("model", model.name.as_str())];
+                    counter(
+                        &mut out,
+                        encode(PROMPT_ESTIMATE_ERROR, &model_label),
+                        estimate.abs_diff(usage.prompt_tokens),
+                    );
+                    counter(
+                        &mut out,
+                        encode(PROMPT_ESTIMATE_BILLED, &model_label),
+                        usage.prompt_tokens,
+                    );
+                    counter(
+                        &mut out,
+                        encode(PROMPT_ESTIMATE_COUNTED, &model_label),
+                        estimate,
+                    );
+                }
+            }
             let cost = model.pricing.cost(&usage);
             let baseline = policy
                 .baseline_model

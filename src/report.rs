@@ -16,11 +16,14 @@ use serde_json::{json, Value};
 
 use crate::metrics;
 
+/// Label names and values, in the order of the line.
+pub type Labels = Vec<(String, String)>;
+
 /// One sample line of a Prometheus text exposition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PromSample {
     pub name: String,
-    pub labels: Vec<(String, String)>,
+    pub labels: Labels,
     /// The value as written (`240`, `1.5e3`, `+Inf`, `NaN`).
     pub value: String,
 }
@@ -81,7 +84,7 @@ pub fn parse_exposition(text: &str) -> Result<Vec<PromSample>, ParseError> {
             continue;
         }
         let sample = parse_line(line).map_err(|message| ParseError {
-            line: index + 1,
+            line: index.saturating_add(1),
             message,
         })?;
         samples.push(sample);
@@ -134,7 +137,7 @@ fn is_number(value: &str) -> bool {
 
 /// Reads `label="value",...}` (the opening brace already consumed); returns
 /// the labels and the text after the closing brace.
-fn parse_labels(mut s: &str) -> Result<(Vec<(String, String)>, &str), String> {
+fn parse_labels(mut s: &str) -> Result<(Labels, &str), String> {
     let mut labels = Vec::new();
     loop {
         s = s.trim_start();
@@ -177,7 +180,10 @@ fn parse_labels(mut s: &str) -> Result<(Vec<(String, String)>, &str), String> {
         };
         labels.push((name.to_string(), value));
         // `end` is the closing quote's index in `inner`.
-        s = inner.get(end + 1..).unwrap_or_default().trim_start();
+        s = inner
+            .get(end.saturating_add(1)..)
+            .unwrap_or_default()
+            .trim_start();
         if let Some(after) = s.strip_prefix(',') {
             s = after;
         } else if !s.starts_with('}') {
@@ -240,7 +246,7 @@ pub struct Totals {
 impl Totals {
     /// Baseline minus cost (negative when routing cost more).
     pub fn savings_micro_usd(&self) -> i128 {
-        i128::from(self.baseline_cost_micro_usd) - i128::from(self.cost_micro_usd)
+        i128::from(self.baseline_cost_micro_usd).saturating_sub(i128::from(self.cost_micro_usd))
     }
 
     /// Savings as a share of the baseline, when there is one.
@@ -271,7 +277,9 @@ impl Totals {
             json!(self.baseline_cost_micro_usd),
         );
         // Micro-USD sums stay far below i64::MAX in practice; clamp rather than wrap.
-        let savings = i64::try_from(self.savings_micro_usd()).unwrap_or(i64::MAX);
+        let savings = self.savings_micro_usd();
+        let savings =
+            i64::try_from(savings).unwrap_or(if savings < 0 { i64::MIN } else { i64::MAX });
         map.insert("savings_micro_usd".into(), json!(savings));
         map.insert("cost_usd".into(), json!(usd(self.cost_micro_usd)));
         map.insert(
@@ -359,11 +367,13 @@ pub fn build(samples: &[PromSample], dimensions: &[Dimension]) -> Report {
                     .add(metric, value);
             }
         } else if sample.name == metrics::FALLBACKS {
-            *fallbacks
+            let count = fallbacks
                 .entry((label(sample, "from"), label(sample, "to")))
-                .or_default() += value;
+                .or_default();
+            *count = count.saturating_add(value);
         } else if sample.name == metrics::REJECTED {
-            *rejected.entry(label(sample, "reason")).or_default() += value;
+            let count = rejected.entry(label(sample, "reason")).or_default();
+            *count = count.saturating_add(value);
         } else if sample.name == metrics::USAGE_MISSING {
             usage_missing = usage_missing.saturating_add(value);
         }
@@ -414,9 +424,9 @@ pub fn format_usd(micro: i128) -> String {
 /// `1234567` → `1,234,567`.
 pub fn group_digits(n: u128) -> String {
     let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    let mut out = String::with_capacity(digits.len().saturating_mul(2));
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && digits.len().saturating_sub(i) % 3 == 0 {
             out.push(',');
         }
         out.push(c);
@@ -532,10 +542,13 @@ fn render_table(out: &mut String, table: &Table, total: &Totals) {
     let _ = writeln!(out, "By {}:", table.dimension.label());
     let heading: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
     line(out, table.dimension.label(), &heading);
-    let rule_width = key_width + widths.iter().map(|w| w + 2).sum::<usize>();
+    let rule_width = widths
+        .iter()
+        .map(|w| w.saturating_add(2))
+        .fold(key_width, usize::saturating_add);
     let count = rows.len();
     for (i, (key, row)) in rows.iter().enumerate() {
-        if i + 1 == count {
+        if i.saturating_add(1) == count {
             let _ = writeln!(out, "{}", "-".repeat(rule_width));
         }
         line(out, key, row);

@@ -39,13 +39,17 @@ impl Edits {
 
     pub fn apply(mut self, body: &[u8]) -> Vec<u8> {
         self.replace.sort_by_key(|(range, _)| range.start);
-        let extra: usize = self.replace.iter().map(|(_, t)| t.len()).sum::<usize>()
-            + self.insert.iter().map(|t| t.len() + 1).sum::<usize>();
-        let mut out = Vec::with_capacity(body.len() + extra);
+        let extra = self
+            .replace
+            .iter()
+            .map(|(_, t)| t.len())
+            .chain(self.insert.iter().map(|t| t.len().saturating_add(1)))
+            .fold(0usize, usize::saturating_add);
+        let mut out = Vec::with_capacity(body.len().saturating_add(extra));
         let mut cursor = 0usize;
         if !self.insert.is_empty() {
             if let Some(open) = body.iter().position(|b| *b == b'{') {
-                let after = open + 1;
+                let after = open.saturating_add(1);
                 let rest = body.get(after..).unwrap_or_default();
                 let empty_object = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
                 out.extend_from_slice(body.get(..after).unwrap_or_default());

@@ -211,6 +211,8 @@ impl HttpContext for Downstream {
             return Action::Continue;
         };
         let headers = host::request_headers();
+        #[cfg(feature = "test-trap")]
+        test_trap::on_request(&headers);
         for name in actions::forged_headers(&shared.policy, &headers) {
             host::remove_request_header(&name);
         }
@@ -334,5 +336,30 @@ impl HttpContext for Downstream {
         if matches!(self.phase, Phase::InFlight(_)) {
             self.finish_reading();
         }
+    }
+}
+
+/// TEST BUILDS ONLY (cargo feature `test-trap`, off by default): a request
+/// carrying [`test_trap::HEADER`] traps the VM, so the end-to-end tests can
+/// prove that Envoy's `failure_policy: FAIL_RELOAD` replaces a trapped VM
+/// and traffic continues. A production `.wasm` has no such code path.
+#[cfg(feature = "test-trap")]
+pub mod test_trap {
+    use crate::headers::Headers;
+
+    pub const HEADER: &str = "x-model-router-test-trap";
+
+    pub fn on_request(headers: &Headers) {
+        if headers.get(HEADER).is_some() {
+            log::error!("model-router: TEST BUILD: trapping the VM on request");
+            // `abort` is the wasm `unreachable` instruction: the VM traps.
+            std::process::abort();
+        }
+    }
+
+    pub fn warn_loaded() {
+        log::error!(
+            "model-router: TEST BUILD with feature test-trap: any client can trap this VM; never deploy it"
+        );
     }
 }

@@ -58,11 +58,19 @@ impl RootContext for RouterRoot {
         if !self.upstream {
             // Build the tokenizer tables now rather than on the first request.
             for encoding in policy.encodings() {
+                let started = host::now_micros();
                 if let Err(e) = tokens::preload(encoding) {
                     return self.refuse(&e.to_string());
                 }
+                // scripts/bench reads this line (the VM's tokenizer load time).
+                log::info!(
+                    "model-router: tokenizer {encoding} loaded in {} us",
+                    host::now_micros().saturating_sub(started)
+                );
             }
         }
+        #[cfg(feature = "test-trap")]
+        super::downstream::test_trap::warn_loaded();
         log::info!(
             "model-router: {} policy loaded: {} models, {} rules",
             if self.upstream { "upstream" } else { "routing" },

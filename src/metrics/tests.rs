@@ -139,3 +139,42 @@ fn stats_tags_extract_each_label() {
         assert_eq!(value, expected, "{label}");
     }
 }
+
+#[test]
+fn reported_usage_measures_the_prompt_estimate_error() {
+    let p = Policy::from_json(EXAMPLE).unwrap();
+    let d = decided(&p, "hello there");
+    let served = d.chain()[0];
+    let estimate = d.prompt_tokens_for(served).unwrap();
+    let done = |billed: u64, source: UsageSource| {
+        samples(
+            &p,
+            &Completion {
+                decision: &d,
+                attempts: 1,
+                tenant: "none",
+                usage: Some(Usage {
+                    prompt_tokens: billed,
+                    completion_tokens: 5,
+                    cached_tokens: 0,
+                }),
+                usage_source: source,
+                decision_micros: 1,
+            },
+        )
+    };
+    let error = format!("{PROMPT_ESTIMATE_ERROR};model=gpt-4o-mini");
+    let billed = format!("{PROMPT_ESTIMATE_BILLED};model=gpt-4o-mini");
+    let counted = format!("{PROMPT_ESTIMATE_COUNTED};model=gpt-4o-mini");
+    for provider_count in [estimate + 7, estimate.saturating_sub(3), estimate] {
+        let s = done(provider_count, UsageSource::Reported);
+        assert_eq!(counter(&s, &error), Some(provider_count.abs_diff(estimate)));
+        assert_eq!(counter(&s, &billed), Some(provider_count));
+        assert_eq!(counter(&s, &counted), Some(estimate));
+    }
+    // A prompt the router counted itself says nothing about its own error.
+    let s = done(estimate, UsageSource::Estimated);
+    assert_eq!(counter(&s, &error), None);
+    assert_eq!(counter(&s, &billed), None);
+    assert_eq!(counter(&s, &counted), None);
+}

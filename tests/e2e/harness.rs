@@ -52,6 +52,22 @@ pub fn envoy_bin() -> PathBuf {
     )
 }
 
+/// The test-only build of the filter (cargo feature `test-trap`) that traps
+/// its VM on demand; scripts/test builds it into its own target dir.
+pub fn trap_wasm_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("MODEL_ROUTER_TRAP_WASM") {
+        return must_exist(
+            PathBuf::from(path),
+            "the test-trap filter (MODEL_ROUTER_TRAP_WASM)",
+        );
+    }
+    must_exist(
+        target_dir().join("test-trap/wasm32-wasip1/release/model_router.wasm"),
+        "the test-trap filter .wasm (cargo build --release --target wasm32-wasip1 --lib \
+         --features test-trap --target-dir target/test-trap)",
+    )
+}
+
 pub fn wasm_path() -> PathBuf {
     if let Some(path) = std::env::var_os("MODEL_ROUTER_WASM") {
         return must_exist(PathBuf::from(path), "the filter (MODEL_ROUTER_WASM)");
@@ -176,6 +192,10 @@ pub struct Envoy {
     child: Child,
     pub log: PathBuf,
     pub access_log: PathBuf,
+    /// Generation options, to write LDS files for a new policy.
+    pub options: EnvoyOptions,
+    /// The watched LDS file, when the listener is dynamic.
+    pub lds_path: Option<PathBuf>,
     _dir: TempDir,
 }
 
@@ -208,6 +228,13 @@ pub struct Setup<'a> {
     pub body_limit_bytes: Option<u32>,
     /// Clusters served by no mock: (cluster, port).
     pub extra_upstreams: Vec<(String, u16)>,
+    /// Another filter build (e.g. [`trap_wasm_path`]).
+    pub wasm: Option<PathBuf>,
+    /// Changes the generated bootstrap before Envoy reads it.
+    pub edit: Option<&'a dyn Fn(&mut Value)>,
+    /// Serve the listener from a watched LDS file instead of statically,
+    /// so [`Envoy::update_policy`] can change the policy of a running Envoy.
+    pub lds: bool,
 }
 
 impl<'a> Setup<'a> {
@@ -218,6 +245,9 @@ impl<'a> Setup<'a> {
             raw_configuration: None,
             body_limit_bytes: None,
             extra_upstreams: Vec::new(),
+            wasm: None,
+            edit: None,
+            lds: false,
         }
     }
 }
@@ -236,7 +266,12 @@ impl Envoy {
         let options = EnvoyOptions {
             listen_port: port,
             admin_port: admin,
-            wasm_path: wasm_path().display().to_string(),
+            wasm_path: setup
+                .wasm
+                .clone()
+                .unwrap_or_else(wasm_path)
+                .display()
+                .to_string(),
             upstreams: setup
                 .upstreams
                 .iter()
@@ -254,9 +289,21 @@ impl Envoy {
                 .unwrap_or(EnvoyOptions::default().body_limit_bytes),
             ..EnvoyOptions::default()
         };
-        let mut config = envoy_config::bootstrap(&policy, setup.policy, &options);
+        let lds_path = setup.lds.then(|| dir.0.join("lds").join("lds.json"));
+        let mut config = match &lds_path {
+            None => envoy_config::bootstrap(&policy, setup.policy, &options),
+            Some(lds) => {
+                std::fs::create_dir_all(lds.parent().unwrap()).unwrap();
+                let listeners = envoy_config::lds_file(&policy, setup.policy, &options);
+                std::fs::write(lds, serde_json::to_string_pretty(&listeners).unwrap()).unwrap();
+                envoy_config::bootstrap_with_file_lds(&policy, setup.policy, &options, lds)
+            }
+        };
         if let Some(raw) = setup.raw_configuration {
             replace_configuration(&mut config, raw);
+        }
+        if let Some(edit) = setup.edit {
+            edit(&mut config);
         }
         let config_path = dir.0.join("envoy.json");
         std::fs::write(&config_path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
@@ -275,6 +322,8 @@ impl Envoy {
             ])
             .arg("--log-path")
             .arg(&log)
+            // Listeners replaced by an LDS update close their connections within 2 s.
+            .args(["--drain-time-s", "2"])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let child = spawn(command).expect("start envoy");
@@ -284,6 +333,8 @@ impl Envoy {
             child,
             access_log: dir.0.join("access.log"),
             log,
+            options,
+            lds_path,
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(90);
@@ -350,6 +401,73 @@ impl Envoy {
     /// Envoy's plain stats.
     pub fn stats(&self) -> String {
         get(&format!("http://127.0.0.1:{}/stats", self.admin)).body
+    }
+
+    /// One counter or gauge of `/stats` (0 when absent).
+    pub fn stat(&self, name: &str) -> u64 {
+        let text = get(&format!(
+            "http://127.0.0.1:{}/stats?filter=^{}$",
+            self.admin,
+            name.replace('.', "\\.")
+        ))
+        .body;
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Delivers a new policy to a running Envoy (LDS setups): writes the
+    /// listener file beside the watched directory and moves it into place.
+    /// A policy the core refuses is written unvalidated (`raw`), to test
+    /// that Envoy rejects it.
+    pub fn update_policy(&self, policy_json: &str) {
+        let lds = self.lds_path.as_ref().expect("an LDS Envoy (Setup::lds)");
+        let listeners = match Policy::from_json(policy_json) {
+            Ok(policy) => envoy_config::lds_file(&policy, policy_json, &self.options),
+            Err(_) => {
+                // Generate from the current file, swapping in the bad configuration.
+                let mut current: Value =
+                    serde_json::from_str(&std::fs::read_to_string(lds).unwrap()).unwrap();
+                replace_configuration(&mut current, policy_json);
+                current["version_info"] = Value::String(format!("raw-{}", new_id()));
+                current
+            }
+        };
+        let staging = lds.parent().unwrap().parent().unwrap().join("lds.json.new");
+        std::fs::write(&staging, serde_json::to_string_pretty(&listeners).unwrap()).unwrap();
+        std::fs::rename(&staging, lds).unwrap();
+    }
+
+    /// Every `wasm.*vm_reload*` counter summed: VMs reloaded after a trap
+    /// (FAIL_RELOAD) and requests refused while a reload backs off. 0 while
+    /// no VM has failed.
+    pub fn vm_reloads(&self) -> u64 {
+        self.stats()
+            .lines()
+            .filter(|l| l.starts_with("wasm.") && l.contains(".vm_reload"))
+            .filter_map(|l| l.rsplit_once(": ")?.1.trim().parse::<u64>().ok())
+            .sum()
+    }
+
+    /// Envoy's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Envoy's resident set size in KiB (from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Whether the Envoy process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Whether Envoy still answers its admin endpoint.
@@ -471,4 +589,71 @@ pub fn try_send(
 
 pub fn read_text(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// An HTTP answer read off a raw connection: (status, whole response text).
+pub struct RawReply {
+    pub status: Option<u16>,
+    pub text: String,
+}
+
+/// Writes `request` as-is on a new connection to 127.0.0.1:`port` and reads
+/// until the server closes it (send `connection: close`) or 30 s pass.
+pub fn raw_http(port: u16, request: &[u8]) -> RawReply {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut bytes = Vec::new();
+    let _ = stream.read_to_end(&mut bytes);
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    let status = text
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok());
+    RawReply { status, text }
+}
+
+/// An answer read by curl: status, HTTP version, headers and body.
+pub struct CurlReply {
+    pub status: u16,
+    pub version: String,
+    pub headers: String,
+    pub body: String,
+}
+
+/// Runs curl with `args` (plus `-s`, header and status capture) and a body on stdin.
+pub fn curl(args: &[&str], body: &[u8]) -> CurlReply {
+    use std::io::Write;
+    let dir = TempDir::new("model-router-curl");
+    let headers = dir.0.join("headers");
+    let mut child = Command::new("curl")
+        .args(["-s", "--max-time", "30", "-D"])
+        .arg(&headers)
+        .args([
+            "-w",
+            "\n%{http_code} %{http_version}",
+            "--data-binary",
+            "@-",
+        ])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("curl");
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, tail) = text.rsplit_once('\n').unwrap_or(("", &text));
+    let mut tail = tail.split_whitespace();
+    CurlReply {
+        status: tail.next().and_then(|s| s.parse().ok()).unwrap_or(0),
+        version: tail.next().unwrap_or_default().to_string(),
+        headers: read_text(&headers).to_ascii_lowercase(),
+        body: body.to_string(),
+    }
 }

@@ -11,7 +11,12 @@
 )]
 
 mod accounting;
+mod bad_input;
 mod fallback;
+mod faults;
 #[allow(dead_code)] // shared by all test modules; not each uses every helper
 mod harness;
+mod reload;
 mod routing;
+mod shapes;
+mod soak;

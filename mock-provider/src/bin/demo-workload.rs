@@ -22,17 +22,23 @@ use serde_json::Value;
 
 const USAGE: &str = "\
 usage: demo-workload --url http://127.0.0.1:PORT [--workload FILE] [--requests N] [--concurrency C]
+       demo-workload --print NAME [--workload FILE]
 
   --url URL          the Envoy listener (http:// on loopback)
   --workload FILE    JSONL workload (default examples/workload.jsonl)
   --requests N       requests to send in all, cycling through the weighted lines (default 300)
   --concurrency C    requests in flight at once (default 4)
   --timeout-s S      per-request timeout in seconds (default 60)
+  --print NAME       print the body of workload line NAME as sent (documents
+                     expanded), e.g. for `model-router explain POLICY -`
   -h, --help         this help
 
 Shows progress on stderr, then prints per request name the status codes and
 the models that answered (x-model-router-model). Exits 1 if a request got no
 response at all.";
+
+/// Consecutive requests without a response after which the run stops.
+const GIVE_UP_AFTER: usize = 25;
 
 /// One workload line.
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +72,7 @@ struct Prepared {
 
 struct Options {
     url: String,
+    print: Option<String>,
     workload: String,
     requests: usize,
     concurrency: usize,
@@ -106,6 +113,7 @@ fn main() -> ExitCode {
 fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
     let mut options = Options {
         url: String::new(),
+        print: None,
         workload: "examples/workload.jsonl".to_string(),
         requests: 300,
         concurrency: 4,
@@ -133,6 +141,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, Str
             "-h" | "--help" => return Ok(None),
             "--url" => options.url = value()?.trim_end_matches('/').to_string(),
             "--workload" => options.workload = value()?,
+            "--print" => options.print = Some(value()?),
             "--requests" => options.requests = number(value()?, "--requests")?,
             "--concurrency" => options.concurrency = number(value()?, "--concurrency")?,
             "--timeout-s" => {
@@ -140,6 +149,9 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, Str
             }
             other => return Err(format!("unknown argument {other:?}")),
         }
+    }
+    if options.print.is_some() {
+        return Ok(Some(options));
     }
     if options.url.is_empty() {
         return Err("--url is required".to_string());
@@ -153,6 +165,18 @@ fn run(options: &Options) -> Result<bool, String> {
         .map_err(|e| format!("cannot read {}: {e}", options.workload))?;
     let entries = parse_workload(&text).map_err(|e| format!("{}: {e}", options.workload))?;
     let prepared: Vec<Prepared> = entries.iter().map(prepare).collect::<Result<_, String>>()?;
+    if let Some(name) = &options.print {
+        let request = prepared
+            .iter()
+            .find(|p| &p.name == name)
+            .ok_or_else(|| format!("no request named {name:?} in {}", options.workload))?;
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(&request.body)
+            .and_then(|()| writeln!(stdout))
+            .map_err(|e| e.to_string())?;
+        return Ok(true);
+    }
     let weights: Vec<u32> = entries.iter().map(|e| e.weight).collect();
     let order = schedule(&weights, options.requests);
 
@@ -165,6 +189,9 @@ fn run(options: &Options) -> Result<bool, String> {
         .into();
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
+    // Transport failures since the last response: past a bound the listener
+    // is gone (Envoy stopped), and sending the rest would only add errors.
+    let failing = AtomicUsize::new(0);
     let outcomes = Mutex::new(Vec::with_capacity(order.len()));
     let progress = Progress::new(order.len());
     let started = Instant::now();
@@ -176,7 +203,15 @@ fn run(options: &Options) -> Result<bool, String> {
                 let Some(request) = prepared.get(entry) else {
                     break;
                 };
+                if failing.load(Ordering::SeqCst) >= GIVE_UP_AFTER {
+                    break;
+                }
                 let outcome = send(&agent, &options.url, entry, request);
+                if outcome.status.is_ok() {
+                    failing.store(0, Ordering::SeqCst);
+                } else {
+                    failing.fetch_add(1, Ordering::SeqCst);
+                }
                 if let Ok(mut all) = outcomes.lock() {
                     all.push(outcome);
                 }
@@ -184,11 +219,18 @@ fn run(options: &Options) -> Result<bool, String> {
             });
         }
     });
-    progress.finish();
+    progress.finish(done.load(Ordering::SeqCst));
     let elapsed = started.elapsed();
     let outcomes = outcomes.into_inner().map_err(|e| e.to_string())?;
     let summary = summarise(&prepared, &outcomes, elapsed, options.concurrency);
     print!("{summary}");
+    if failing.load(Ordering::SeqCst) >= GIVE_UP_AFTER {
+        println!(
+            "Stopped after {GIVE_UP_AFTER} requests in a row got no response ({} of {} not sent).",
+            order.len().saturating_sub(outcomes.len()),
+            order.len()
+        );
+    }
     Ok(outcomes.iter().all(|o| o.status.is_ok()))
 }
 
@@ -380,22 +422,17 @@ struct Progress {
 
 impl Progress {
     fn new(total: usize) -> Progress {
-        let tty = std::io::stderr().is_terminal();
         let progress = Progress {
             total,
-            tty,
+            tty: std::io::stderr().is_terminal(),
             last: Mutex::new(Instant::now()),
         };
-        if tty {
-            progress.draw(0);
-        }
+        progress.draw(0);
         progress
     }
 
+    /// Redraws at most every 50 ms (and always at the end).
     fn show(&self, done: usize) {
-        if !self.tty {
-            return;
-        }
         if let Ok(mut last) = self.last.lock() {
             if done < self.total && last.elapsed() < Duration::from_millis(50) {
                 return;
@@ -406,30 +443,39 @@ impl Progress {
     }
 
     fn draw(&self, done: usize) {
-        const WIDTH: usize = 30;
-        let filled = (done * WIDTH).checked_div(self.total).unwrap_or(WIDTH);
-        let bar: String = (0..WIDTH)
-            .map(|i| match i.cmp(&filled) {
-                std::cmp::Ordering::Less => '=',
-                std::cmp::Ordering::Equal if done < self.total => '>',
-                _ => ' ',
-            })
-            .collect();
-        let mut err = std::io::stderr().lock();
-        let end = if self.tty { "\r" } else { "\n" };
-        let _ = write!(err, "{end}[{bar}] {done}/{}", self.total);
-        let _ = err.flush();
-    }
-
-    fn finish(&self) {
         if self.tty {
-            self.draw(self.total);
-            let _ = writeln!(std::io::stderr());
-        } else {
             let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "[{}] {}/{}", "=".repeat(30), self.total, self.total);
+            let _ = write!(err, "\r{}", bar(done, self.total));
+            let _ = err.flush();
         }
     }
+
+    fn finish(&self, done: usize) {
+        let mut err = std::io::stderr().lock();
+        if self.tty {
+            let _ = writeln!(err, "\r{}", bar(done, self.total));
+        } else {
+            let _ = writeln!(err, "{}", bar(done, self.total));
+        }
+    }
+}
+
+/// `[=========>          ] 150/300`
+fn bar(done: usize, total: usize) -> String {
+    const WIDTH: usize = 30;
+    let filled = done
+        .saturating_mul(WIDTH)
+        .checked_div(total)
+        .unwrap_or(WIDTH)
+        .min(WIDTH);
+    let bar: String = (0..WIDTH)
+        .map(|i| match i.cmp(&filled) {
+            std::cmp::Ordering::Less => '=',
+            std::cmp::Ordering::Equal if done < total => '>',
+            _ => ' ',
+        })
+        .collect();
+    format!("[{bar}] {done}/{total}")
 }
 
 /// Per request name: how many were sent, their statuses, who answered.
@@ -571,6 +617,16 @@ mod tests {
                 .unwrap()
                 .contains("{{document"));
         }
+    }
+
+    #[test]
+    fn progress_bar() {
+        assert_eq!(bar(0, 300), format!("[>{}] 0/300", " ".repeat(29)));
+        assert_eq!(
+            bar(150, 300),
+            format!("[{}>{}] 150/300", "=".repeat(15), " ".repeat(14))
+        );
+        assert_eq!(bar(300, 300), format!("[{}] 300/300", "=".repeat(30)));
     }
 
     #[test]

@@ -1,0 +1,371 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! Golden tests of the `model-router` command line: exit codes and exact
+//! output. The expected outputs live in `tests/golden/`; after an intended
+//! change of output, `UPDATE_GOLDEN=1 cargo test --test cli` rewrites them
+//! (review the diff).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the CLI from the repository root (so relative paths in its output
+/// are stable), with `stdin` as standard input.
+fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_model-router"))
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    // A command that does not read stdin may close it first: ignore EPIPE.
+    let _ = input.write_all(stdin);
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = repo().join("tests/golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (UPDATE_GOLDEN=1 cargo test --test cli creates it)",
+            path.display()
+        )
+    });
+    assert!(
+        actual == expected,
+        "output differs from {} (UPDATE_GOLDEN=1 rewrites it)\n--- expected\n{expected}\n--- actual\n{actual}",
+        path.display()
+    );
+}
+
+/// A scrape of Envoy 1.40's /stats/prometheus after a `scripts/demo` run:
+/// the router's series and a few of Envoy's own around them.
+const SCRAPE: &str = "tests/data/envoy-scrape.prom";
+
+#[test]
+fn report_from_a_file() {
+    let out = run(&["report", SCRAPE], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+    golden("report.txt", &text(&out.stdout));
+}
+
+#[test]
+fn report_from_stdin_matches_the_file() {
+    let scrape = std::fs::read(repo().join(SCRAPE)).unwrap();
+    let from_stdin = run(&["report", "-"], &scrape);
+    let from_file = run(&["report", SCRAPE], b"");
+    assert_eq!(from_stdin.status.code(), Some(0));
+    assert_eq!(from_stdin.stdout, from_file.stdout);
+}
+
+#[test]
+fn report_as_json_by_one_dimension() {
+    let out = run(&["report", "--by", "rule", "--json", SCRAPE], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let value: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value["tables"].as_array().unwrap().len(), 1);
+    assert_eq!(value["tables"][0]["by"], "rule");
+    // The micro-USD columns add up to the total.
+    let rows = value["tables"][0]["rows"].as_array().unwrap();
+    let sum: u64 = rows
+        .iter()
+        .map(|r| r["cost_micro_usd"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sum, value["total"]["cost_micro_usd"].as_u64().unwrap());
+    golden("report-by-rule.json", &stdout);
+}
+
+#[test]
+fn report_without_router_metrics_says_so() {
+    let out = run(
+        &["report", "-"],
+        b"# TYPE envoy_server_live gauge\nenvoy_server_live 1\n",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stdout),
+        "No model_router_* metrics in this scrape: the filter reports a request once its response is complete.\n"
+    );
+}
+
+#[test]
+fn report_errors() {
+    let cases: [(&[&str], &[u8], &str); 6] = [
+        (
+            &["report", "-"],
+            b"model_router_requests_total{model=\"a\" 1\n",
+            "model-router: not a Prometheus scrape: line 1: expected ',' or '}' after label model\n",
+        ),
+        (
+            &["report", "--by", "cluster", SCRAPE],
+            b"",
+            "model-router: unknown --by \"cluster\" (model, rule or tenant)\n",
+        ),
+        (
+            &["report", "--url", "https://127.0.0.1:9901/stats/prometheus"],
+            b"",
+            "model-router: \"https://127.0.0.1:9901/stats/prometheus\": only http:// URLs on loopback are supported\n",
+        ),
+        (
+            // Refused before any connection is attempted.
+            &["report", "--url", "http://203.0.113.7:9901/stats/prometheus"],
+            b"",
+            "model-router: \"http://203.0.113.7:9901/stats/prometheus\": the host must be a loopback address (127.0.0.1, [::1] or localhost)\n",
+        ),
+        (
+            &["report", "--url", "http://127.0.0.1:9901/", SCRAPE],
+            b"",
+            "model-router: report reads either --url or FILE, not both\n",
+        ),
+        (
+            &["report", "tests/data/no-such-scrape.prom"],
+            b"",
+            "model-router: cannot read tests/data/no-such-scrape.prom: No such file or directory (os error 2)\n",
+        ),
+    ];
+    for (args, stdin, expected) in cases {
+        let out = run(args, stdin);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(text(&out.stderr), expected, "{args:?}");
+        assert_eq!(text(&out.stdout), "", "{args:?}");
+    }
+}
+
+#[test]
+fn report_url_that_does_not_answer() {
+    // Port 1 on loopback: nothing listens there, the connection is refused.
+    let out = run(
+        &["report", "--url", "http://127.0.0.1:1/stats/prometheus"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr)
+            .starts_with("model-router: cannot fetch http://127.0.0.1:1/stats/prometheus: "),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn check_the_example_policy() {
+    let out = run(&["check", "examples/policy.json"], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "examples/policy.json: ok (5 models, 4 tasks, 4 rules)\n"
+    );
+}
+
+/// The example policy with one change, written pretty-printed to a temp file.
+fn broken_policy(name: &str, change: impl FnOnce(&mut Value)) -> PathBuf {
+    let mut policy: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("examples/policy.json")).unwrap(),
+    )
+    .unwrap();
+    change(&mut policy);
+    let dir = std::env::temp_dir().join(format!("model-router-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_string_pretty(&policy).unwrap()).unwrap();
+    path
+}
+
+fn check_fails(path: &Path, expected_problem: &str) {
+    let out = run(&["check", path.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(
+        text(&out.stderr),
+        format!("invalid policy {}: {expected_problem}\n", path.display())
+    );
+}
+
+#[test]
+fn check_names_the_json_path_of_the_problem() {
+    let unknown_model = broken_policy("unknown-model.json", |p| {
+        p["rules"][1]["target"] = serde_json::json!(["gpt-4o", "gpt-5-turbo"]);
+    });
+    check_fails(
+        &unknown_model,
+        "rules[1].target[1]: unknown model \"gpt-5-turbo\"",
+    );
+    let bad_price = broken_policy("bad-price.json", |p| {
+        p["models"]["gpt-4o"]["pricing"]["input_per_mtok"] = serde_json::json!("cheap");
+    });
+    let out = run(&["check", bad_price.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "invalid policy {}: models.gpt-4o.pricing.input_per_mtok: invalid type: string \"cheap\", expected f64",
+            bad_price.display()
+        )),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(unknown_model.parent().unwrap());
+    let missing = run(&["check", "examples/no-such-policy.json"], b"");
+    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(
+        text(&missing.stderr),
+        "cannot read examples/no-such-policy.json: No such file or directory (os error 2)\n"
+    );
+}
+
+#[test]
+fn explain_the_example_requests() {
+    let mut names: Vec<String> = std::fs::read_dir(repo().join("examples/requests"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 4, "{names:?}");
+    for name in names {
+        let request = format!("examples/requests/{name}");
+        let out = run(&["explain", "examples/policy.json", &request], b"");
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out.stderr));
+        golden(&format!("explain-{name}"), &text(&out.stdout));
+    }
+}
+
+#[test]
+fn explain_with_a_budget_header_takes_the_cheapest_model() {
+    let out = run(
+        &[
+            "explain",
+            "examples/policy.json",
+            "examples/requests/code-review.json",
+            "-H",
+            "x-model-router-max-cost-usd: 0.0005",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    golden("explain-code-review-budget.json", &text(&out.stdout));
+    let value: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["rule"], "code");
+    assert_eq!(value["model"], "llama-3.1-8b");
+    assert_eq!(value["budget_clamped"], true);
+}
+
+#[test]
+fn explain_reads_stdin_and_reports_bad_input() {
+    let body = std::fs::read(repo().join("examples/requests/faq-refund.json")).unwrap();
+    let from_stdin = run(&["explain", "examples/policy.json", "-"], &body);
+    let from_file = run(
+        &[
+            "explain",
+            "examples/policy.json",
+            "examples/requests/faq-refund.json",
+        ],
+        b"",
+    );
+    assert_eq!(from_stdin.status.code(), Some(0));
+    assert_eq!(from_stdin.stdout, from_file.stdout);
+
+    let bad_path = run(
+        &["explain", "examples/policy.json", "-", "--path", "/healthz"],
+        &body,
+    );
+    assert_eq!(bad_path.status.code(), Some(2));
+    assert_eq!(
+        text(&bad_path.stderr),
+        "model-router: /healthz is not an LLM API path the router handles\n"
+    );
+    let bad_header = run(
+        &["explain", "examples/policy.json", "-", "-H", "no-colon"],
+        &body,
+    );
+    assert_eq!(bad_header.status.code(), Some(2));
+    assert_eq!(
+        text(&bad_header.stderr),
+        "model-router: header \"no-colon\" is not 'name: value'\n"
+    );
+}
+
+#[test]
+fn tokens() {
+    let count = |args: &[&str], stdin: &[u8]| -> String {
+        let out = run(args, stdin);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    let sentence = b"What is your refund policy if I cancel an annual plan after three months?";
+    assert_eq!(count(&["tokens"], sentence), "15\n");
+    assert_eq!(
+        count(&["tokens", "--encoding", "cl100k_base"], sentence),
+        "15\n"
+    );
+    assert_eq!(count(&["tokens"], "naïve café 日本語".as_bytes()), "6\n");
+    assert_eq!(count(&["tokens"], b""), "0\n");
+    // --chat: the billed prompt tokens of a request body, as explain reports them.
+    let body = std::fs::read(repo().join("examples/requests/faq-refund.json")).unwrap();
+    assert_eq!(count(&["tokens", "--chat"], &body), "52\n");
+    let explained: Value = serde_json::from_slice(
+        &run(
+            &[
+                "explain",
+                "examples/policy.json",
+                "examples/requests/faq-refund.json",
+            ],
+            b"",
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(explained["prompt_tokens"], 52);
+
+    let bad = run(&["tokens", "--encoding", "p50k_base"], b"x");
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(
+        text(&bad.stderr),
+        "model-router: unknown encoding \"p50k_base\"\n"
+    );
+    let not_a_request = run(&["tokens", "--chat"], b"{\"messages\": 3}");
+    assert_eq!(not_a_request.status.code(), Some(2));
+    assert!(text(&not_a_request.stderr).starts_with("model-router: invalid request: "));
+}
+
+#[test]
+fn usage_lists_every_command() {
+    let out = run(&["--help"], b"");
+    assert_eq!(out.status.code(), Some(0));
+    let usage = text(&out.stdout);
+    for command in ["check", "explain", "tokens", "envoy", "report"] {
+        assert!(
+            usage.contains(&format!("model-router {command}")),
+            "{command}"
+        );
+    }
+}
