@@ -41,20 +41,23 @@ fn merge_small(table: &Table, piece: &[u8], parts: &mut Vec<(usize, Rank)>) -> u
     let rank_of = |from: usize, to: usize| piece.get(from..to).and_then(|b| table.rank(b));
     parts.clear();
     let mut min = (NONE, usize::MAX);
-    for i in 0..piece.len() - 1 {
-        let rank = rank_of(i, i + 2).unwrap_or(NONE);
+    for i in 0..piece.len().saturating_sub(1) {
+        let rank = rank_of(i, i.saturating_add(2)).unwrap_or(NONE);
         if rank < min.0 {
             min = (rank, i);
         }
         parts.push((i, rank));
     }
-    parts.push((piece.len() - 1, NONE));
+    parts.push((piece.len().saturating_sub(1), NONE));
     parts.push((piece.len(), NONE));
 
     // Rank of merging part i with part i + 1, i.e. bytes from part i's start
     // to part i + 2's (i + 3 while part i + 1 is still in the vector).
     let pair_rank = |parts: &[(usize, Rank)], i: usize, skip: usize| -> Rank {
-        match (parts.get(i), parts.get(i + 2 + skip)) {
+        match (
+            parts.get(i),
+            parts.get(i.saturating_add(2).saturating_add(skip)),
+        ) {
             (Some(&(from, _)), Some(&(to, _))) => rank_of(from, to).unwrap_or(NONE),
             _ => NONE,
         }
@@ -62,9 +65,9 @@ fn merge_small(table: &Table, piece: &[u8], parts: &mut Vec<(usize, Rank)>) -> u
 
     while min.0 != NONE {
         let i = min.1;
-        if i > 0 {
-            let r = pair_rank(parts, i - 1, 1);
-            if let Some(p) = parts.get_mut(i - 1) {
+        if let Some(before) = i.checked_sub(1) {
+            let r = pair_rank(parts, before, 1);
+            if let Some(p) = parts.get_mut(before) {
                 p.1 = r;
             }
         }
@@ -72,17 +75,18 @@ fn merge_small(table: &Table, piece: &[u8], parts: &mut Vec<(usize, Rank)>) -> u
         if let Some(p) = parts.get_mut(i) {
             p.1 = r;
         }
-        if i + 1 < parts.len() {
-            parts.remove(i + 1);
+        let after = i.saturating_add(1);
+        if after < parts.len() {
+            parts.remove(after);
         }
         min = (NONE, usize::MAX);
-        for (j, &(_, rank)) in parts.iter().take(parts.len() - 1).enumerate() {
+        for (j, &(_, rank)) in parts.iter().take(parts.len().saturating_sub(1)).enumerate() {
             if rank < min.0 {
                 min = (rank, j);
             }
         }
     }
-    parts.len() - 1
+    parts.len().saturating_sub(1)
 }
 
 #[derive(PartialEq, Eq, Clone, Copy)]
@@ -122,14 +126,14 @@ fn merge_large(table: &Table, piece: &[u8]) -> usize {
     let mut state: Vec<State> = (0..len)
         .map(|i| State {
             prev: i.wrapping_sub(1),
-            end: i + 1,
-            next_end: i + 2,
+            end: i.saturating_add(1),
+            next_end: i.saturating_add(2),
             next_rank: NONE,
         })
         .collect();
     let mut heap = BinaryHeap::with_capacity(len);
-    for (i, s) in state.iter_mut().enumerate().take(len - 1) {
-        if let Some(rank) = rank_of(i, i + 2) {
+    for (i, s) in state.iter_mut().enumerate().take(len.saturating_sub(1)) {
+        if let Some(rank) = rank_of(i, i.saturating_add(2)) {
             heap.push(Merge { start: i, rank });
             s.next_rank = rank;
         }
@@ -161,7 +165,9 @@ fn merge_large(table: &Table, piece: &[u8]) -> usize {
         }
         let right_start = l.end;
         let right_end = l.next_end;
-        let right_next_end = state.get(right_start).map_or(len + 1, |s| s.next_end);
+        let right_next_end = state
+            .get(right_start)
+            .map_or(len.saturating_add(1), |s| s.next_end);
         if let Some(s) = state.get_mut(left.start) {
             s.end = right_end;
         }
@@ -178,10 +184,10 @@ fn merge_large(table: &Table, piece: &[u8]) -> usize {
         }
     }
 
-    let mut count = 0;
+    let mut count = 0usize;
     let mut i = 0;
     while let Some(s) = state.get(i) {
-        count += 1;
+        count = count.saturating_add(1);
         i = s.end;
     }
     count

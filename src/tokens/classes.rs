@@ -28,6 +28,8 @@ pub(super) const SLASH: u8 = 128;
 
 const BLOCK: usize = 256;
 const BLOCKS: usize = 0x11_0000 / BLOCK;
+/// Offset of the last code point of a block.
+const BLOCK_LAST: u32 = BLOCK as u32 - 1;
 
 /// Flags of every code point: a two-level table (blocks of 256 code points,
 /// identical blocks stored once; about 100 KB).
@@ -58,20 +60,20 @@ impl Classes {
         let mut seen: HashMap<[u8; BLOCK], u16> = HashMap::new();
         let mut cursors = vec![0usize; sets.len()];
         for b in 0..BLOCKS {
-            let lo = (b * BLOCK) as u32;
-            let hi = lo + BLOCK as u32 - 1;
+            let lo = u32::try_from(b.saturating_mul(BLOCK)).unwrap_or(u32::MAX);
+            let hi = lo.saturating_add(BLOCK_LAST);
             let mut block = [0u8; BLOCK];
             for ((flag, set), cursor) in sets.iter().zip(cursors.iter_mut()) {
                 // Ranges are sorted and disjoint: skip those wholly below this block.
                 while set.get(*cursor).is_some_and(|&(_, end)| end < lo) {
-                    *cursor += 1;
+                    *cursor = cursor.saturating_add(1);
                 }
                 for &(start, end) in set.get(*cursor..).unwrap_or_default() {
                     if start > hi {
                         break;
                     }
-                    let from = (start.max(lo) - lo) as usize;
-                    let to = (end.min(hi) - lo) as usize;
+                    let from = start.max(lo).saturating_sub(lo) as usize;
+                    let to = end.min(hi).saturating_sub(lo) as usize;
                     for cell in block.get_mut(from..=to).unwrap_or_default() {
                         *cell |= flag;
                     }
@@ -105,7 +107,7 @@ impl Classes {
         }
         let block = self.index.get(c / BLOCK).copied().unwrap_or(0) as usize;
         self.blocks
-            .get(block * BLOCK + c % BLOCK)
+            .get(block.saturating_mul(BLOCK).saturating_add(c % BLOCK))
             .copied()
             .unwrap_or(0)
     }

@@ -137,7 +137,11 @@ impl Tokenizer {
         let mut scratch = bpe::Scratch::default();
         let mut total = 0usize;
         for piece in Pieces::new(text, self.classes, self.pattern) {
-            total += bpe::count_piece(&self.table, piece.as_bytes(), &mut scratch);
+            total = total.saturating_add(bpe::count_piece(
+                &self.table,
+                piece.as_bytes(),
+                &mut scratch,
+            ));
             if total >= limit {
                 return limit;
             }

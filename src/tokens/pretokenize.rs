@@ -217,12 +217,13 @@ impl Pieces<'_> {
         let first = *bytes.get(start)?;
         if first.is_ascii_digit() {
             // `\p{N}{1,3}`: the other alternatives cannot start at a digit.
-            let mut end = start + 1;
-            while end < start + 3 && bytes.get(end).is_some_and(u8::is_ascii_digit) {
-                end += 1;
+            let mut end = start.saturating_add(1);
+            let most = start.saturating_add(3);
+            while end < most && bytes.get(end).is_some_and(u8::is_ascii_digit) {
+                end = end.saturating_add(1);
             }
             return match bytes.get(end) {
-                Some(&next) if next >= 0x80 && end < start + 3 => None, // a non-ASCII digit may follow
+                Some(&next) if next >= 0x80 && end < most => None, // a non-ASCII digit may follow
                 _ => Some(end),
             };
         }
@@ -231,21 +232,21 @@ impl Pieces<'_> {
         let mut end = start;
         if first < 0x80 && !first.is_ascii_alphanumeric() && !matches!(first, b'\r' | b'\n' | b'\'')
         {
-            end += 1;
+            end = end.saturating_add(1);
         }
         let letters = end;
         match self.pattern.words {
             Words::Letters => {
                 while bytes.get(end).is_some_and(u8::is_ascii_alphabetic) {
-                    end += 1;
+                    end = end.saturating_add(1);
                 }
             }
             Words::Cased => {
                 while bytes.get(end).is_some_and(u8::is_ascii_uppercase) {
-                    end += 1;
+                    end = end.saturating_add(1);
                 }
                 while bytes.get(end).is_some_and(u8::is_ascii_lowercase) {
-                    end += 1;
+                    end = end.saturating_add(1);
                 }
             }
         }
@@ -275,10 +276,10 @@ impl Matcher<'_> {
         let bytes = self.text.as_bytes();
         let first = *bytes.get(at)?;
         if first < 0x80 {
-            return Some((self.classes.of(char::from(first)), at + 1));
+            return Some((self.classes.of(char::from(first)), at.saturating_add(1)));
         }
         let c = self.text.get(at..)?.chars().next()?;
-        Some((self.classes.of(c), at + c.len_utf8()))
+        Some((self.classes.of(c), at.saturating_add(c.len_utf8())))
     }
 
     /// The start of the character that ends at byte `at`.
@@ -286,7 +287,7 @@ impl Matcher<'_> {
     fn prev_boundary(&self, at: usize) -> usize {
         let mut at = at.saturating_sub(1);
         while at > 0 && !self.text.is_char_boundary(at) {
-            at -= 1;
+            at = at.saturating_sub(1);
         }
         at
     }
@@ -309,7 +310,7 @@ impl Matcher<'_> {
                     match self.next_char(end) {
                         Some((flags, next)) if set.contains(flags) => {
                             end = next;
-                            n += 1;
+                            n = n.saturating_add(1);
                         }
                         _ => break,
                     }
@@ -325,7 +326,7 @@ impl Matcher<'_> {
                         return None;
                     }
                     end = self.prev_boundary(end);
-                    n -= 1;
+                    n = n.saturating_sub(1);
                 }
             }
             Item::Suffix { optional } => match suffix(self.text, at) {
@@ -354,11 +355,11 @@ fn suffix(text: &str, at: usize) -> Option<usize> {
         c => c.to_ascii_lowercase(),
     };
     let first = fold(chars.next()?);
-    let one = at + 1 + first_len(rest);
+    let one = at.saturating_add(1).saturating_add(first_len(rest));
     match first {
         's' | 't' | 'm' | 'd' => Some(one),
-        'r' | 'v' if chars.next().map(fold) == Some('e') => Some(one + 1),
-        'l' if chars.next().map(fold) == Some('l') => Some(one + 1),
+        'r' | 'v' if chars.next().map(fold) == Some('e') => Some(one.saturating_add(1)),
+        'l' if chars.next().map(fold) == Some('l') => Some(one.saturating_add(1)),
         _ => None,
     }
 }

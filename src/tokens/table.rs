@@ -72,7 +72,7 @@ impl Table {
             let (lengths, bytes) = rest
                 .split_at_checked(n)
                 .ok_or_else(|| bad("is truncated"))?;
-            let mut offsets = Vec::with_capacity(n + 1);
+            let mut offsets = Vec::with_capacity(n.saturating_add(1));
             let mut at = 0u32;
             offsets.push(0);
             for &len in lengths {
@@ -87,15 +87,15 @@ impl Table {
             (bytes, &[][..], Index::Offsets(offsets))
         } else if magic == SPANNED {
             let (spans, bytes) = rest
-                .split_at_checked(n * 4)
+                .split_at_checked(n.saturating_mul(4))
                 .ok_or_else(|| bad("is truncated"))?;
             let base = Table::summed_bytes(base).ok_or_else(|| bad("has no valid base"))?;
             (bytes, base, Index::Spans(spans))
         } else {
             return Err(bad("has an unknown format"));
         };
-        let slots_len = (n + n / 4).next_power_of_two();
-        let shift = 64 - slots_len.trailing_zeros();
+        let slots_len = n.saturating_add(n / 4).next_power_of_two();
+        let shift = 64u32.saturating_sub(slots_len.trailing_zeros());
         let mut table = Table {
             bytes,
             base,
@@ -103,12 +103,12 @@ impl Table {
             slots: vec![EMPTY; slots_len],
             shift,
         };
-        let mask = slots_len - 1;
+        let mask = slots_len.saturating_sub(1);
         for rank in 0..n as u32 {
             let token = table.token(rank).ok_or_else(|| bad("is inconsistent"))?;
             let (mut i, tag) = table.place(token);
             while table.slots.get(i).is_some_and(|&s| s != EMPTY) {
-                i = (i + 1) & mask;
+                i = i.wrapping_add(1) & mask;
             }
             if let Some(slot) = table.slots.get_mut(i) {
                 *slot = rank | tag;
@@ -137,12 +137,13 @@ impl Table {
         match &self.index {
             Index::Offsets(offsets) => {
                 let start = *offsets.get(r)? as usize;
-                let end = *offsets.get(r + 1)? as usize;
+                let end = *offsets.get(r.checked_add(1)?)? as usize;
                 self.bytes.get(start..end)
             }
             Index::Spans(spans) => {
+                let at = r.checked_mul(4)?;
                 let span = spans
-                    .get(r * 4..r * 4 + 4)
+                    .get(at..at.checked_add(4)?)
                     .and_then(|b| <[u8; 4]>::try_from(b).ok())
                     .map(u32::from_le_bytes)?;
                 let len = (span & ((1 << SPAN_LEN_BITS) - 1)) as usize;
@@ -152,7 +153,7 @@ impl Table {
                 } else {
                     self.bytes
                 };
-                source.get(start..start + len)
+                source.get(start..start.checked_add(len)?)
             }
         }
     }
@@ -168,7 +169,7 @@ impl Table {
     #[inline]
     pub(super) fn rank(&self, bytes: &[u8]) -> Option<Rank> {
         let (mut i, tag) = self.place(bytes);
-        let mask = self.slots.len() - 1;
+        let mask = self.slots.len().saturating_sub(1);
         loop {
             let slot = *self.slots.get(i)?;
             if slot == EMPTY {
@@ -180,7 +181,7 @@ impl Table {
                     return Some(rank);
                 }
             }
-            i = (i + 1) & mask;
+            i = i.wrapping_add(1) & mask;
         }
     }
 }

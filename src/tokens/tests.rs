@@ -226,6 +226,11 @@ fn counts_equal_tiktoken_on_known_hard_cases() {
         "",
         " ",
         "\n",
+        // The ASCII fast path's edges: what follows a word or digits.
+        "12٣ 123٣ 1²",
+        "abcé ABCé abc\u{301} ABC\u{301} aBc",
+        "hello's HELLO's x' 'x (hello \thello ab12 12ab",
+        "helloWorld HELLOworld a-b_c.d",
     ] {
         assert_same(text);
     }
