@@ -181,6 +181,7 @@ fn a_real_scrape_has_exactly_the_metrics_the_dashboard_may_use() {
     for entry in std::fs::read_dir(repo().join("examples/requests"))
         .unwrap()
         .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
     {
         let body = std::fs::read(entry.path()).unwrap();
         let mut response = agent()
