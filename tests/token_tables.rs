@@ -18,13 +18,23 @@ fn tokens(bpe: &tiktoken_rs::CoreBPE) -> Vec<Vec<u8>> {
     tokens
 }
 
-/// MRTOKEN1: lengths, then bytes.
+/// MRTOKEN1: lengths packed in nibbles (0: the next long length), long lengths, then bytes.
 fn summed(tokens: &[Vec<u8>]) -> Vec<u8> {
+    let longs: Vec<u8> = tokens
+        .iter()
+        .filter(|t| t.len() > 15)
+        .map(|t| u8::try_from(t.len()).expect("tokens are at most 255 bytes"))
+        .collect();
     let mut out = b"MRTOKEN1".to_vec();
     out.extend_from_slice(&(tokens.len() as u32).to_le_bytes());
-    for t in tokens {
-        out.push(u8::try_from(t.len()).expect("tokens are at most 255 bytes"));
+    out.extend_from_slice(&(longs.len() as u32).to_le_bytes());
+    for pair in tokens.chunks(2) {
+        let nibble = |t: &Vec<u8>| if t.len() > 15 { 0 } else { t.len() as u8 };
+        let low = nibble(&pair[0]);
+        let high = pair.get(1).map_or(0, nibble);
+        out.push(low | (high << 4));
     }
+    out.extend_from_slice(&longs);
     for t in tokens {
         out.extend_from_slice(t);
     }

@@ -5,9 +5,11 @@
 //! Asset formats (`assets/<encoding>.tokens`, written by
 //! `tests/token_tables.rs` from tiktoken-rs's vocabularies; integers are
 //! little-endian):
-//! - `MRTOKEN1`, the token count `n` (u32), `n` lengths (one byte each), then
-//!   the tokens' bytes, concatenated (o200k_base: 1.6 MB). Offsets are summed
-//!   from the lengths at load (4 bytes per token).
+//! - `MRTOKEN1`, the token count `n` (u32), the count `m` (u32) of tokens
+//!   longer than 15 bytes, `n` lengths packed two to a byte (low nibble
+//!   first; 0 means "the next of the long lengths"), the `m` long lengths (one
+//!   byte each), then the tokens' bytes, concatenated (o200k_base: 1.50 MB).
+//!   Offsets are summed from the lengths at load (4 bytes per token).
 //! - `MRTOKEN2`, `n` (u32), `n` spans (u32: length in the low 8 bits, byte
 //!   offset in the next 23, and the top bit set when the bytes are in the
 //!   *base* asset's bytes rather than in this one's), then this asset's own
@@ -69,19 +71,30 @@ impl Table {
             return Err(bad("has an unsupported token count"));
         }
         let (bytes, base, index) = if magic == SUMMED {
-            let (lengths, bytes) = rest
-                .split_at_checked(n)
-                .ok_or_else(|| bad("is truncated"))?;
+            let (lengths, longs, bytes) =
+                Table::summed_parts(rest, n).ok_or_else(|| bad("is truncated"))?;
             let mut offsets = Vec::with_capacity(n.saturating_add(1));
             let mut at = 0u32;
             offsets.push(0);
-            for &len in lengths {
+            let mut longs = longs.iter();
+            for i in 0..n {
+                let nibble =
+                    lengths
+                        .get(i / 2)
+                        .map_or(0, |b| if i % 2 == 0 { b & 0x0f } else { b >> 4 });
+                let len = if nibble == 0 {
+                    *longs
+                        .next()
+                        .ok_or_else(|| bad("has too few long lengths"))?
+                } else {
+                    nibble
+                };
                 at = at
                     .checked_add(u32::from(len))
                     .ok_or_else(|| bad("is too large"))?;
                 offsets.push(at);
             }
-            if at as usize != bytes.len() {
+            if at as usize != bytes.len() || longs.next().is_some() {
                 return Err(bad("lengths do not match its bytes"));
             }
             (bytes, &[][..], Index::Offsets(offsets))
@@ -121,7 +134,19 @@ impl Table {
     fn summed_bytes(asset: &'static [u8]) -> Option<&'static [u8]> {
         let rest = asset.strip_prefix(SUMMED.as_slice())?;
         let (count, rest) = rest.split_first_chunk::<4>()?;
-        rest.get(u32::from_le_bytes(*count) as usize..)
+        Table::summed_parts(rest, u32::from_le_bytes(*count) as usize).map(|(_, _, bytes)| bytes)
+    }
+
+    /// An MRTOKEN1 asset after its count: the packed lengths, the long
+    /// lengths and the token bytes.
+    fn summed_parts(
+        rest: &'static [u8],
+        n: usize,
+    ) -> Option<(&'static [u8], &'static [u8], &'static [u8])> {
+        let (longs_count, rest) = rest.split_first_chunk::<4>()?;
+        let (lengths, rest) = rest.split_at_checked(n.div_ceil(2))?;
+        let (longs, bytes) = rest.split_at_checked(u32::from_le_bytes(*longs_count) as usize)?;
+        Some((lengths, longs, bytes))
     }
 
     /// Number of tokens.
