@@ -1,13 +1,12 @@
 //! Issue 4: usage, cost and baseline counted as Envoy stats (checked exactly
 //! on the Prometheus scrape), the decision in the access log, shadow mode.
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{new_id, Envoy, Mock, Reply, TEST_ID};
+use crate::harness::{new_id, scrape, Envoy, Labels, Mock, Reply, TEST_ID};
 
 /// Prices chosen so every cost is an exact integer of micro-USD:
 /// m1 costs p + 2c, m2 3p + 6c, the baseline m3 10p + 30c.
@@ -92,33 +91,6 @@ fn streamed_text(reply: &Reply) -> String {
             v["choices"][0]["delta"]["content"]
                 .as_str()
                 .map(str::to_string)
-        })
-        .collect()
-}
-
-type Labels = BTreeMap<String, String>;
-
-/// Parses `name{a="x",b="y"} 12` lines of the router's metrics.
-fn scrape(envoy: &Envoy) -> Vec<(String, Labels, u64)> {
-    envoy
-        .prometheus()
-        .lines()
-        .filter(|l| l.starts_with("model_router_"))
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            let (name, labels) = match series.split_once('{') {
-                Some((name, rest)) => (name, rest.trim_end_matches('}')),
-                None => (series, ""),
-            };
-            let labels: Labels = labels
-                .split("\",")
-                .filter(|p| !p.is_empty())
-                .filter_map(|p| {
-                    let (k, v) = p.split_once("=\"")?;
-                    Some((k.to_string(), v.trim_end_matches('"').to_string()))
-                })
-                .collect();
-            Some((name.to_string(), labels, value.parse::<f64>().ok()? as u64))
         })
         .collect()
 }

@@ -123,6 +123,17 @@ impl Stack {
     }
 }
 
+/// The try was ended by the per-try timer: not at once (the provider hangs)
+/// and not by the 10 s overall timeout. Envoy arms timers against its event
+/// loop's cached clock, so one can fire a few ms before the client's own
+/// clock says the full period has passed (CI measured 999.6 ms for 1 s).
+fn assert_cut_at_per_try(elapsed: Duration) {
+    assert!(
+        elapsed >= PER_TRY - Duration::from_millis(50) && elapsed < PER_TRY * 3,
+        "per-try timeout of {PER_TRY:?} honoured: took {elapsed:?}"
+    );
+}
+
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -140,10 +151,7 @@ fn a_hanging_provider_is_cut_at_the_per_try_timeout_and_the_chain_moves_on() {
         s.receipts(&id),
         pairs(&[("alpha", "a1-model"), ("beta", "b1-model")])
     );
-    assert!(
-        elapsed >= PER_TRY && elapsed < PER_TRY * 3,
-        "per-try timeout of {PER_TRY:?} honoured: took {elapsed:?}"
-    );
+    assert_cut_at_per_try(elapsed);
     s.assert_recovers();
 }
 
@@ -154,10 +162,7 @@ fn a_hanging_provider_without_fallback_gets_504_at_the_per_try_timeout() {
     let reply = reply.unwrap();
     assert_eq!(reply.status, 504, "{}", reply.body);
     assert_eq!(s.receipts(&id), pairs(&[("alpha", "solo-model")]));
-    assert!(
-        elapsed >= PER_TRY && elapsed < PER_TRY * 3,
-        "took {elapsed:?}"
-    );
+    assert_cut_at_per_try(elapsed);
     s.assert_recovers();
 }
 

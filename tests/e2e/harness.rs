@@ -2,6 +2,7 @@
 //! `.wasm`, and an HTTP client. Anything missing fails loudly: these tests
 //! never skip.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -656,4 +657,32 @@ pub fn curl(args: &[&str], body: &[u8]) -> CurlReply {
         headers: read_text(&headers).to_ascii_lowercase(),
         body: body.to_string(),
     }
+}
+
+/// Labels of one Prometheus series.
+pub type Labels = BTreeMap<String, String>;
+
+/// Parses `name{a="x",b="y"} 12` lines of the router's metrics.
+pub fn scrape(envoy: &Envoy) -> Vec<(String, Labels, u64)> {
+    envoy
+        .prometheus()
+        .lines()
+        .filter(|l| l.starts_with("model_router_"))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (name, labels) = match series.split_once('{') {
+                Some((name, rest)) => (name, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            let labels: Labels = labels
+                .split("\",")
+                .filter(|p| !p.is_empty())
+                .filter_map(|p| {
+                    let (k, v) = p.split_once("=\"")?;
+                    Some((k.to_string(), v.trim_end_matches('"').to_string()))
+                })
+                .collect();
+            Some((name.to_string(), labels, value.parse::<f64>().ok()? as u64))
+        })
+        .collect()
 }

@@ -5,14 +5,13 @@
 //! estimated tokenizer reports its estimation error. Counters are checked
 //! exactly on the Prometheus scrape.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use model_router::request::{self, Ratio};
 use model_router::tokens::Encoding;
 use serde_json::{json, Value};
 
-use crate::harness::{Envoy, Mock, Reply};
+use crate::harness::{scrape, Envoy, Labels, Mock, Reply};
 
 /// The mocks bill with o200k_base, the policy's default encoding: their
 /// counts are the router's exact counts. `claude` is estimated with
@@ -206,33 +205,6 @@ fn weather_function() -> Value {
                "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"},
                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
            "required": ["location"]}})
-}
-
-type Labels = BTreeMap<String, String>;
-
-/// `name{a="x",...} value` lines of the router's series.
-fn scrape(envoy: &Envoy) -> Vec<(String, Labels, u64)> {
-    envoy
-        .prometheus()
-        .lines()
-        .filter(|l| l.starts_with("model_router_"))
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            let (name, labels) = match series.split_once('{') {
-                Some((name, rest)) => (name, rest.trim_end_matches('}')),
-                None => (series, ""),
-            };
-            let labels: Labels = labels
-                .split("\",")
-                .filter(|p| !p.is_empty())
-                .filter_map(|p| {
-                    let (k, v) = p.split_once("=\"")?;
-                    Some((k.to_string(), v.trim_end_matches('"').to_string()))
-                })
-                .collect();
-            Some((name.to_string(), labels, value.parse::<f64>().ok()? as u64))
-        })
-        .collect()
 }
 
 /// The value of a series whose labels include `labels` (summed over the others).
