@@ -12,14 +12,20 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use model_router::actions;
 use model_router::decision::{decide, Request};
+use model_router::explain;
 use model_router::headers::Headers;
+use model_router::metrics::{self, Completion, UsageSource};
 use model_router::policy::Policy;
 use model_router::request::{self, ApiShape};
 use model_router::rewrite;
 use model_router::tokens::{self, Encoding};
+use model_router::usage::{ResponseFormat, UsageReader};
 
 const POLICY: &str = include_str!("../examples/policy.json");
+/// The policy of `scripts/bench`'s whole-proxy runs.
+const BENCH_POLICY: &str = include_str!("policy.json");
 const SMALL_CHAT: &str = include_str!("../examples/requests/chat.json");
 const CHAT_PATH: &str = "/v1/chat/completions";
 
@@ -196,5 +202,68 @@ fn parsing_and_rewrite(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decision, token_counting, parsing_and_rewrite);
+/// Everything the filter's VM does for one 1 KB chat request, stage by
+/// stage, with `scripts/bench`'s policy: what the whole-proxy overhead
+/// figure is made of, minus Envoy's host calls and V8.
+fn request_path(c: &mut Criterion) {
+    let policy = Policy::from_json(BENCH_POLICY).unwrap();
+    for e in policy.encodings() {
+        tokens::preload(e).unwrap();
+    }
+    let headers = Headers::new();
+    // ~1 KB like scripts/bench's body-1024.json: English prose, ~220 tokens.
+    let text: String =
+        "the router sends each request to a model whose price and context window fit ".repeat(12);
+    let body = chat_body(&text[..900]);
+    let request = Request {
+        shape: ApiShape::ChatCompletions,
+        path: CHAT_PATH,
+        headers: &headers,
+        body: body.as_bytes(),
+    };
+    let decision = decide(&policy, &request);
+    let response = br#"{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello there, this is a short answer."},"finish_reason":"stop"}],"usage":{"prompt_tokens":230,"completion_tokens":9,"total_tokens":239}}"#;
+    let mut group = c.benchmark_group("request_path");
+    configure(&mut group);
+    group.bench_function("1_decide", |b| {
+        b.iter(|| decide(&policy, black_box(&request)))
+    });
+    group.bench_function("2_actions", |b| {
+        b.iter(|| actions::request_actions(&policy, black_box(&decision), body.as_bytes()))
+    });
+    group.bench_function("3_audit_record", |b| {
+        b.iter(|| explain::audit_record(&policy, black_box(&decision), "other"))
+    });
+    group.bench_function("4_usage_json_response", |b| {
+        b.iter(|| {
+            let mut reader =
+                UsageReader::new(ResponseFormat::Json, 4 << 20, 1 << 20, Encoding::O200kBase);
+            reader.feed(black_box(response));
+            reader.finish()
+        })
+    });
+    let done = Completion {
+        decision: &decision,
+        attempts: 1,
+        tenant: "other",
+        usage: None,
+        usage_source: UsageSource::Reported,
+        decision_micros: 40,
+    };
+    group.bench_function("5_metric_samples", |b| {
+        b.iter(|| metrics::samples(&policy, black_box(&done)))
+    });
+    group.bench_function("6_token_count_only", |b| {
+        b.iter(|| tokens::count(Encoding::O200kBase, black_box(&text[..900])).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    decision,
+    token_counting,
+    parsing_and_rewrite,
+    request_path
+);
 criterion_main!(benches);

@@ -313,12 +313,36 @@ fn cluster_config(
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
                 "explicit_http_config": {"http_protocol_options": {}},
                 "http_filters": [
-                    {"name": "model-router-upstream", "typed_config": wasm_filter(
-                        crate::headers::UPSTREAM_ROOT_ID, policy_json, &options.wasm_path, options.fail_reload)},
+                    upstream_filter(wasm_filter(
+                        crate::headers::UPSTREAM_ROOT_ID, policy_json, &options.wasm_path, options.fail_reload)),
                     {"name": "envoy.filters.http.upstream_codec", "typed_config": {
                         "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"}},
                 ],
             },
+        },
+    })
+}
+
+/// The per-attempt upstream filter, skipped on first attempts: only a retry
+/// needs its body rewritten (the routing filter already wrote attempt 1's),
+/// and a skipped filter costs no VM calls on the common path. Envoy's
+/// matcher reads the `x-envoy-attempt-count` header the router sets on each
+/// upstream request (`include_request_attempt_count`).
+pub fn upstream_filter(wasm: Value) -> Value {
+    json!({
+        "name": "model-router-upstream",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.common.matching.v3.ExtensionWithMatcher",
+            "extension_config": {"name": "model-router-upstream", "typed_config": wasm},
+            "xds_matcher": {"matcher_list": {"matchers": [{
+                "predicate": {"single_predicate": {
+                    "input": {"name": "attempt-count", "typed_config": {
+                        "@type": "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput",
+                        "header_name": crate::headers::ATTEMPT_COUNT_HEADER}},
+                    "value_match": {"exact": "1"}}},
+                "on_match": {"action": {"name": "skip-first-attempt", "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.common.matcher.action.v3.SkipFilter"}}},
+            }]}},
         },
     })
 }

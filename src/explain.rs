@@ -5,12 +5,66 @@ use serde_json::{json, Value};
 use crate::decision::{Decision, Outcome};
 use crate::policy::Policy;
 
-/// The decision as a JSON object, for audit logs (callers add fields).
-pub fn audit(policy: &Policy, decision: &Decision) -> serde_json::Map<String, Value> {
-    match explain(policy, decision) {
+/// The audit record of a routed request (the access log reads it from
+/// filter state): the decision and the tenant, as a JSON object. Serialized
+/// once per request; [`with_billing`] appends the billed usage to it.
+pub fn audit_record(policy: &Policy, decision: &Decision, tenant: &str) -> String {
+    let mut record = match explain(policy, decision) {
         Value::Object(map) => map,
         _ => serde_json::Map::new(),
+    };
+    record.insert("tenant".into(), tenant.into());
+    Value::Object(record).to_string()
+}
+
+/// What was billed for a request, for its audit record.
+pub struct Billing<'a> {
+    pub attempts: u32,
+    /// The model that answered (the chain's entry for the last attempt).
+    pub served: Option<&'a crate::policy::Model>,
+    pub usage: crate::cost::Usage,
+    /// `reported` by the provider, `estimated` from counted text, or `missing`.
+    pub source: &'static str,
+}
+
+/// `record` (from [`audit_record`]) with the billing fields appended:
+/// the decision is not serialized a second time.
+pub fn with_billing(record: &str, billing: &Billing<'_>) -> String {
+    let usage = billing.usage;
+    let fields = [
+        ("attempts", json!(billing.attempts)),
+        (
+            "served_model",
+            json!(billing.served.map(|m| m.name.as_str())),
+        ),
+        (
+            "billed",
+            json!({
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "cached_tokens": usage.cached_tokens,
+                "usage_source": billing.source,
+                "cost_usd": billing.served.map(|m| m.pricing.cost(&usage).usd()),
+            }),
+        ),
+    ];
+    let Some(open) = record.trim_end().strip_suffix('}') else {
+        return record.to_string();
+    };
+    let mut out = String::with_capacity(record.len().saturating_add(256));
+    out.push_str(open);
+    let mut first = open.trim_end().ends_with('{');
+    for (name, value) in fields {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(&Value::from(name).to_string());
+        out.push(':');
+        out.push_str(&value.to_string());
     }
+    out.push('}');
+    out
 }
 
 pub fn explain(policy: &Policy, decision: &Decision) -> Value {
@@ -73,6 +127,60 @@ mod tests {
             },
         );
         explain(&policy, &decision)
+    }
+
+    #[test]
+    fn billing_is_appended_to_the_audit_record() {
+        let policy = Policy::from_json(POLICY).unwrap();
+        let path = "/v1/chat/completions";
+        let decision = decide(
+            &policy,
+            &Request {
+                shape: ApiShape::ChatCompletions,
+                path,
+                headers: &Headers::new(),
+                body: br#"{"model":"auto","messages":[{"role":"user","content":"hi"}]}"#,
+            },
+        );
+        let record = audit_record(&policy, &decision, "team-a");
+        let served = decision.chain().first().and_then(|id| policy.model(*id));
+        let usage = crate::cost::Usage {
+            prompt_tokens: 1_000_000,
+            completion_tokens: 0,
+            cached_tokens: 0,
+        };
+        let billed = with_billing(
+            &record,
+            &Billing {
+                attempts: 2,
+                served,
+                usage,
+                source: "reported",
+            },
+        );
+        let mut expected: Value = serde_json::from_str(&record).unwrap();
+        expected["tenant"] = json!("team-a");
+        expected["attempts"] = json!(2);
+        expected["served_model"] = json!(served.unwrap().name);
+        expected["billed"] = json!({
+            "prompt_tokens": 1_000_000, "completion_tokens": 0, "cached_tokens": 0,
+            "usage_source": "reported",
+            "cost_usd": served.unwrap().pricing.cost(&usage).usd(),
+        });
+        assert_eq!(serde_json::from_str::<Value>(&billed).unwrap(), expected);
+        assert_eq!(expected["status"], "routed");
+        // An empty record gets no leading comma.
+        let empty: Value = serde_json::from_str(&with_billing(
+            "{}",
+            &Billing {
+                attempts: 1,
+                served: None,
+                usage,
+                source: "missing",
+            },
+        ))
+        .unwrap();
+        assert_eq!(empty["attempts"], 1);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::root::Shared;
 use crate::actions::{self, served_model};
 use crate::cost::Usage;
 use crate::decision::{decide, Decision, Request};
+use crate::explain::{self, with_billing, Billing};
 use crate::headers::{Headers, ATTEMPT_COUNT_HEADER, DECISION_STATE, OWN_PREFIX};
 use crate::metrics::{self, Completion, UsageSource};
 use crate::request::ApiShape;
@@ -41,6 +42,8 @@ enum Phase {
 struct InFlight {
     decision: Decision,
     tenant: String,
+    /// The decision's audit record (JSON), as set in filter state.
+    audit: String,
     decision_micros: u64,
     attempts: u32,
     /// None until the response headers arrive, and for error responses.
@@ -97,16 +100,14 @@ impl Downstream {
                 Err(_) => metrics::OTHER_TENANT.to_string(),
             }
         };
-        let mut audit = crate::explain::audit(policy, &decision);
-        audit.insert("tenant".into(), tenant.clone().into());
-        host::set_filter_state(
-            DECISION_STATE,
-            &serde_json::Value::Object(audit).to_string(),
-        );
+        // Set now so that a request that never completes is logged with its decision.
+        let audit = explain::audit_record(policy, &decision, &tenant);
+        host::set_filter_state(DECISION_STATE, &audit);
 
         let flight = InFlight {
             decision,
             tenant,
+            audit,
             decision_micros,
             attempts: 1,
             reader: None,
@@ -157,21 +158,17 @@ impl Downstream {
         if let Some(usage) = usage {
             let served =
                 served_model(&flight.decision, flight.attempts).and_then(|id| policy.model(id));
-            let mut audit = crate::explain::audit(policy, &flight.decision);
-            audit.insert("tenant".into(), flight.tenant.clone().into());
-            audit.insert("attempts".into(), flight.attempts.into());
-            audit.insert("served_model".into(), served.map(|m| m.name.clone()).into());
-            audit.insert("billed".into(), serde_json::json!({
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "cached_tokens": usage.cached_tokens,
-                "usage_source": match source { UsageSource::Reported => "reported", UsageSource::Estimated => "estimated", UsageSource::Missing => "missing" },
-                "cost_usd": served.map(|m| m.pricing.cost(&usage).usd()),
-            }));
-            host::set_filter_state(
-                DECISION_STATE,
-                &serde_json::Value::Object(audit).to_string(),
-            );
+            let billing = Billing {
+                attempts: flight.attempts,
+                served,
+                usage,
+                source: match source {
+                    UsageSource::Reported => "reported",
+                    UsageSource::Estimated => "estimated",
+                    UsageSource::Missing => "missing",
+                },
+            };
+            host::set_filter_state(DECISION_STATE, &with_billing(&flight.audit, &billing));
         }
     }
 

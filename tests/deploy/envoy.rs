@@ -326,8 +326,9 @@ fn the_envoy_gateway_patches_make_a_config_envoy_accepts() {
                 if let Some(options) = cluster
                     .pointer_mut("/typed_extension_protocol_options/envoy.extensions.upstreams.http.v3.HttpProtocolOptions")
                 {
-                    let upstream = local_code(options["http_filters"][0]["typed_config"].clone());
-                    options["http_filters"][0]["typed_config"] = upstream;
+                    let wasm = &mut options["http_filters"][0]["typed_config"]["extension_config"]
+                        ["typed_config"];
+                    *wasm = local_code(wasm.clone());
                 }
                 clusters.push(cluster);
             }
@@ -361,8 +362,9 @@ fn the_envoy_gateway_patches_make_a_config_envoy_accepts() {
     {
         let filters = &cluster["operation"]["value"]["typed_extension_protocol_options"]
             ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"];
-        if let Some(remote) =
-            filters[0]["typed_config"]["config"]["vm_config"]["code"].get("remote")
+        if let Some(remote) = filters[0]["typed_config"]["extension_config"]["typed_config"]
+            ["config"]["vm_config"]["code"]
+            .get("remote")
         {
             assert_eq!(remote["http_uri"]["uri"], http["url"]);
             assert_eq!(remote["sha256"], http["sha256"]);

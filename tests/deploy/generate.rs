@@ -255,9 +255,11 @@ fn cluster<'a>(bootstrap: &'a Value, name: &str) -> &'a Value {
         .unwrap()
 }
 
+/// The upstream filter's Wasm config on a cluster of a bootstrap (inside
+/// the matcher that skips it on first attempts).
 fn upstream_wasm(bootstrap: &Value, cluster_name: &str) -> Value {
     cluster(bootstrap, cluster_name)["typed_extension_protocol_options"][HTTP_OPTIONS]
-        ["http_filters"][0]["typed_config"]
+        ["http_filters"][0]["typed_config"]["extension_config"]["typed_config"]
         .clone()
 }
 
@@ -328,6 +330,9 @@ fn istio_envoyfilter(text: &str) -> String {
     for (name, _) in MOCKS {
         let c = cluster(&bootstrap, &istio_cluster(name));
         let mut options = c["typed_extension_protocol_options"].clone();
+        // ECDS: istio-agent fetches the module only for a top-level Wasm
+        // filter, so here the upstream filter is not wrapped in the matcher
+        // that skips first attempts (it returns at once on them).
         options[HTTP_OPTIONS]["http_filters"][0] =
             json!({"name": "model-router-upstream", "config_discovery": type_urls()});
         patches.push(json!({"applyTo": "CLUSTER",
@@ -622,7 +627,8 @@ fn eg_patch_policy(policy: &Policy, text: &str) -> String {
     ];
     for name in envoy_config::clusters(policy) {
         let mut c = cluster(&bootstrap, &name).clone();
-        c["typed_extension_protocol_options"][HTTP_OPTIONS]["http_filters"][0]["typed_config"] =
+        c["typed_extension_protocol_options"][HTTP_OPTIONS]["http_filters"][0]["typed_config"]
+            ["extension_config"]["typed_config"] =
             with_code(upstream_wasm(&bootstrap, &name), code.clone());
         patches.push(json!({
             "type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",

@@ -356,7 +356,8 @@ fn the_envoy_gateway_manifests_hold_together() {
     for patch in added.iter().filter(|p| p["name"] != "model-router-wasm") {
         let cluster = &patch["operation"]["value"];
         let filter = &cluster["typed_extension_protocol_options"]
-            ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"][0];
+            ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"][0]
+            ["typed_config"]["extension_config"];
         assert_eq!(
             filter["typed_config"]["config"]["root_id"],
             UPSTREAM_ROOT_ID
