@@ -17,7 +17,7 @@ use model_router::decision::{decide, Request};
 use model_router::explain;
 use model_router::headers::Headers;
 use model_router::metrics::{self, Completion, UsageSource};
-use model_router::policy::Policy;
+use model_router::policy::{Policy, TokenCounting};
 use model_router::request::{self, ApiShape};
 use model_router::rewrite;
 use model_router::tokens::{self, Encoding};
@@ -227,6 +227,13 @@ fn request_path(c: &mut Criterion) {
     configure(&mut group);
     group.bench_function("1_decide", |b| {
         b.iter(|| decide(&policy, black_box(&request)))
+    });
+    // The same policy with `token_counting: as_needed`: the threshold rule
+    // and the window fits are settled from the body size, nothing is counted.
+    let mut lazy = policy.clone();
+    lazy.token_counting = TokenCounting::AsNeeded;
+    group.bench_function("1_decide_as_needed", |b| {
+        b.iter(|| decide(&lazy, black_box(&request)))
     });
     group.bench_function("2_actions", |b| {
         b.iter(|| actions::request_actions(&policy, black_box(&decision), body.as_bytes()))

@@ -188,13 +188,14 @@ impl Decision {
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
     model: ModelId,
-    /// Prompt tokens as this model bills them.
-    prompt: u64,
+    /// Prompt tokens as this model bills them (None: not counted, as_needed).
+    prompt: Option<u64>,
     /// The model accepts the request's API.
     accepts: bool,
     /// The prompt plus the expected output fit its context window.
     fits: bool,
-    projected: Money,
+    /// Projected cost of prompt and expected output (None: not counted).
+    projected: Option<Money>,
 }
 
 impl Candidate {
@@ -252,7 +253,11 @@ fn route(
         outcome: Outcome::Route { chain: Vec::new() },
         decided_by,
         task: signals.task,
-        prompt_tokens: Some(signals.default_prompt_tokens()?),
+        prompt_tokens: if signals.counts_as_needed() {
+            None // filled in below if a count was taken
+        } else {
+            Some(signals.default_prompt_tokens()?)
+        },
         estimated_cost: None,
         escalated: false,
         budget_clamped: false,
@@ -264,8 +269,11 @@ fn route(
         stream_options_span: facts.stream_options_span.clone(),
     };
 
-    let mut candidates = candidates(policy, api, facts, signals, target.models())?;
-    if matches!(target.as_ref(), Target::Tier { .. }) {
+    // Costs are needed to order a tier and to test a budget.
+    let tier = matches!(target.as_ref(), Target::Tier { .. });
+    let need_cost = tier || budget.is_some();
+    let mut candidates = candidates(policy, api, facts, signals, target.models(), need_cost)?;
+    if tier {
         candidates.sort_by_key(|c| c.projected); // stable: ties keep policy order
     }
     let mut chain: Vec<Candidate> = candidates
@@ -275,7 +283,10 @@ fn route(
         .collect();
 
     if chain.is_empty() {
-        let prompt = decision.prompt_tokens.unwrap_or(0);
+        let prompt = match decision.prompt_tokens {
+            Some(n) => n,
+            None => signals.default_prompt_tokens()?, // for the message
+        };
         let cheapest = cheapest_fitting(policy, api, facts, signals)?;
         let no_model_accepts = !policy.models.iter().any(|m| m.accepts(api));
         match (policy.on_context_overflow, cheapest) {
@@ -302,7 +313,7 @@ fn route(
                     )
                 };
                 let mut rejected = Decision::rejected(shape, reason, message, decided_by);
-                rejected.prompt_tokens = decision.prompt_tokens;
+                rejected.prompt_tokens = Some(prompt);
                 rejected.task = decision.task;
                 return Ok(rejected);
             }
@@ -313,7 +324,7 @@ fn route(
         let within: Vec<Candidate> = chain
             .iter()
             .copied()
-            .filter(|c| c.projected <= budget)
+            .filter(|c| c.projected.is_some_and(|p| p <= budget))
             .collect();
         if within.is_empty() {
             decision.budget_clamped = true;
@@ -329,7 +340,9 @@ fn route(
                         format!("no model can serve this request within the budget of {budget}"),
                         decided_by,
                     );
-                    rejected.prompt_tokens = decision.prompt_tokens;
+                    rejected.prompt_tokens = decision
+                        .prompt_tokens
+                        .or_else(|| signals.counted_default_prompt_tokens());
                     rejected.task = decision.task;
                     rejected.budget_clamped = true;
                     return Ok(rejected);
@@ -340,8 +353,14 @@ fn route(
         }
     }
 
-    decision.estimated_cost = chain.first().map(|c| c.projected);
-    decision.chain_prompt_tokens = chain.iter().map(|c| (c.model, c.prompt)).collect();
+    decision.estimated_cost = chain.first().and_then(|c| c.projected);
+    decision.chain_prompt_tokens = chain
+        .iter()
+        .filter_map(|c| Some((c.model, c.prompt?)))
+        .collect();
+    if decision.prompt_tokens.is_none() {
+        decision.prompt_tokens = signals.counted_default_prompt_tokens();
+    }
     decision.outcome = Outcome::Route {
         chain: chain.iter().map(|c| c.model).collect(),
     };
@@ -395,29 +414,52 @@ fn choose_target<'p>(
     ))
 }
 
+/// The target's models as candidates. Under `token_counting: as_needed`
+/// and without `need_cost`, a model whose prompt upper bound (body size)
+/// already fits is not counted: its prompt and cost stay unknown.
 fn candidates(
     policy: &Policy,
     api: Api,
     facts: &RequestFacts,
     signals: &mut Signals<'_>,
     models: &[ModelId],
+    need_cost: bool,
 ) -> Result<Vec<Candidate>, TokenError> {
     let mut out = Vec::with_capacity(models.len());
     for &id in models {
         let Some(model) = policy.model(id) else {
             continue;
         };
-        let prompt = signals.model_prompt_tokens(model)?;
         let output = facts
             .max_output_tokens
             .or(model.max_output_tokens)
             .unwrap_or(policy.default_output_tokens);
+        let fits = |prompt: u64| prompt.saturating_add(output) <= model.context_window;
+        let known = signals.counted_model_prompt_tokens(model);
+        if signals.counts_as_needed()
+            && !need_cost
+            && known.is_none()
+            && fits(signals.model_prompt_tokens_upper_bound(model))
+        {
+            out.push(Candidate {
+                model: id,
+                prompt: None,
+                accepts: model.accepts(api),
+                fits: true,
+                projected: None,
+            });
+            continue;
+        }
+        let prompt = match known {
+            Some(n) => n,
+            None => signals.model_prompt_tokens(model)?,
+        };
         out.push(Candidate {
             model: id,
-            prompt,
+            prompt: Some(prompt),
             accepts: model.accepts(api),
-            fits: prompt.saturating_add(output) <= model.context_window,
-            projected: model.pricing.projected(prompt, output),
+            fits: fits(prompt),
+            projected: Some(model.pricing.projected(prompt, output)),
         });
     }
     Ok(out)
@@ -435,7 +477,7 @@ fn cheapest_fitting(
         .map(ModelId)
         .filter(|id| policy.model(*id).is_some_and(|m| m.accepts(api)))
         .collect();
-    Ok(candidates(policy, api, facts, signals, &all)?
+    Ok(candidates(policy, api, facts, signals, &all, true)?
         .into_iter()
         .filter(Candidate::usable)
         .min_by_key(|c| c.projected))

@@ -3,7 +3,7 @@
 
 use crate::condition::Range;
 use crate::headers::Headers;
-use crate::policy::{Model, Policy, TaskId};
+use crate::policy::{Model, Policy, TaskId, TokenCounting};
 use crate::request::RequestFacts;
 use crate::tokens::{Encoding, TokenError};
 
@@ -14,7 +14,8 @@ pub struct Signals<'a> {
     pub task: Option<TaskId>,
     default_encoding: Encoding,
     default_image_tokens: Option<u64>,
-    /// Text tokens per encoding (`RequestFacts::text_tokens`).
+    counting: TokenCounting,
+    /// Exact text tokens per encoding (`RequestFacts::text_tokens`), once counted.
     counts: [Option<u64>; 2],
 }
 
@@ -33,6 +34,7 @@ impl<'a> Signals<'a> {
             task,
             default_encoding: policy.default_encoding,
             default_image_tokens: policy.default_image_tokens,
+            counting: policy.token_counting,
             counts: [None; 2],
         }
     }
@@ -72,8 +74,82 @@ impl<'a> Signals<'a> {
         self.prompt_tokens(self.default_encoding)
     }
 
+    /// Whether the default-encoding prompt count is in `range`. Under
+    /// `token_counting: as_needed`, settled from bounds when they agree, else
+    /// by counting only up to the point past which the answer cannot change.
     pub fn prompt_tokens_in(&mut self, range: &Range) -> Result<bool, TokenError> {
-        Ok(range.contains(self.default_prompt_tokens()?))
+        let encoding = self.default_encoding;
+        if self.counting == TokenCounting::Always || self.cached(encoding).is_some() {
+            return Ok(range.contains(self.default_prompt_tokens()?));
+        }
+        let floor = self
+            .facts
+            .prompt_tokens_from(0, None, self.default_image_tokens);
+        let ceiling = self.facts.prompt_tokens_from(
+            self.facts.text_tokens_upper_bound(encoding),
+            None,
+            self.default_image_tokens,
+        );
+        if range.contains(floor) && range.contains(ceiling) {
+            return Ok(true); // a range is an interval: all of [floor, ceiling] is in it
+        }
+        if ceiling < range.min || floor > range.max {
+            return Ok(false);
+        }
+        // Beyond `limit` every count answers alike: past max (false) or at
+        // least min with no max (true).
+        let limit = if range.max == u64::MAX {
+            range.min
+        } else {
+            range.max.saturating_add(1)
+        };
+        let fixed = floor; // images and other tokens no tokenizer counts
+        let text_limit = limit.saturating_sub(fixed);
+        let text = self.facts.text_tokens_up_to(encoding, text_limit)?;
+        if text < text_limit {
+            // Below the limit the count is exact: keep it.
+            if let Some(slot) = self.counts.get_mut(encoding.index()) {
+                *slot = Some(text);
+            }
+        }
+        Ok(range.contains(
+            self.facts
+                .prompt_tokens_from(text, None, self.default_image_tokens),
+        ))
+    }
+
+    /// Counts are taken only where a decision needs them (`as_needed`).
+    pub fn counts_as_needed(&self) -> bool {
+        self.counting == TokenCounting::AsNeeded
+    }
+
+    fn cached(&self, encoding: Encoding) -> Option<u64> {
+        self.counts.get(encoding.index()).copied().flatten()
+    }
+
+    /// The default-encoding prompt count if it was counted exactly.
+    pub fn counted_default_prompt_tokens(&self) -> Option<u64> {
+        self.cached(self.default_encoding).map(|text| {
+            self.facts
+                .prompt_tokens_from(text, None, self.default_image_tokens)
+        })
+    }
+
+    /// `model`'s prompt count if its encoding was counted exactly.
+    pub fn counted_model_prompt_tokens(&self, model: &Model) -> Option<u64> {
+        self.cached(model.encoding).map(|text| {
+            self.facts
+                .prompt_tokens_from(text, model.estimate, self.default_image_tokens)
+        })
+    }
+
+    /// An upper bound on `model`'s prompt count, known without counting.
+    pub fn model_prompt_tokens_upper_bound(&self, model: &Model) -> u64 {
+        self.facts.prompt_tokens_from(
+            self.facts.text_tokens_upper_bound(model.encoding),
+            model.estimate,
+            self.default_image_tokens,
+        )
     }
 
     pub fn path_without_query(&self) -> &str {

@@ -1,7 +1,7 @@
-//! Issue 7: property tests of the two promises the filter's safety rests on:
-//! a rewritten body differs from the client's only in `model`, and a
-//! decision never picks a model whose context window is too small when one
-//! fits.
+//! Issue 7: property tests of the promises the filter's safety rests on:
+//! a rewritten body differs from the client's only in `model`; a decision
+//! never picks a model whose context window is too small when one fits; and
+//! (issue 6) counting tokens only as needed never changes a decision.
 
 #![allow(
     clippy::unwrap_used,
@@ -166,6 +166,85 @@ proptest! {
                 Outcome::Reject { .. } => prop_assert!(!any_fits, "rejected though a model fits: {:?}", decision),
                 Outcome::Passthrough { .. } => prop_assert!(false, "a valid body passed through"),
             }
+        }
+    }
+
+    #[test]
+    fn counting_as_needed_decides_as_counting_always(
+        windows in prop::collection::vec((1u64..6000, any::<bool>(), 1u32..100), 1..5),
+        thresholds in prop::collection::vec((0u64..3000, 0u8..4), 0..4),
+        words in 0usize..2000,
+        images in 0usize..3,
+        tier in any::<bool>(),
+        budget in prop::option::of(0u32..200),
+    ) {
+        let mut models = serde_json::Map::new();
+        for (i, (window, cl100k, price)) in windows.iter().enumerate() {
+            models.insert(format!("m{i}"), json!({
+                "cluster": format!("c{i}"),
+                "context_window": window,
+                "tier": "t",
+                "pricing": {"input_per_mtok": f64::from(*price), "output_per_mtok": 1.0},
+                "encoding": if *cl100k { "cl100k_base" } else { "o200k_base" },
+            }));
+        }
+        let names: Vec<String> = (0..windows.len()).map(|i| format!("m{i}")).collect();
+        let rules: Vec<Value> = thresholds.iter().enumerate().map(|(i, (n, op))| {
+            let test = match op {
+                0 => json!({"lt": n}),
+                1 => json!({"gt": n}),
+                2 => json!({"gte": n, "lte": n + 300}),
+                _ => json!({"lte": n}),
+            };
+            let target = if tier { json!({"tier": "t"}) } else { json!([names[i % names.len()]]) };
+            json!({"name": format!("r{i}"), "when": {"prompt_tokens": test}, "target": target})
+        }).collect();
+        let mut policy_json = json!({
+            "models": models,
+            "rules": rules,
+            "default": names,
+            "default_output_tokens": 100,
+            "budget_header": "x-budget",
+        });
+        let Ok(always) = Policy::from_json(&policy_json.to_string()) else {
+            return Ok(()); // e.g. `lt: 0`, refused at load: nothing to decide
+        };
+        policy_json["token_counting"] = json!("as_needed");
+        let as_needed = Policy::from_json(&policy_json.to_string()).unwrap();
+
+        let text = "the quick brown fox, naïve résumé 42 ".repeat(words / 8 + 1);
+        let mut content = vec![json!({"type": "text", "text": text})];
+        for _ in 0..images {
+            content.push(json!({"type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": "low"}}));
+        }
+        let body = json!({"model": "auto", "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": content}]}).to_string();
+        let mut headers = Headers::new();
+        if let Some(b) = budget {
+            headers = Headers::from_pairs(&[("x-budget", &format!("0.{b:05}"))]);
+        }
+        let request = Request {
+            shape: ApiShape::ChatCompletions,
+            path: "/v1/chat/completions",
+            headers: &headers,
+            body: body.as_bytes(),
+        };
+        let exact = decide(&always, &request);
+        let lazy = decide(&as_needed, &request);
+        prop_assert_eq!(&lazy.outcome, &exact.outcome);
+        prop_assert_eq!(lazy.decided_by, exact.decided_by);
+        prop_assert_eq!(lazy.escalated, exact.escalated);
+        prop_assert_eq!(lazy.budget_clamped, exact.budget_clamped);
+        // Whatever as_needed reports, it counted exactly.
+        if let Some(n) = lazy.prompt_tokens {
+            prop_assert_eq!(Some(n), exact.prompt_tokens);
+        }
+        for (model, n) in &lazy.chain_prompt_tokens {
+            prop_assert_eq!(Some(*n), exact.prompt_tokens_for(*model));
+        }
+        if lazy.estimated_cost.is_some() {
+            prop_assert_eq!(lazy.estimated_cost, exact.estimated_cost);
         }
     }
 }

@@ -626,3 +626,88 @@ fn images_count_in_the_prompt_rules_and_budgets_see() {
     assert_eq!(d.decided_by.label(&p), "big");
     assert_eq!(chain_names(&p, &d), ["gpt"]);
 }
+
+/// `token_counting: as_needed` with scripts/bench's shape of policy: a
+/// threshold rule and large windows; `changes` replaces top-level fields.
+fn as_needed(changes: serde_json::Value) -> Policy {
+    let mut policy = serde_json::json!({
+        "models": {
+            "small": {"cluster": "a", "tier": "t", "context_window": 200000, "max_output_tokens": 1024,
+                      "pricing": {"input_per_mtok": 0.15, "output_per_mtok": 0.6}},
+            "large": {"cluster": "b", "tier": "t", "context_window": 200000, "max_output_tokens": 1024,
+                      "pricing": {"input_per_mtok": 2.5, "output_per_mtok": 10}}
+        },
+        "rules": [{"name": "long", "when": {"prompt_tokens": {"gt": 1000}}, "target": ["large"]}],
+        "default": ["small", "large"],
+        "budget_header": "x-budget",
+        "token_counting": "as_needed"
+    });
+    for (key, value) in changes.as_object().into_iter().flatten() {
+        policy[key] = value.clone();
+    }
+    Policy::from_json(&policy.to_string()).unwrap()
+}
+
+#[test]
+fn as_needed_settles_a_threshold_from_the_body_size_without_counting() {
+    let policy = as_needed(serde_json::json!({}));
+    let d = decide_with(&policy, &chat("a short question about Envoy"), &[]);
+    assert_eq!(d.decided_by, DecidedBy::Default);
+    assert_eq!(d.chain().len(), 2);
+    // Nothing was counted: 30 bytes cannot be over 1,000 tokens, and fit 200K.
+    assert_eq!(d.prompt_tokens, None);
+    assert!(d.chain_prompt_tokens.is_empty());
+    assert_eq!(d.estimated_cost, None);
+}
+
+#[test]
+fn as_needed_stops_counting_once_a_threshold_is_passed() {
+    let policy = as_needed(serde_json::json!({}));
+    // ~2,000 words: over the 1,000-token threshold. The rule holds after
+    // counting 1,001 tokens, and the 200K window is settled by size, so no
+    // exact count is taken.
+    let long = chat(&"the router counts ".repeat(700));
+    let d = decide_with(&policy, &long, &[]);
+    assert_eq!(d.decided_by, DecidedBy::Rule(0));
+    assert_eq!(d.prompt_tokens, None);
+    let exact = decide_with(&example_always(&policy), &long, &[]);
+    assert_eq!(d.outcome, exact.outcome);
+}
+
+#[test]
+fn as_needed_keeps_exact_counts_where_costs_need_them() {
+    let policy = as_needed(serde_json::json!({"default": {"tier": "t"}}));
+    let body = chat("a short question about Envoy");
+    // A tier is ordered by projected cost: both models are counted exactly.
+    let d = decide_with(&policy, &body, &[]);
+    let counted = crate::request::parse("/v1/chat/completions", body.as_bytes())
+        .unwrap()
+        .prompt_tokens(crate::tokens::Encoding::O200kBase)
+        .unwrap();
+    assert_eq!(d.prompt_tokens, Some(counted));
+    assert_eq!(d.chain_prompt_tokens.len(), 2);
+    assert!(d.estimated_cost.is_some());
+    // So does a budget.
+    let policy = as_needed(serde_json::json!({}));
+    let d = decide_with(&policy, &body, &[("x-budget", "1")]);
+    assert_eq!(d.prompt_tokens, Some(counted));
+    assert!(d.estimated_cost.is_some());
+    // A count below a threshold's limit is exact and kept.
+    let policy = as_needed(serde_json::json!({"rules": [
+        {"name": "short", "when": {"prompt_tokens": {"lt": 5000}}, "target": ["small"]}
+    ]}));
+    let medium = chat(&"the router counts ".repeat(1000));
+    let d = decide_with(&policy, &medium, &[]);
+    assert_eq!(d.decided_by, DecidedBy::Rule(0));
+    assert_eq!(
+        d.prompt_tokens,
+        decide_with(&example_always(&policy), &medium, &[]).prompt_tokens
+    );
+}
+
+/// The same policy counting always.
+fn example_always(policy: &Policy) -> Policy {
+    let mut policy = policy.clone();
+    policy.token_counting = crate::policy::TokenCounting::Always;
+    policy
+}

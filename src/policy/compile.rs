@@ -117,6 +117,7 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
         tenants: raw.tenants.clone(),
         max_tenants: raw.max_tenants.unwrap_or(DEFAULT_MAX_TENANTS),
         stream_usage: raw.stream_usage,
+        token_counting: raw.token_counting,
         default_image_tokens: raw.default_image_tokens,
         models,
     })

@@ -13,7 +13,9 @@ use crate::task::Task;
 use crate::tokens::Encoding;
 
 pub use error::PolicyError;
-pub use raw::{Mode, OnBudgetExceeded, OnContextOverflow, OnInvalidRequest, Scan, StreamUsage};
+pub use raw::{
+    Mode, OnBudgetExceeded, OnContextOverflow, OnInvalidRequest, Scan, StreamUsage, TokenCounting,
+};
 
 /// Index of a model in `Policy::models`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -134,6 +136,7 @@ pub struct Policy {
     pub tenants: Option<Vec<String>>,
     pub max_tenants: usize,
     pub stream_usage: StreamUsage,
+    pub token_counting: TokenCounting,
     /// Tokens of an image of unknown size; None: the provider's 1024 × 1024 price.
     pub default_image_tokens: Option<u64>,
 }

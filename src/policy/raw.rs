@@ -49,6 +49,8 @@ pub struct RawPolicy {
     pub max_tenants: Option<usize>,
     #[serde(default)]
     pub stream_usage: StreamUsage,
+    #[serde(default)]
+    pub token_counting: TokenCounting,
     /// Prompt tokens of an image whose size the router cannot read (a remote
     /// URL, a file id). Default: a 1024 × 1024 high-detail image of the
     /// request's provider (OpenAI 765, Anthropic 1399).
@@ -272,6 +274,21 @@ pub enum OnInvalidRequest {
     #[default]
     Passthrough,
     Reject,
+}
+
+/// How much of a prompt the router tokenizes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenCounting {
+    /// Every prompt is counted exactly with the default encoding and each
+    /// candidate's: decisions, metrics, headers and audit records all carry it.
+    #[default]
+    Always,
+    /// Only what the decision needs: a threshold stops counting once it is
+    /// decided (or is decided from the body's size alone), a context-window
+    /// fit is settled from an upper bound when it can be, and exact counts
+    /// are taken only for costs (tier order, budgets) and overflows.
+    AsNeeded,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -174,17 +174,54 @@ impl RequestFacts {
     /// Tokens of the text and its framing with `encoding`: the part of the
     /// prompt a tokenizer counts (and an estimate ratio scales).
     pub fn text_tokens(&self, encoding: Encoding) -> Result<u64, TokenError> {
-        let mut total = self.fixed_tokens;
-        for segment in &self.content {
-            total = total.saturating_add(count_i64(encoding, &segment.text)?);
+        self.text_tokens_up_to(encoding, u64::MAX)
+    }
+
+    /// `min(text_tokens(encoding), limit)`, counting only until `limit` is
+    /// reached (every text adds a count of zero or more, so once the running
+    /// total reaches `limit` the rest cannot bring it back under).
+    pub fn text_tokens_up_to(&self, encoding: Encoding, limit: u64) -> Result<u64, TokenError> {
+        let limit_i64 = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut total = self.framing_tokens(encoding);
+        let texts = self
+            .content
+            .iter()
+            .map(|s| s.text.as_str())
+            .chain(self.counted_only.iter().map(String::as_str));
+        for text in texts {
+            let room = limit_i64.saturating_sub(total);
+            if room <= 0 {
+                break; // already at the limit
+            }
+            // usize is 32 bits in the filter (wasm32): a larger room is "no limit".
+            let room = usize::try_from(room).unwrap_or(usize::MAX);
+            let n = tokens::count_up_to(encoding, text, room)?;
+            total = total.saturating_add(i64::try_from(n).unwrap_or(i64::MAX));
         }
-        for text in &self.counted_only {
-            total = total.saturating_add(count_i64(encoding, text)?);
-        }
+        Ok(u64::try_from(total).unwrap_or(0).min(limit))
+    }
+
+    /// An upper bound on `text_tokens(encoding)` known without counting:
+    /// every token is at least one byte, so a text has at most as many
+    /// tokens as bytes.
+    pub fn text_tokens_upper_bound(&self, encoding: Encoding) -> u64 {
+        let bytes = self
+            .content
+            .iter()
+            .map(|s| s.text.len())
+            .chain(self.counted_only.iter().map(String::len))
+            .fold(0i64, |sum, n| {
+                sum.saturating_add(i64::try_from(n).unwrap_or(i64::MAX))
+            });
+        u64::try_from(self.framing_tokens(encoding).saturating_add(bytes)).unwrap_or(0)
+    }
+
+    /// Tokens that do not depend on the texts: fixed framing and tool functions.
+    fn framing_tokens(&self, encoding: Encoding) -> i64 {
         let per_function = tools::function_framing_tokens(encoding);
         let functions = i64::try_from(self.tool_functions).unwrap_or(i64::MAX);
-        total = total.saturating_add(per_function.saturating_mul(functions));
-        Ok(u64::try_from(total).unwrap_or(0))
+        self.fixed_tokens
+            .saturating_add(per_function.saturating_mul(functions))
     }
 
     /// The whole prompt from its `text` tokens: scaled by `ratio` when the
@@ -264,10 +301,6 @@ impl Ratio {
     pub fn value(self) -> f64 {
         self.millionths as f64 / 1e6
     }
-}
-
-fn count_i64(encoding: Encoding, text: &str) -> Result<i64, TokenError> {
-    Ok(i64::try_from(tokens::count(encoding, text)?).unwrap_or(i64::MAX))
 }
 
 /// Why a body is not a request the router can read.

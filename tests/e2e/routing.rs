@@ -578,3 +578,59 @@ fn an_invalid_policy_is_refused_with_its_json_path() {
         "{log}"
     );
 }
+
+/// Issue 6: `token_counting: as_needed` routes as `always` does, counting
+/// only what the decision needs (the prompt-tokens header shows when a
+/// count was taken).
+#[test]
+fn token_counting_as_needed_routes_alike_and_counts_only_when_needed() {
+    let (alpha, beta) = (Mock::start("alpha"), Mock::start("beta"));
+    let model = |cluster: &str| {
+        json!({"cluster": cluster, "context_window": 200_000,
+               "pricing": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}})
+    };
+    let policy = |counting: &str| {
+        json!({
+            "models": {"short": model("alpha"), "long": model("beta")},
+            "rules": [
+                {"name": "long", "when": {"prompt_tokens": {"gt": 1000}}, "target": ["long"]},
+            ],
+            "default": ["short"],
+            "token_counting": counting,
+        })
+        .to_string()
+    };
+    let always = Envoy::start(&policy("always"), vec![("alpha", &alpha), ("beta", &beta)]);
+    let lazy = Envoy::start(
+        &policy("as_needed"),
+        vec![("alpha", &alpha), ("beta", &beta)],
+    );
+    let short = user("hello there").to_string();
+    let medium = user(&"count me ".repeat(300)).to_string();
+    let long = user(&"count me ".repeat(1500)).to_string();
+    for (body, model, counted) in [
+        // 11 bytes of text: under 1,000 tokens by size alone; nothing counted.
+        (&short, "short", false),
+        // 2,700 bytes: counted, and under the threshold, so to the end: exact.
+        (&medium, "short", true),
+        // Over the threshold: counting stops at 1,001 tokens; no exact count.
+        (&long, "long", false),
+    ] {
+        let path = "/v1/chat/completions";
+        let (_, exact) = always.post_tagged(path, body.as_bytes(), &[]);
+        let (_, reply) = lazy.post_tagged(path, body.as_bytes(), &[]);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.header("x-model-router-model"), Some(model));
+        assert_eq!(
+            reply.header("x-model-router-model"),
+            exact.header("x-model-router-model")
+        );
+        let tokens = reply.header("x-model-router-prompt-tokens");
+        if counted {
+            assert_eq!(tokens, exact.header("x-model-router-prompt-tokens"));
+        } else {
+            assert_eq!(tokens, None, "no count was needed");
+            assert!(exact.header("x-model-router-prompt-tokens").is_some());
+        }
+    }
+}
