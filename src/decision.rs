@@ -248,16 +248,16 @@ fn route(
 ) -> Result<Decision, TokenError> {
     let api = shape.api();
     let (decided_by, target) = choose_target(policy, api, facts, signals)?;
+    if !signals.counts_as_needed() {
+        // Counted for every request: metrics, header and audit record carry it.
+        signals.default_prompt_tokens()?;
+    }
     let mut decision = Decision {
         shape,
         outcome: Outcome::Route { chain: Vec::new() },
         decided_by,
         task: signals.task,
-        prompt_tokens: if signals.counts_as_needed() {
-            None // filled in below if a count was taken
-        } else {
-            Some(signals.default_prompt_tokens()?)
-        },
+        prompt_tokens: None, // what was counted, filled in on the way out
         estimated_cost: None,
         escalated: false,
         budget_clamped: false,
@@ -283,10 +283,7 @@ fn route(
         .collect();
 
     if chain.is_empty() {
-        let prompt = match decision.prompt_tokens {
-            Some(n) => n,
-            None => signals.default_prompt_tokens()?, // for the message
-        };
+        let prompt = signals.default_prompt_tokens()?; // for the message
         let cheapest = cheapest_fitting(policy, api, facts, signals)?;
         let no_model_accepts = !policy.models.iter().any(|m| m.accepts(api));
         match (policy.on_context_overflow, cheapest) {
@@ -340,9 +337,7 @@ fn route(
                         format!("no model can serve this request within the budget of {budget}"),
                         decided_by,
                     );
-                    rejected.prompt_tokens = decision
-                        .prompt_tokens
-                        .or_else(|| signals.counted_default_prompt_tokens());
+                    rejected.prompt_tokens = signals.counted_default_prompt_tokens();
                     rejected.task = decision.task;
                     rejected.budget_clamped = true;
                     return Ok(rejected);
@@ -358,9 +353,7 @@ fn route(
         .iter()
         .filter_map(|c| Some((c.model, c.prompt?)))
         .collect();
-    if decision.prompt_tokens.is_none() {
-        decision.prompt_tokens = signals.counted_default_prompt_tokens();
-    }
+    decision.prompt_tokens = signals.counted_default_prompt_tokens();
     decision.outcome = Outcome::Route {
         chain: chain.iter().map(|c| c.model).collect(),
     };

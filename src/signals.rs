@@ -82,7 +82,8 @@ impl<'a> Signals<'a> {
         if self.counting == TokenCounting::Always || self.cached(encoding).is_some() {
             return Ok(range.contains(self.default_prompt_tokens()?));
         }
-        let floor = self
+        // Images and other tokens no tokenizer counts: the least the prompt can be.
+        let fixed = self
             .facts
             .prompt_tokens_from(0, None, self.default_image_tokens);
         let ceiling = self.facts.prompt_tokens_from(
@@ -90,10 +91,10 @@ impl<'a> Signals<'a> {
             None,
             self.default_image_tokens,
         );
-        if range.contains(floor) && range.contains(ceiling) {
-            return Ok(true); // a range is an interval: all of [floor, ceiling] is in it
+        if range.contains(fixed) && range.contains(ceiling) {
+            return Ok(true); // a range is an interval: all of [fixed, ceiling] is in it
         }
-        if ceiling < range.min || floor > range.max {
+        if ceiling < range.min || fixed > range.max {
             return Ok(false);
         }
         // Beyond `limit` every count answers alike: past max (false) or at
@@ -103,7 +104,6 @@ impl<'a> Signals<'a> {
         } else {
             range.max.saturating_add(1)
         };
-        let fixed = floor; // images and other tokens no tokenizer counts
         let text_limit = limit.saturating_sub(fixed);
         let text = self.facts.text_tokens_up_to(encoding, text_limit)?;
         if text < text_limit {
