@@ -12,27 +12,10 @@ use model_router::metrics;
 use serde_json::Value;
 
 use crate::generate::{self, ADMIN_PORT, COMPOSE_WASM, LISTEN_PORT, MOCKS, PROVIDER_PORT};
-use crate::{read, repo, yaml_documents};
+use crate::{read, repo, venv_tool, yaml_documents};
 
 fn compose_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("COMPOSE_BIN") {
-        return PathBuf::from(path);
-    }
-    let lib = repo().join(".venv/lib");
-    std::fs::read_dir(&lib)
-        .ok()
-        .and_then(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.path().join("site-packages/compose/docker-compose"))
-                .find(|p| p.is_file())
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "the Compose CLI is not under {}: run scripts/setup",
-                lib.display()
-            )
-        })
+    venv_tool("COMPOSE_BIN", "compose/docker-compose", "the Compose CLI")
 }
 
 /// The compose file as the Compose CLI normalises it (every profile on).

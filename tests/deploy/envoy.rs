@@ -12,22 +12,10 @@ use model_router::policy::Policy;
 use serde_json::{json, Value};
 
 use crate::generate::{self, COMPOSE_WASM};
-use crate::{example_policies, relative, repo, scratch, yaml_documents};
+use crate::{example_policies, relative, repo, scratch, venv_tool, yaml_documents};
 
 pub fn envoy_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("ENVOY_BIN") {
-        return PathBuf::from(path);
-    }
-    let lib = repo().join(".venv/lib");
-    std::fs::read_dir(&lib)
-        .ok()
-        .and_then(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.path().join("site-packages/envoy/_bin/envoy"))
-                .find(|p| p.is_file())
-        })
-        .unwrap_or_else(|| panic!("Envoy not found under {}: run scripts/setup", lib.display()))
+    venv_tool("ENVOY_BIN", "envoy/_bin/envoy", "Envoy")
 }
 
 pub fn wasm() -> PathBuf {

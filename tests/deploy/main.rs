@@ -22,6 +22,24 @@ mod scrape;
 
 use std::path::{Path, PathBuf};
 
+/// A tool scripts/setup installs into `.venv` (`site-packages/<relative>`),
+/// or the path in `$env_var`; a missing tool fails the test, never skips it.
+pub fn venv_tool(env_var: &str, relative: &str, what: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env_var) {
+        return PathBuf::from(path);
+    }
+    let lib = repo().join(".venv/lib");
+    std::fs::read_dir(&lib)
+        .ok()
+        .and_then(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path().join("site-packages").join(relative))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| panic!("{what} is not under {}: run scripts/setup", lib.display()))
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

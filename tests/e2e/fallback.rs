@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{free_port, new_id, Envoy, Mock, Reply, TEST_ID};
+use crate::harness::{
+    chain_rule, free_port, new_id, pairs, provider_model, Envoy, Mock, Reply, TEST_ID,
+};
 
 pub struct Stack {
     alpha: Mock,
@@ -17,23 +19,18 @@ pub struct Stack {
 
 /// a1 and a2 share cluster alpha; "dead" points at a port nobody listens on.
 fn policy() -> String {
-    let model = |cluster: &str, provider: &str| {
-        json!({"cluster": cluster, "provider_model": provider, "context_window": 100_000,
-               "pricing": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}})
-    };
-    let chain = |value: &str, models: &[&str]| json!({"name": value, "when": {"header": {"name": "x-chain", "equals": value}}, "target": models});
     json!({
         "models": {
-            "a1": model("alpha", "a1-model"),
-            "a2": model("alpha", "a2-model"),
-            "b1": model("beta", "b1-model"),
-            "g1": model("gamma", "g1-model"),
-            "d1": model("dead", "d1-model"),
+            "a1": provider_model("alpha", "a1-model"),
+            "a2": provider_model("alpha", "a2-model"),
+            "b1": provider_model("beta", "b1-model"),
+            "g1": provider_model("gamma", "g1-model"),
+            "d1": provider_model("dead", "d1-model"),
         },
         "rules": [
-            chain("abg", &["a1", "b1", "g1"]),
-            chain("aa", &["a1", "a2"]),
-            chain("dg", &["d1", "g1"]),
+            chain_rule("abg", &["a1", "b1", "g1"]),
+            chain_rule("aa", &["a1", "a2"]),
+            chain_rule("dg", &["d1", "g1"]),
         ],
         "default": ["a1", "b1"],
         "retry": {"per_try_timeout_ms": 1500, "timeout_ms": 20000, "base_interval_ms": 10, "max_interval_ms": 50},
@@ -122,12 +119,6 @@ impl Stack {
         );
         (id, reply)
     }
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
 }
 
 #[test]

@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{new_id, trap_wasm_path, try_send, Envoy, Mock, Reply, Setup, TEST_ID};
+use crate::harness::{
+    chain_rule, new_id, pairs, provider_model, trap_wasm_path, try_send, Envoy, Mock, Reply, Setup,
+    TEST_ID,
+};
 
 const CHAT: &str = "/v1/chat/completions";
 const PER_TRY: Duration = Duration::from_millis(1000);
@@ -15,22 +18,17 @@ const PER_TRY: Duration = Duration::from_millis(1000);
 /// Default chain a1 (alpha) → b1 (beta); `solo` has no fallback; `ghost`
 /// names a cluster the Envoy config does not have.
 fn policy() -> String {
-    let model = |cluster: &str, provider: &str| {
-        json!({"cluster": cluster, "provider_model": provider, "context_window": 100_000,
-               "pricing": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}})
-    };
-    let chain = |value: &str, models: &[&str]| json!({"name": value, "when": {"header": {"name": "x-chain", "equals": value}}, "target": models});
     json!({
         "models": {
-            "a1": model("alpha", "a1-model"),
-            "b1": model("beta", "b1-model"),
-            "solo": model("alpha", "solo-model"),
-            "ghost": model("ghost", "ghost-model"),
+            "a1": provider_model("alpha", "a1-model"),
+            "b1": provider_model("beta", "b1-model"),
+            "solo": provider_model("alpha", "solo-model"),
+            "ghost": provider_model("ghost", "ghost-model"),
         },
         "rules": [
-            chain("solo", &["solo"]),
-            chain("ghost", &["ghost", "b1"]),
-            chain("ghost-only", &["ghost"]),
+            chain_rule("solo", &["solo"]),
+            chain_rule("ghost", &["ghost", "b1"]),
+            chain_rule("ghost-only", &["ghost"]),
         ],
         "default": ["a1", "b1"],
         "retry": {"per_try_timeout_ms": PER_TRY.as_millis() as u64, "timeout_ms": 10000,
@@ -132,12 +130,6 @@ fn assert_cut_at_per_try(elapsed: Duration) {
         elapsed >= PER_TRY - Duration::from_millis(50) && elapsed < PER_TRY * 3,
         "per-try timeout of {PER_TRY:?} honoured: took {elapsed:?}"
     );
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use model_router::envoy_config::{self, EnvoyOptions};
 use model_router::policy::Policy;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 pub const TEST_ID: &str = "x-test-id";
 
@@ -684,5 +684,24 @@ pub fn scrape(envoy: &Envoy) -> Vec<(String, Labels, u64)> {
                 .collect();
             Some((name.to_string(), labels, value.parse::<f64>().ok()? as u64))
         })
+        .collect()
+}
+
+/// A model on `cluster` that bodies name `provider` (100K-token window,
+/// 1 and 2 USD per million prompt and completion tokens).
+pub fn provider_model(cluster: &str, provider: &str) -> Value {
+    json!({"cluster": cluster, "provider_model": provider, "context_window": 100_000,
+           "pricing": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}})
+}
+
+/// A rule named `value` sending requests with `x-chain: value` to `models`, in order.
+pub fn chain_rule(value: &str, models: &[&str]) -> Value {
+    json!({"name": value, "when": {"header": {"name": "x-chain", "equals": value}}, "target": models})
+}
+
+/// Owned pairs, to compare with (mock, model) receipts.
+pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect()
 }

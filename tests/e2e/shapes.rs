@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use model_router::request::{self, Ratio};
 use model_router::tokens::Encoding;
 use serde_json::{json, Value};
@@ -174,24 +175,7 @@ fn png_base64(width: u32, height: u32) -> String {
     bytes.extend_from_slice(&width.to_be_bytes());
     bytes.extend_from_slice(&height.to_be_bytes());
     bytes.extend_from_slice(b"\x08\x02\0\0\0\x90\x77\x53\xde");
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((v >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 fn png_data_url(width: u32, height: u32) -> String {
