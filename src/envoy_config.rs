@@ -86,6 +86,9 @@ pub fn bootstrap(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> 
         // An upper bound: the filter sets x-envoy-max-retries to each chain's length - 1.
         "num_retries": max_chain.saturating_sub(1),
         "per_try_timeout": millis(retry.per_try_timeout_ms),
+        // Retries of a cluster with several endpoints go to another one first.
+        "retry_host_predicate": retry_host_predicates(),
+        "host_selection_retry_max_attempts": HOST_SELECTION_RETRY_MAX_ATTEMPTS,
         "retry_back_off": {
             "base_interval": millis(retry.base_interval_ms),
             "max_interval": millis(retry.max_interval_ms),
@@ -93,6 +96,7 @@ pub fn bootstrap(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> 
         // Pick the cluster again on every retry: attempt N goes to slot N.
         "refresh_cluster_on_retry": true,
     });
+    let retry_policy = with_idle_timeout(retry_policy, retry.per_try_idle_timeout_ms);
     let all_clusters = clusters(policy);
 
     let route = json!({
@@ -155,7 +159,12 @@ pub fn bootstrap(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> 
                     let port = u16::try_from(i).map_or(u16::MAX, |i| i.saturating_add(8000));
                     ("127.0.0.1".to_string(), port)
                 });
-            cluster_config(name, &host, port, policy_json, options)
+            let mut cluster = cluster_config(name, &host, port, policy_json, options);
+            apply_deployment(&mut cluster, name, policy, options);
+            if !policy.cooldown.enabled {
+                skip_upstream_filter_on_first_attempts(&mut cluster);
+            }
+            cluster
         })
         .collect();
 
@@ -313,7 +322,7 @@ fn cluster_config(
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
                 "explicit_http_config": {"http_protocol_options": {}},
                 "http_filters": [
-                    upstream_filter(wasm_filter(
+                    upstream_filter_every_attempt(wasm_filter(
                         crate::headers::UPSTREAM_ROOT_ID, policy_json, &options.wasm_path, options.fail_reload)),
                     {"name": "envoy.filters.http.upstream_codec", "typed_config": {
                         "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"}},
@@ -321,6 +330,32 @@ fn cluster_config(
             },
         },
     })
+}
+
+/// The per-attempt upstream filter on every attempt: it rewrites the body of
+/// retries and books each attempt's answer (a 429 and its `Retry-After`
+/// start a model cooldown). Only this filter sees the answers Envoy
+/// retries; the routing filter sees the final one.
+pub fn upstream_filter_every_attempt(wasm: Value) -> Value {
+    json!({"name": "model-router-upstream", "typed_config": wasm})
+}
+
+/// With cooldowns off (`cooldown.enabled: false`) nothing needs a first
+/// attempt's answer: wrap the cluster's upstream wasm filter so Envoy skips
+/// it on first attempts, as before cooldowns existed.
+fn skip_upstream_filter_on_first_attempts(cluster: &mut Value) {
+    let Some(Value::Array(filters)) = cluster.pointer_mut(
+        "/typed_extension_protocol_options/envoy.extensions.upstreams.http.v3.HttpProtocolOptions/http_filters",
+    ) else {
+        return;
+    };
+    for filter in filters.iter_mut() {
+        if filter.get("name").and_then(Value::as_str) == Some("model-router-upstream") {
+            if let Some(wasm) = filter.get("typed_config").cloned() {
+                *filter = upstream_filter(wasm);
+            }
+        }
+    }
 }
 
 /// The per-attempt upstream filter, skipped on first attempts: only a retry
@@ -344,6 +379,103 @@ pub fn upstream_filter(wasm: Value) -> Value {
                     "@type": "type.googleapis.com/envoy.extensions.filters.common.matcher.action.v3.SkipFilter"}}},
             }]}},
         },
+    })
+}
+
+/// Tries at picking a host the retry predicates accept before taking any.
+const HOST_SELECTION_RETRY_MAX_ATTEMPTS: u32 = 3;
+
+/// A retry prefers an endpoint the request has not tried yet (`previous_hosts`);
+/// with one endpoint per cluster it changes nothing.
+pub fn retry_host_predicates() -> Value {
+    json!([{
+        "name": "envoy.retry_host_predicates.previous_hosts",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"},
+    }])
+}
+
+/// `per_try_idle_timeout` (an attempt that receives no byte for that long
+/// is reset and retried like a per-try timeout) when the policy sets one.
+fn with_idle_timeout(mut retry_policy: Value, idle_ms: Option<u64>) -> Value {
+    if let (Some(ms), Some(object)) = (idle_ms, retry_policy.as_object_mut()) {
+        object.insert("per_try_idle_timeout".to_string(), Value::String(millis(ms)));
+    }
+    retry_policy
+}
+
+/// A cluster's endpoints: every `--upstream` given for it, else the
+/// policy's `clusters.NAME.endpoints`; None keeps the single endpoint.
+fn endpoints(name: &str, policy: &Policy, options: &EnvoyOptions) -> Option<Vec<(String, u16, u32)>> {
+    let given: Vec<(String, u16, u32)> = options
+        .upstreams
+        .iter()
+        .filter(|(cluster, _, _)| cluster == name)
+        .map(|(_, host, port)| (host.clone(), *port, 1))
+        .collect();
+    if given.len() > 1 {
+        return Some(given);
+    }
+    if !given.is_empty() {
+        return None;
+    }
+    policy
+        .clusters
+        .iter()
+        .find(|c| c.name == name)
+        .map(|c| c.endpoints.clone())
+}
+
+/// Applies the deployment of cluster `name` (several weighted endpoints,
+/// least-request balancing, outlier detection) to a generated cluster.
+pub fn apply_deployment(cluster: &mut Value, name: &str, policy: &Policy, options: &EnvoyOptions) {
+    let Some(object) = cluster.as_object_mut() else {
+        return;
+    };
+    if let Some(endpoints) = endpoints(name, policy, options) {
+        let numeric = endpoints
+            .iter()
+            .all(|(host, _, _)| host.parse::<std::net::IpAddr>().is_ok());
+        object.insert(
+            "type".to_string(),
+            json!(if numeric { "STATIC" } else { "STRICT_DNS" }),
+        );
+        object.insert("load_assignment".to_string(), load_assignment(name, &endpoints));
+        if endpoints.len() > 1 {
+            // A slow replica gets fewer requests: LLM calls vary 100× in length.
+            object.insert("lb_policy".to_string(), json!("LEAST_REQUEST"));
+        }
+    }
+    let spec = policy.clusters.iter().find(|c| c.name == name);
+    if let Some(detection) = spec.and_then(|c| c.outlier_detection.as_ref()) {
+        object.insert("outlier_detection".to_string(), outlier_detection(detection));
+    }
+}
+
+/// Envoy's `load_assignment` for weighted endpoints.
+pub fn load_assignment(name: &str, endpoints: &[(String, u16, u32)]) -> Value {
+    let lb_endpoints: Vec<Value> = endpoints
+        .iter()
+        .map(|(host, port, weight)| {
+            json!({"endpoint": {"address": socket(host, *port)}, "load_balancing_weight": weight})
+        })
+        .collect();
+    json!({"cluster_name": name, "endpoints": [{"lb_endpoints": lb_endpoints}]})
+}
+
+/// Passive health checking: endpoints that answer 5xx (or fail to connect,
+/// reset, time out: counted apart as local-origin failures) that many times
+/// in a row are ejected for a while; Envoy's retries then go to the others.
+pub fn outlier_detection(d: &crate::policy::OutlierDetection) -> Value {
+    json!({
+        "consecutive_5xx": d.consecutive_5xx,
+        "consecutive_gateway_failure": d.consecutive_gateway_failure,
+        "enforcing_consecutive_gateway_failure": 100,
+        "split_external_local_origin_errors": true,
+        "consecutive_local_origin_failure": d.consecutive_local_origin_failure,
+        "enforcing_consecutive_local_origin_failure": 100,
+        "interval": millis(d.interval_ms),
+        "base_ejection_time": millis(d.base_ejection_time_ms),
+        "max_ejection_percent": d.max_ejection_percent,
     })
 }
 

@@ -24,6 +24,7 @@
 
 pub mod actions;
 pub mod condition;
+pub mod cooldown;
 pub mod cost;
 pub mod decision;
 pub mod envoy_config;
@@ -36,6 +37,7 @@ pub mod report;
 pub mod request;
 pub mod rewrite;
 pub mod signals;
+pub mod split;
 pub mod task;
 pub mod tokens;
 pub mod usage;

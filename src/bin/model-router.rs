@@ -4,7 +4,8 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use lexopt::prelude::*;
-use model_router::decision::{decide, Request};
+use model_router::cooldown::Cooldowns;
+use model_router::decision::{decide_under, Request, Traffic};
 use model_router::envoy_config::{self, EnvoyOptions};
 use model_router::headers::Headers;
 use model_router::policy::Policy;
@@ -19,7 +20,10 @@ Usage:
   model-router check POLICY
       Validate a policy; exit 1 with the problem and its JSON path.
   model-router explain POLICY REQUEST.json [-H 'name: value']... [--path PATH]
-      Print the decision for a request body as JSON (REQUEST.json may be - for stdin).
+                       [--cooldown MODEL[=SECONDS]]... [--random N]
+      Print the decision for a request body as JSON (REQUEST.json may be - for stdin):
+      --cooldown as if MODEL were cooling down (for the policy's cooldown.default_ms
+      or SECONDS); --random the random input of splits without a key (default 0).
   model-router tokens [--encoding o200k_base|cl100k_base] [--chat] [--path PATH]
       Count the tokens of stdin: plain text, or with --chat a request body (billed prompt tokens).
   model-router envoy POLICY [--listen ADDR:PORT] [--admin-port N] [--wasm PATH]
@@ -31,6 +35,9 @@ Usage:
       (- for stdin) or fetched from a loopback URL
       (default http://127.0.0.1:9901/stats/prometheus).
 ";
+
+/// `explain` decides at a fixed instant: cooldowns are relative to it.
+const EXPLAIN_NOW_MS: u64 = 1_000_000;
 
 const DEFAULT_SCRAPE_URL: &str = "http://127.0.0.1:9901/stats/prometheus";
 
@@ -95,8 +102,28 @@ fn explain(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     let mut positionals = Vec::new();
     let mut headers = Headers::new();
     let mut path = "/v1/chat/completions".to_string();
+    let mut cooling: Vec<(String, Option<u64>)> = Vec::new();
+    let mut random = 0u64;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
+            Long("cooldown") => {
+                let value = string_value(parser)?;
+                let (model, secs) = match value.split_once('=') {
+                    Some((model, secs)) => (
+                        model.to_string(),
+                        Some(secs.trim().parse::<u64>().map_err(|_| {
+                            format!("--cooldown {value:?}: SECONDS must be an integer")
+                        })?),
+                    ),
+                    None => (value, None),
+                };
+                cooling.push((model, secs));
+            }
+            Long("random") => {
+                random = string_value(parser)?
+                    .parse()
+                    .map_err(|_| "--random needs an unsigned integer".to_string())?
+            }
             Short('H') | Long("header") => {
                 let value = parser
                     .value()
@@ -135,7 +162,20 @@ fn explain(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     let body = read_input(request_path)?;
     let shape = ApiShape::from_path(&path)
         .ok_or_else(|| format!("{path} is not an LLM API path the router handles"))?;
-    let decision = decide(
+    let mut cooldowns = Cooldowns::new();
+    for (model, secs) in &cooling {
+        if policy.model_by_name(model).is_none() {
+            return Err(format!("--cooldown: unknown model {model:?}"));
+        }
+        let ms = secs.map_or(policy.cooldown.default_ms, |s| s.saturating_mul(1000));
+        cooldowns.start(model, EXPLAIN_NOW_MS.saturating_add(ms));
+    }
+    let traffic = Traffic {
+        now_ms: EXPLAIN_NOW_MS,
+        random,
+        cooldowns: &cooldowns,
+    };
+    let decision = decide_under(
         &policy,
         &Request {
             shape,
@@ -143,6 +183,7 @@ fn explain(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
             headers: &headers,
             body: &body,
         },
+        &traffic,
     );
     let out = model_router::explain::explain(&policy, &decision);
     println!(

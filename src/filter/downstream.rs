@@ -11,7 +11,7 @@ use super::host;
 use super::root::Shared;
 use crate::actions::{self, served_model};
 use crate::cost::Usage;
-use crate::decision::{decide, Decision, Request};
+use crate::decision::{decide_under, Decision, Request, Traffic};
 use crate::explain::{self, with_billing, Billing};
 use crate::headers::{Headers, ATTEMPT_COUNT_HEADER, DECISION_STATE, OWN_PREFIX};
 use crate::metrics::{self, Completion, UsageSource};
@@ -75,7 +75,17 @@ impl Downstream {
     ) -> bool {
         let policy = &shared.policy;
         let started = host::now_micros();
-        let decision = decide(
+        let cooldowns = if policy.cooldown.enabled {
+            super::shared_data::cooldowns()
+        } else {
+            crate::cooldown::Cooldowns::new()
+        };
+        let traffic = Traffic {
+            now_ms: started / 1000,
+            random: shared.next_random(),
+            cooldowns: &cooldowns,
+        };
+        let decision = decide_under(
             policy,
             &Request {
                 shape,
@@ -83,6 +93,7 @@ impl Downstream {
                 headers,
                 body,
             },
+            &traffic,
         );
         let todo = actions::request_actions(policy, &decision, body);
         let decision_micros = host::now_micros().saturating_sub(started);

@@ -121,3 +121,23 @@ pub fn now_micros() -> u64 {
 pub fn response_body_chunk(size: usize) -> Vec<u8> {
     buffer(BufferType::HttpResponseBody, size)
 }
+
+/// One request header (the first value), without reading the whole map.
+pub fn request_header(name: &str) -> Option<String> {
+    map_value(MapType::HttpRequestHeaders, name)
+}
+
+/// One response header (the first value), without reading the whole map.
+pub fn response_header(name: &str) -> Option<String> {
+    map_value(MapType::HttpResponseHeaders, name)
+}
+
+fn map_value(map: MapType, name: &str) -> Option<String> {
+    match hostcalls::get_map_value_bytes(map, name) {
+        Ok(value) => value.map(|v| String::from_utf8_lossy(&v).into_owned()),
+        Err(status) => {
+            log::warn!("model-router: cannot read header {name}: {status:?}");
+            None
+        }
+    }
+}

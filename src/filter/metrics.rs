@@ -20,7 +20,7 @@ impl MetricSink {
                 Kind::Counter => {
                     hostcalls::increment_metric(id, i64::try_from(sample.value).unwrap_or(i64::MAX))
                 }
-                Kind::Histogram => hostcalls::record_metric(id, sample.value),
+                Kind::Histogram | Kind::Gauge => hostcalls::record_metric(id, sample.value),
             };
             if let Err(status) = result {
                 log::warn!(
@@ -38,6 +38,7 @@ impl MetricSink {
         let kind = match sample.kind {
             Kind::Counter => MetricType::Counter,
             Kind::Histogram => MetricType::Histogram,
+            Kind::Gauge => MetricType::Gauge,
         };
         match hostcalls::define_metric(kind, &sample.name) {
             Ok(id) => {

@@ -6,10 +6,12 @@
 //! - `model_router_upstream`: an upstream HTTP filter (in the cluster's filter
 //!   chain) that rewrites the body of each retry attempt for its model.
 
+mod attempt_outcome;
 mod downstream;
 mod host;
 mod metrics;
 mod root;
+mod shared_data;
 mod upstream;
 
 use proxy_wasm::traits::RootContext;

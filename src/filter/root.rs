@@ -1,7 +1,7 @@
 //! The root context: loads the policy once per plugin configuration and
 //! holds what the VM's requests share (policy, metric ids, tenant labels).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -20,6 +20,18 @@ pub struct Shared {
     pub policy: Policy,
     pub metrics: RefCell<MetricSink>,
     pub tenants: RefCell<TenantFolder>,
+    /// State of the VM's random numbers (splits without a key).
+    pub rng: Cell<u64>,
+}
+
+impl Shared {
+    /// The next random number: a Weyl sequence seeded from the clock at
+    /// load; `crate::split` mixes it, so consecutive values are fine.
+    pub fn next_random(&self) -> u64 {
+        let next = self.rng.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        self.rng.set(next);
+        next
+    }
 }
 
 #[derive(Default)]
@@ -81,8 +93,31 @@ impl RootContext for RouterRoot {
             policy,
             metrics: RefCell::new(MetricSink::default()),
             tenants: RefCell::new(TenantFolder::default()),
+            rng: Cell::new(host::now_micros()),
         }));
+        if !self.upstream {
+            // The gauge of models cooling down falls as cooldowns end.
+            if let Err(status) =
+                proxy_wasm::hostcalls::set_tick_period(std::time::Duration::from_secs(1))
+            {
+                log::warn!("model-router: cannot set the tick period: {status:?}");
+            }
+        }
         true
+    }
+
+    fn on_tick(&mut self) {
+        let Some(shared) = self.shared.as_deref() else {
+            return;
+        };
+        if !shared.policy.cooldown.enabled {
+            return;
+        }
+        let now_ms = host::now_micros() / 1000;
+        let cooling = super::shared_data::cooldowns().active(now_ms).count();
+        if let Ok(mut sink) = shared.metrics.try_borrow_mut() {
+            sink.record(&[crate::metrics::cooling_gauge(cooling)]);
+        }
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {

@@ -15,6 +15,8 @@ pub struct Upstream {
     shared: Option<Rc<Shared>>,
     /// The plan and attempt number of a retry whose body must be rewritten.
     retry: Option<(String, u32)>,
+    /// This attempt's number (1 for the first), for booking its answer.
+    attempt: u32,
 }
 
 impl Upstream {
@@ -22,6 +24,7 @@ impl Upstream {
         Upstream {
             shared,
             retry: None,
+            attempt: 1,
         }
     }
 }
@@ -32,10 +35,10 @@ impl HttpContext for Upstream {
     fn on_http_request_headers(&mut self, _count: usize, end_of_stream: bool) -> Action {
         // Set by Envoy on upstream requests (virtual host `include_request_attempt_count`).
         // The header map is shared between attempts: read it, never remove it.
-        let attempt = host::request_headers()
-            .get(ATTEMPT_COUNT_HEADER)
+        let attempt = host::request_header(ATTEMPT_COUNT_HEADER)
             .and_then(|v| v.trim().parse::<u32>().ok())
             .unwrap_or(1);
+        self.attempt = attempt;
         // The first attempt already carries the body the routing filter wrote.
         if attempt <= 1 || end_of_stream {
             return Action::Continue;
@@ -63,6 +66,15 @@ impl HttpContext for Upstream {
             host::set_request_header("content-length", &new_body.len().to_string());
         }
         self.retry = None;
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _count: usize, _end_of_stream: bool) -> Action {
+        // Every attempt's answer passes here, also those Envoy then retries.
+        let status = host::response_header(":status").and_then(|s| s.trim().parse::<u16>().ok());
+        if let (Some(shared), Some(status)) = (self.shared.as_deref(), status) {
+            super::attempt_outcome::observe(shared, self.attempt, status);
+        }
         Action::Continue
     }
 }

@@ -1,0 +1,57 @@
+//! What the per-attempt filter learns from each attempt's answer: a 429
+//! (or a failure past the threshold) starts a cooldown of the attempt's
+//! model in the shared table, so every worker's next decisions skip it.
+//! Only this filter sees the answers of attempts that Envoy retried; the
+//! routing filter only sees the final one.
+
+use super::host;
+use super::root::Shared;
+use super::shared_data;
+use crate::actions::planned_model;
+use crate::cooldown::Observation;
+use crate::headers::CHAIN_STATE;
+use crate::metrics;
+
+/// Books attempt `attempt`'s answer (`status`); cheap for statuses the
+/// policy does not watch (one header read, done by the caller).
+pub fn observe(shared: &Shared, attempt: u32, status: u16) {
+    let policy = &shared.policy;
+    if !policy.cooldown.watches(status) {
+        return;
+    }
+    let Some(plan) = host::filter_state(CHAIN_STATE) else {
+        return; // not a request the router routed
+    };
+    let Some(model) = planned_model(policy, &plan, attempt).and_then(|id| policy.model(id)) else {
+        return;
+    };
+    let retry_after = host::response_header("retry-after");
+    let retry_after_ms = host::response_header("retry-after-ms");
+    let seen = Observation::Status {
+        status,
+        retry_after: retry_after.as_deref(),
+        retry_after_ms: retry_after_ms.as_deref(),
+    };
+    let now_ms = host::now_micros() / 1000;
+    let updated = shared_data::update(|table| {
+        table.prune(&policy.cooldown, now_ms);
+        table.observe(&policy.cooldown, &model.name, seen, now_ms)
+    });
+    let Some((Some(started), table)) = updated else {
+        return;
+    };
+    log::info!(
+        "model-router: model {} cooling down for {} ms after {status} (attempt {attempt}, {})",
+        model.name,
+        started.until_ms.saturating_sub(now_ms),
+        started.reason.label()
+    );
+    let samples = metrics::cooldown_samples(
+        &model.name,
+        started.reason.label(),
+        table.active(now_ms).count(),
+    );
+    if let Ok(mut sink) = shared.metrics.try_borrow_mut() {
+        sink.record(&samples);
+    }
+}
