@@ -421,7 +421,7 @@ fn endpoints(name: &str, policy: &Policy, options: &EnvoyOptions) -> Option<Vec<
     policy
         .clusters
         .iter()
-        .find(|c| c.name == name)
+        .find(|c| c.name == name && !c.endpoints.is_empty())
         .map(|c| c.endpoints.clone())
 }
 

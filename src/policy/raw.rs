@@ -79,6 +79,8 @@ pub struct RawCooldown {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCluster {
+    /// None or empty: the endpoint given on the command line (`--upstream`).
+    #[serde(default)]
     pub endpoints: Vec<RawEndpoint>,
     #[serde(default)]
     pub outlier_detection: Option<RawOutlierDetection>,

@@ -60,12 +60,6 @@ pub(super) fn clusters(
                 format!("no model uses cluster {name:?}"),
             ));
         }
-        if cluster.endpoints.is_empty() {
-            return Err(PolicyError::new(
-                format!("{path}.endpoints"),
-                "list at least one endpoint",
-            ));
-        }
         let mut endpoints = Vec::with_capacity(cluster.endpoints.len());
         for (i, e) in cluster.endpoints.iter().enumerate() {
             let at = format!("{path}.endpoints[{i}]");
