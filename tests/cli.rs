@@ -369,3 +369,90 @@ fn usage_lists_every_command() {
         );
     }
 }
+
+#[test]
+fn explain_shows_cooldowns_and_split_branches() {
+    let policy = traffic_policy("traffic.json", |p| {
+        p["rules"][1]["target"] = serde_json::json!({"split": [
+            {"target": "gpt-4o", "weight": 90},
+            {"target": ["gpt-4.1", "gpt-4o"], "weight": 10, "name": "sonnet"}],
+            "key": {"header": "x-session-id"}});
+    });
+    let request = "examples/requests/code-review.json";
+    let explain = |extra: &[&str]| -> Value {
+        let mut args = vec!["explain", policy.to_str().unwrap(), request];
+        args.extend_from_slice(extra);
+        let out = run(&args, b"");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // Sessions are stable; some session lands on each branch.
+    let branch = |session: &str| explain(&["-H", &format!("x-session-id: {session}")])["branch"].clone();
+    let branches: std::collections::BTreeSet<String> = (0..40)
+        .map(|i| branch(&format!("s{i}")).as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(branches.into_iter().collect::<Vec<_>>(), ["gpt-4o", "sonnet"]);
+    let one = explain(&["-H", "x-session-id: s1"]);
+    assert_eq!(one["branch_by"], "key");
+    assert_eq!(branch("s1"), one["branch"]);
+    // Without the header, --random picks (a draw in the 10% lands on sonnet).
+    let by_random: Vec<Value> = (0..50)
+        .map(|r| explain(&["--random", &r.to_string()])["branch"].clone())
+        .collect();
+    assert!(by_random.contains(&Value::from("sonnet")) && by_random.contains(&Value::from("gpt-4o")));
+    // A cooling model leaves the chain; the next one serves.
+    let sonnet = (0..50)
+        .find(|r| explain(&["--random", &r.to_string()])["branch"] == "sonnet")
+        .unwrap()
+        .to_string();
+    let cooled = explain(&["--random", &sonnet, "--cooldown", "gpt-4.1=3"]);
+    assert_eq!(cooled["model"], "gpt-4o");
+    assert_eq!(
+        cooled["cooling_down"],
+        serde_json::json!([{"model": "gpt-4.1", "remaining_ms": 3000, "skipped": true}])
+    );
+    let unknown = run(&["explain", policy.to_str().unwrap(), request, "--cooldown", "gpt-9"], b"");
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("unknown model \"gpt-9\""));
+}
+
+#[test]
+fn check_refuses_bad_split_weights_and_unknown_split_targets() {
+    let weight = traffic_policy("bad-weight.json", |p| {
+        p["rules"][0]["target"] = serde_json::json!({"split": [
+            {"target": "gpt-4o", "weight": -10}, {"target": "gpt-4o-mini", "weight": 10}]});
+    });
+    check_fails(
+        &weight,
+        "rules[0].target.split[0].weight: must be an integer from 0 to 1000000, got -10",
+    );
+    let unknown = traffic_policy("unknown-split-target.json", |p| {
+        p["default"] = serde_json::json!({"split": [
+            {"target": "gpt-4o", "weight": 1}, {"target": "gpt-5", "weight": 1}]});
+    });
+    check_fails(&unknown, "default.split[1].target: unknown model \"gpt-5\"");
+    let idle = traffic_policy("negative-idle.json", |p| {
+        p["retry"] = serde_json::json!({"per_try_idle_timeout_ms": -1});
+    });
+    let out = run(&["check", idle.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("retry.per_try_idle_timeout_ms: invalid value: integer `-1`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// Like `broken_policy`, in a directory of its own (that test removes its directory).
+fn traffic_policy(name: &str, change: impl FnOnce(&mut Value)) -> PathBuf {
+    let mut policy: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("examples/policy.json")).unwrap(),
+    )
+    .unwrap();
+    change(&mut policy);
+    let dir = std::env::temp_dir().join(format!("model-router-cli-traffic-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_string_pretty(&policy).unwrap()).unwrap();
+    path
+}
