@@ -15,22 +15,36 @@ use crate::metrics;
 /// Books attempt `attempt`'s answer (`status`); cheap for statuses the
 /// policy does not watch (one header read, done by the caller).
 pub fn observe(shared: &Shared, attempt: u32, status: u16) {
-    let policy = &shared.policy;
-    if !policy.cooldown.watches(status) {
+    if !shared.policy.cooldown.watches(status) {
         return;
     }
-    let Some(plan) = host::filter_state(CHAIN_STATE) else {
-        return; // not a request the router routed
-    };
-    let Some(model) = planned_model(policy, &plan, attempt).and_then(|id| policy.model(id)) else {
-        return;
-    };
     let retry_after = host::response_header("retry-after");
     let retry_after_ms = host::response_header("retry-after-ms");
     let seen = Observation::Status {
         status,
         retry_after: retry_after.as_deref(),
         retry_after_ms: retry_after_ms.as_deref(),
+    };
+    book(shared, attempt, seen);
+}
+
+/// Books an attempt that ended without an answer (only counted with a
+/// `failure_threshold`). A client that goes away mid-request also ends its
+/// attempt so: with a threshold, such cancellations count as failures too.
+pub fn observe_failure(shared: &Shared, attempt: u32) {
+    let settings = &shared.policy.cooldown;
+    if settings.enabled && settings.failure_threshold > 0 {
+        book(shared, attempt, Observation::Failure);
+    }
+}
+
+fn book(shared: &Shared, attempt: u32, seen: Observation<'_>) {
+    let policy = &shared.policy;
+    let Some(plan) = host::filter_state(CHAIN_STATE) else {
+        return; // not a request the router routed
+    };
+    let Some(model) = planned_model(policy, &plan, attempt).and_then(|id| policy.model(id)) else {
+        return;
     };
     let now_ms = host::now_micros() / 1000;
     let updated = shared_data::update(|table| {
@@ -41,9 +55,13 @@ pub fn observe(shared: &Shared, attempt: u32, status: u16) {
         return;
     };
     log::info!(
-        "model-router: model {} cooling down for {} ms after {status} (attempt {attempt}, {})",
+        "model-router: model {} cooling down for {} ms after {} (attempt {attempt}, {})",
         model.name,
         started.until_ms.saturating_sub(now_ms),
+        match seen {
+            Observation::Status { status, .. } => status.to_string(),
+            Observation::Failure => "a failed attempt".to_string(),
+        },
         started.reason.label()
     );
     let samples = metrics::cooldown_samples(

@@ -17,6 +17,9 @@ pub struct Upstream {
     retry: Option<(String, u32)>,
     /// This attempt's number (1 for the first), for booking its answer.
     attempt: u32,
+    /// Response headers arrived; an attempt that ends without them failed
+    /// (connection refused or reset, a per-try or idle timeout).
+    answered: bool,
 }
 
 impl Upstream {
@@ -25,11 +28,21 @@ impl Upstream {
             shared,
             retry: None,
             attempt: 1,
+            answered: false,
         }
     }
 }
 
-impl Context for Upstream {}
+impl Context for Upstream {
+    fn on_done(&mut self) -> bool {
+        if !self.answered {
+            if let Some(shared) = self.shared.as_deref() {
+                super::attempt_outcome::observe_failure(shared, self.attempt);
+            }
+        }
+        true
+    }
+}
 
 impl HttpContext for Upstream {
     fn on_http_request_headers(&mut self, _count: usize, end_of_stream: bool) -> Action {
@@ -71,6 +84,7 @@ impl HttpContext for Upstream {
 
     fn on_http_response_headers(&mut self, _count: usize, _end_of_stream: bool) -> Action {
         // Every attempt's answer passes here, also those Envoy then retries.
+        self.answered = true;
         let status = host::response_header(":status").and_then(|s| s.trim().parse::<u16>().ok());
         if let (Some(shared), Some(status)) = (self.shared.as_deref(), status) {
             super::attempt_outcome::observe(shared, self.attempt, status);

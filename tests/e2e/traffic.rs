@@ -29,6 +29,8 @@ fn policy() -> String {
         models.insert(name.into(), provider_model("main", &format!("{name}-model")));
     }
     models.insert("r1".into(), provider_model("replicas", "r1-model"));
+    models.insert("f1".into(), provider_model("dead", "f1-model"));
+    models.insert("f2".into(), provider_model("main", "f2-model"));
     json!({
         "models": models,
         "rules": [
@@ -44,11 +46,12 @@ fn policy() -> String {
                 {"target": "k1", "weight": 50}, {"target": "k2", "weight": 50},
             ], "key": {"header": "x-session-id"}})),
             rule("replicas", json!(["r1"])),
+            rule("flaky", json!(["f1", "f2"])),
         ],
         "default": "s1",
         "retry": {"per_try_timeout_ms": 20000, "timeout_ms": 30000,
                   "base_interval_ms": 10, "max_interval_ms": 50, "per_try_idle_timeout_ms": 600},
-        "cooldown": {"default_ms": 5000, "max_ms": 30000},
+        "cooldown": {"default_ms": 5000, "max_ms": 30000, "failure_threshold": 3, "failure_window_ms": 20000},
         "clusters": {"replicas": {"outlier_detection": {
             "consecutive_5xx": 2, "base_ejection_time_ms": 60000, "max_ejection_percent": 50}}},
     })
@@ -62,7 +65,7 @@ fn stack() -> &'static Stack {
         let replica_ok = Mock::start("replica-ok");
         let replica_bad = Mock::start_with("replica-bad", &["--fault", "*=500"]);
         let policy = policy();
-        let setup = Setup::new(
+        let mut setup = Setup::new(
             &policy,
             vec![
                 ("main", &main),
@@ -70,6 +73,8 @@ fn stack() -> &'static Stack {
                 ("replicas", &replica_bad),
             ],
         );
+        // Nobody listens on the dead cluster's port: every attempt fails to connect.
+        setup.extra_upstreams = vec![("dead".to_string(), crate::harness::free_port())];
         let envoy = Envoy::launch(setup).unwrap_or_else(|log| panic!("Envoy did not start:\n{log}"));
         Stack {
             main,
@@ -289,5 +294,29 @@ fn an_ejected_replica_stops_receiving_traffic_while_its_sibling_serves() {
     assert!(bad <= 2, "the failing replica got {bad} requests");
     assert!(s.replica_ok.requests().len() >= 28);
     assert!(replies.iter().rev().take(25).all(|s| *s == 200), "{replies:?}");
-    assert!(s.envoy.stat("cluster.replicas.outlier_detection.ejections_enforced_total") >= u64::from(bad == 2));
+    // Envoy counts the ejection on its main thread: allow it a moment.
+    let stat = "cluster.replicas.outlier_detection.ejections_enforced_total";
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while s.envoy.stat(stat) < u64::from(bad == 2) {
+        assert!(Instant::now() < deadline, "{stat} = {}, bad = {bad}", s.envoy.stat(stat));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn connect_failures_past_the_threshold_cool_the_model() {
+    let s = stack();
+    for _ in 0..3 {
+        let (_, reply) = s.send("flaky", &[], false);
+        assert_eq!((reply.status, served(&reply).as_str()), (200, "f2"));
+        assert_eq!(reply.header("x-model-router-attempts"), Some("2"));
+    }
+    assert_eq!(
+        metric(&s.envoy, "model_router_model_cooldowns_total", &[("model", "f1"), ("reason", "failures")]),
+        1
+    );
+    // The third failure started a cooldown: no more attempts at the dead cluster.
+    let (id, reply) = s.send("flaky", &[], false);
+    assert_eq!(reply.header("x-model-router-attempts"), Some("1"));
+    assert_eq!(s.models_of(&id), ["f2-model"]);
 }
