@@ -266,7 +266,12 @@ impl Cooldowns {
 pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<u64> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(value.parse::<u64>().unwrap_or(u64::MAX).saturating_mul(1000));
+        return Some(
+            value
+                .parse::<u64>()
+                .unwrap_or(u64::MAX)
+                .saturating_mul(1000),
+        );
     }
     let date = httpdate::parse_http_date(value).ok()?;
     let at_ms = date
@@ -414,10 +419,7 @@ mod tests {
         // The count restarted; failures spread wider than the window never add up.
         let mut c = Cooldowns::new();
         for i in 0..10 {
-            assert_eq!(
-                c.observe(&s, "m", Observation::Failure, T0 + i * 600),
-                None
-            );
+            assert_eq!(c.observe(&s, "m", Observation::Failure, T0 + i * 600), None);
         }
     }
 

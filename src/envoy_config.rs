@@ -398,14 +398,21 @@ pub fn retry_host_predicates() -> Value {
 /// is reset and retried like a per-try timeout) when the policy sets one.
 fn with_idle_timeout(mut retry_policy: Value, idle_ms: Option<u64>) -> Value {
     if let (Some(ms), Some(object)) = (idle_ms, retry_policy.as_object_mut()) {
-        object.insert("per_try_idle_timeout".to_string(), Value::String(millis(ms)));
+        object.insert(
+            "per_try_idle_timeout".to_string(),
+            Value::String(millis(ms)),
+        );
     }
     retry_policy
 }
 
 /// A cluster's endpoints: every `--upstream` given for it, else the
 /// policy's `clusters.NAME.endpoints`; None keeps the single endpoint.
-fn endpoints(name: &str, policy: &Policy, options: &EnvoyOptions) -> Option<Vec<(String, u16, u32)>> {
+fn endpoints(
+    name: &str,
+    policy: &Policy,
+    options: &EnvoyOptions,
+) -> Option<Vec<(String, u16, u32)>> {
     let given: Vec<(String, u16, u32)> = options
         .upstreams
         .iter()
@@ -439,7 +446,10 @@ pub fn apply_deployment(cluster: &mut Value, name: &str, policy: &Policy, option
             "type".to_string(),
             json!(if numeric { "STATIC" } else { "STRICT_DNS" }),
         );
-        object.insert("load_assignment".to_string(), load_assignment(name, &endpoints));
+        object.insert(
+            "load_assignment".to_string(),
+            load_assignment(name, &endpoints),
+        );
         if endpoints.len() > 1 {
             // A slow replica gets fewer requests: LLM calls vary 100× in length.
             object.insert("lb_policy".to_string(), json!("LEAST_REQUEST"));
@@ -447,7 +457,10 @@ pub fn apply_deployment(cluster: &mut Value, name: &str, policy: &Policy, option
     }
     let spec = policy.clusters.iter().find(|c| c.name == name);
     if let Some(detection) = spec.and_then(|c| c.outlier_detection.as_ref()) {
-        object.insert("outlier_detection".to_string(), outlier_detection(detection));
+        object.insert(
+            "outlier_detection".to_string(),
+            outlier_detection(detection),
+        );
     }
 }
 

@@ -387,11 +387,15 @@ fn explain_shows_cooldowns_and_split_branches() {
         serde_json::from_slice(&out.stdout).unwrap()
     };
     // Sessions are stable; some session lands on each branch.
-    let branch = |session: &str| explain(&["-H", &format!("x-session-id: {session}")])["branch"].clone();
+    let branch =
+        |session: &str| explain(&["-H", &format!("x-session-id: {session}")])["branch"].clone();
     let branches: std::collections::BTreeSet<String> = (0..40)
         .map(|i| branch(&format!("s{i}")).as_str().unwrap().to_string())
         .collect();
-    assert_eq!(branches.into_iter().collect::<Vec<_>>(), ["gpt-4o", "sonnet"]);
+    assert_eq!(
+        branches.into_iter().collect::<Vec<_>>(),
+        ["gpt-4o", "sonnet"]
+    );
     let one = explain(&["-H", "x-session-id: s1"]);
     assert_eq!(one["branch_by"], "key");
     assert_eq!(branch("s1"), one["branch"]);
@@ -399,7 +403,9 @@ fn explain_shows_cooldowns_and_split_branches() {
     let by_random: Vec<Value> = (0..50)
         .map(|r| explain(&["--random", &r.to_string()])["branch"].clone())
         .collect();
-    assert!(by_random.contains(&Value::from("sonnet")) && by_random.contains(&Value::from("gpt-4o")));
+    assert!(
+        by_random.contains(&Value::from("sonnet")) && by_random.contains(&Value::from("gpt-4o"))
+    );
     // A cooling model leaves the chain; the next one serves.
     let sonnet = (0..50)
         .find(|r| explain(&["--random", &r.to_string()])["branch"] == "sonnet")
@@ -411,7 +417,16 @@ fn explain_shows_cooldowns_and_split_branches() {
         cooled["cooling_down"],
         serde_json::json!([{"model": "gpt-4.1", "remaining_ms": 3000, "skipped": true}])
     );
-    let unknown = run(&["explain", policy.to_str().unwrap(), request, "--cooldown", "gpt-9"], b"");
+    let unknown = run(
+        &[
+            "explain",
+            policy.to_str().unwrap(),
+            request,
+            "--cooldown",
+            "gpt-9",
+        ],
+        b"",
+    );
     assert_eq!(unknown.status.code(), Some(2));
     assert!(text(&unknown.stderr).contains("unknown model \"gpt-9\""));
 }

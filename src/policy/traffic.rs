@@ -102,7 +102,10 @@ fn host_port(address: &str) -> Option<(String, u16)> {
     if host.is_empty() || !is_header_value(host) {
         return None;
     }
-    Some((host.to_string(), port.parse::<u16>().ok().filter(|p| *p > 0)?))
+    Some((
+        host.to_string(),
+        port.parse::<u16>().ok().filter(|p| *p > 0)?,
+    ))
 }
 
 fn outlier(raw: &RawOutlierDetection, path: &str) -> Result<OutlierDetection, PolicyError> {

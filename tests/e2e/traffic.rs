@@ -26,7 +26,10 @@ fn rule(name: &str, target: Value) -> Value {
 fn policy() -> String {
     let mut models = serde_json::Map::new();
     for name in ["c1", "c2", "i1", "i2", "s1", "s2", "k1", "k2"] {
-        models.insert(name.into(), provider_model("main", &format!("{name}-model")));
+        models.insert(
+            name.into(),
+            provider_model("main", &format!("{name}-model")),
+        );
     }
     models.insert("r1".into(), provider_model("replicas", "r1-model"));
     models.insert("f1".into(), provider_model("dead", "f1-model"));
@@ -75,7 +78,8 @@ fn stack() -> &'static Stack {
         );
         // Nobody listens on the dead cluster's port: every attempt fails to connect.
         setup.extra_upstreams = vec![("dead".to_string(), crate::harness::free_port())];
-        let envoy = Envoy::launch(setup).unwrap_or_else(|log| panic!("Envoy did not start:\n{log}"));
+        let envoy =
+            Envoy::launch(setup).unwrap_or_else(|log| panic!("Envoy did not start:\n{log}"));
         Stack {
             main,
             replica_ok,
@@ -115,14 +119,20 @@ impl Stack {
 }
 
 fn served(reply: &Reply) -> String {
-    reply.header("x-model-router-model").unwrap_or("?").to_string()
+    reply
+        .header("x-model-router-model")
+        .unwrap_or("?")
+        .to_string()
 }
 
 fn metric(envoy: &Envoy, name: &str, labels: &[(&str, &str)]) -> u64 {
     scrape(envoy)
         .into_iter()
         .filter(|(n, l, _)| {
-            n == name && labels.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
         })
         .map(|(_, _, v)| v)
         .sum()
@@ -132,19 +142,33 @@ fn metric(envoy: &Envoy, name: &str, labels: &[(&str, &str)]) -> u64 {
 fn a_429_with_retry_after_cools_the_model_then_it_returns() {
     let s = stack();
     let sent = Instant::now();
-    let (id, reply) = s.send("cool", &[("x-mock-fault", "c1-model=retry-after:2:429")], false);
+    let (id, reply) = s.send(
+        "cool",
+        &[("x-mock-fault", "c1-model=retry-after:2:429")],
+        false,
+    );
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(served(&reply), "c2");
     assert_eq!(s.models_of(&id), ["c1-model", "c2-model"]);
     assert_eq!(
-        metric(&s.envoy, "model_router_model_cooldowns_total", &[("model", "c1"), ("reason", "retry_after")]),
+        metric(
+            &s.envoy,
+            "model_router_model_cooldowns_total",
+            &[("model", "c1"), ("reason", "retry_after")]
+        ),
         1
     );
     assert_eq!(metric(&s.envoy, "model_router_models_cooling_down", &[]), 1);
 
     // While c1 cools down, requests go straight to c2: one attempt, c1 never asked.
     let (id, reply) = s.send("cool", &[], false);
-    assert_eq!((served(&reply).as_str(), reply.header("x-model-router-attempts")), ("c2", Some("1")));
+    assert_eq!(
+        (
+            served(&reply).as_str(),
+            reply.header("x-model-router-attempts")
+        ),
+        ("c2", Some("1"))
+    );
     assert_eq!(s.models_of(&id), ["c2-model"]);
     // A chain whose every model cools down still goes to the one ending first.
     let (_, reply) = s.send("solo", &[], false);
@@ -158,7 +182,10 @@ fn a_429_with_retry_after_cools_the_model_then_it_returns() {
         if served(&reply) == "c1" {
             break sent.elapsed();
         }
-        assert!(sent.elapsed() < Duration::from_secs(6), "c1 never came back");
+        assert!(
+            sent.elapsed() < Duration::from_secs(6),
+            "c1 never came back"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(back >= Duration::from_millis(1_950), "back after {back:?}");
@@ -215,7 +242,11 @@ fn a_stream_that_stalls_after_its_first_byte_is_cut_not_replayed() {
         Err(_) => {}
         Ok(reply) => assert!(!reply.body.contains("[DONE]"), "{}", reply.body),
     }
-    assert!(started.elapsed() < Duration::from_millis(2_900), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(2_900),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(s.models_of(&id), ["i1-model"]);
 }
 
@@ -246,9 +277,16 @@ fn a_90_10_split_lands_within_its_binomial_bound() {
     });
     let candidate: usize = counts.iter().map(|c| c.1).sum();
     // Binomial(2000, 0.1): mean 200, sd 13.4; ±5 sd.
-    assert!((133..=267).contains(&candidate), "candidate branch got {candidate} of {N}");
+    assert!(
+        (133..=267).contains(&candidate),
+        "candidate branch got {candidate} of {N}"
+    );
     let arm = |branch: &str| {
-        metric(&s.envoy, "model_router_requests_total", &[("rule", "split"), ("branch", branch)])
+        metric(
+            &s.envoy,
+            "model_router_requests_total",
+            &[("rule", "split"), ("branch", branch)],
+        )
     };
     assert_eq!(arm("candidate") as usize, candidate);
     assert_eq!(arm("s1") as usize, N - candidate);
@@ -272,12 +310,15 @@ fn a_session_key_keeps_every_request_of_a_session_on_one_branch() {
     let log = std::fs::read_to_string(&s.envoy.access_log).unwrap();
     let decision: Value = log
         .lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|l| l["rule"] == "session")
+        .find(|l| l["rule"] == "session")
         .map(|l| serde_json::from_str(l["decision"].as_str().unwrap()).unwrap())
-        .last()
         .unwrap();
-    assert!(["k1", "k2"].contains(&decision["branch"].as_str().unwrap()), "{decision}");
+    assert!(
+        ["k1", "k2"].contains(&decision["branch"].as_str().unwrap()),
+        "{decision}"
+    );
     assert_eq!(decision["branch_by"], "key");
 }
 
@@ -293,12 +334,19 @@ fn an_ejected_replica_stops_receiving_traffic_while_its_sibling_serves() {
     // request that met it got the 500).
     assert!(bad <= 2, "the failing replica got {bad} requests");
     assert!(s.replica_ok.requests().len() >= 28);
-    assert!(replies.iter().rev().take(25).all(|s| *s == 200), "{replies:?}");
+    assert!(
+        replies.iter().rev().take(25).all(|s| *s == 200),
+        "{replies:?}"
+    );
     // Envoy counts the ejection on its main thread: allow it a moment.
     let stat = "cluster.replicas.outlier_detection.ejections_enforced_total";
     let deadline = Instant::now() + Duration::from_secs(3);
     while s.envoy.stat(stat) < u64::from(bad == 2) {
-        assert!(Instant::now() < deadline, "{stat} = {}, bad = {bad}", s.envoy.stat(stat));
+        assert!(
+            Instant::now() < deadline,
+            "{stat} = {}, bad = {bad}",
+            s.envoy.stat(stat)
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -312,7 +360,11 @@ fn connect_failures_past_the_threshold_cool_the_model() {
         assert_eq!(reply.header("x-model-router-attempts"), Some("2"));
     }
     assert_eq!(
-        metric(&s.envoy, "model_router_model_cooldowns_total", &[("model", "f1"), ("reason", "failures")]),
+        metric(
+            &s.envoy,
+            "model_router_model_cooldowns_total",
+            &[("model", "f1"), ("reason", "failures")]
+        ),
         1
     );
     // The third failure started a cooldown: no more attempts at the dead cluster.
