@@ -189,7 +189,7 @@ impl Downstream {
                     Some(Usage {
                         prompt_tokens,
                         completion_tokens,
-                        cached_tokens: 0,
+                        ..Usage::default()
                     }),
                     UsageSource::Estimated,
                 )

@@ -51,10 +51,23 @@ fn tokens(text: &str) -> u64 {
 }
 
 fn reported(prompt: u64, completion: u64, cached: u64) -> ReadUsage {
+    with_writes(prompt, completion, cached, 0, 0)
+}
+
+/// Reported usage with 5-minute and 1-hour cache writes.
+fn with_writes(
+    prompt: u64,
+    completion: u64,
+    cached: u64,
+    write_5m: u64,
+    write_1h: u64,
+) -> ReadUsage {
     ReadUsage::Reported(Usage {
         prompt_tokens: prompt,
         completion_tokens: completion,
         cached_tokens: cached,
+        cache_write_tokens: write_5m,
+        cache_write_1h_tokens: write_1h,
     })
 }
 
@@ -443,12 +456,51 @@ fn json_bodies() {
         (
             "anthropic prompt adds cache reads and writes to input tokens",
             anthropic_json().to_string(),
-            reported(12 + 2000 + 248, 10, 2000),
+            with_writes(12 + 2000 + 248, 10, 2000, 248, 0),
         ),
         (
             "gateway prompt_tokens already include the anthropic cache fields",
             gateway.to_string(),
-            reported(2100, 3, 2000),
+            with_writes(2100, 3, 2000, 50, 0),
+        ),
+        (
+            "anthropic 1-hour writes are split out by the cache_creation breakdown",
+            json!({"type": "message", "content": [],
+                "usage": {"input_tokens": 7, "cache_read_input_tokens": 1000,
+                    "cache_creation_input_tokens": 500,
+                    "cache_creation": {"ephemeral_5m_input_tokens": 200, "ephemeral_1h_input_tokens": 300},
+                    "output_tokens": 9}})
+            .to_string(),
+            with_writes(7 + 1000 + 500, 9, 1000, 200, 300),
+        ),
+        (
+            "anthropic cache_creation_input_tokens without a breakdown are 5-minute writes",
+            json!({"usage": {"input_tokens": 3, "cache_creation_input_tokens": 40, "output_tokens": 1}})
+                .to_string(),
+            with_writes(43, 1, 0, 40, 0),
+        ),
+        (
+            "gemini's openai-compatible cached tokens",
+            json!({"object": "chat.completion", "model": "gemini-2.5-flash",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}}],
+                "usage": {"prompt_tokens": 1469, "completion_tokens": 744, "total_tokens": 2496,
+                    "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": null},
+                    "completion_tokens_details": {"reasoning_tokens": 283}}})
+            .to_string(),
+            reported(1469, 744, 1024),
+        ),
+        (
+            "gemini's null prompt_tokens_details is no cache",
+            json!({"usage": {"prompt_tokens": 12, "completion_tokens": 3, "prompt_tokens_details": null}})
+                .to_string(),
+            reported(12, 3, 0),
+        ),
+        (
+            "deepseek prompt_cache_hit_tokens are cached reads",
+            json!({"usage": {"prompt_tokens": 1000, "completion_tokens": 5,
+                "prompt_cache_hit_tokens": 896, "prompt_cache_miss_tokens": 104}})
+                .to_string(),
+            reported(1000, 5, 896),
         ),
         (
             "openai chat without usage counts the message content",
@@ -658,7 +710,15 @@ fn event_streams() {
         (
             "anthropic cumulative message_delta usage overrides field by field",
             anthropic_cumulative,
-            reported(25 + 100 + 30, 15, 100),
+            with_writes(25 + 100 + 30, 15, 100, 30, 0),
+        ),
+        (
+            "anthropic stream: 5-minute and 1-hour writes from message_start",
+            anthropic_stream(&GREETING, true).replace(
+                r#""cache_creation_input_tokens":0"#,
+                r#""cache_creation_input_tokens":70,"cache_creation":{"ephemeral_5m_input_tokens":30,"ephemeral_1h_input_tokens":40}"#,
+            ),
+            with_writes(25 + 100 + 70, 15, 100, 30, 40),
         ),
         (
             "anthropic stream without usage counts text deltas",
