@@ -9,7 +9,6 @@
 //! Parsed only when a policy or the CLI asks for it.
 
 use serde::Deserialize;
-use time::Date;
 
 use crate::policy::raw::RawPricing;
 
@@ -51,8 +50,9 @@ pub struct Entry {
     pub pricing: RawPricing,
     /// The provider's published pricing page.
     pub source: String,
-    /// When the prices were read from `source`.
-    pub read: Date,
+    /// When the prices were read from `source`: `YYYY-MM-DD` (the CLI does
+    /// the date arithmetic, so the filter links no calendar code).
+    pub read: String,
 }
 
 impl Entry {
@@ -70,11 +70,6 @@ impl Entry {
     pub fn is_named(&self, name: &str) -> bool {
         self.id == name || self.model() == name || self.aliases.iter().any(|a| a == name)
     }
-
-    /// Whole days since the prices were read (negative if read after `today`).
-    pub fn age_days(&self, today: Date) -> i64 {
-        i64::from(today.to_julian_day()).saturating_sub(i64::from(self.read.to_julian_day()))
-    }
 }
 
 /// The parsed catalogue.
@@ -83,13 +78,15 @@ pub struct Catalog {
     pub entries: Vec<Entry>,
 }
 
-/// `YYYY-MM-DD`.
-pub fn parse_date(text: &str) -> Option<Date> {
-    Date::parse(
-        text,
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .ok()
+/// Whether `text` has the shape `YYYY-MM-DD` (the calendar itself is
+/// checked by the CLI and the catalogue's tests).
+fn is_iso_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        })
 }
 
 impl Catalog {
@@ -99,11 +96,16 @@ impl Catalog {
     }
 
     pub fn from_json(json: &str) -> Result<Catalog, String> {
-        let raw: RawCatalog = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        // The same deserializer as the policy's, so the pricing objects'
+        // deserialization code is shared in the .wasm, and errors name their path.
+        let mut de = serde_json::Deserializer::from_str(json);
+        let raw: RawCatalog = serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| format!("{}: {}", e.path(), e.inner()))?;
         let mut entries = Vec::with_capacity(raw.models.len());
         for (i, e) in raw.models.into_iter().enumerate() {
-            let read = parse_date(&e.read)
-                .ok_or_else(|| format!("models[{i}].read: {:?} is not YYYY-MM-DD", e.read))?;
+            if !is_iso_date(&e.read) {
+                return Err(format!("models[{i}].read: {:?} is not YYYY-MM-DD", e.read));
+            }
             if !e.id.contains('/') {
                 return Err(format!("models[{i}].id: {:?} is not provider/model", e.id));
             }
@@ -117,7 +119,7 @@ impl Catalog {
                 max_output_tokens: e.max_output_tokens,
                 pricing: e.pricing,
                 source: e.source,
-                read,
+                read: e.read,
             });
         }
         Ok(Catalog { entries })

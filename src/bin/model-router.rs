@@ -85,7 +85,7 @@ fn check(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
             Long("today") => {
                 let text = string_value(parser)?;
                 today = Some(
-                    catalog::parse_date(&text)
+                    parse_date(&text)
                         .ok_or_else(|| format!("--today {text:?} is not YYYY-MM-DD"))?,
                 );
             }
@@ -123,7 +123,13 @@ fn stale_prices(policy: &Policy, today: time::Date) -> Result<Vec<String>, Strin
         let Some(entry) = model.catalog.as_deref().and_then(|id| catalog.get(id)) else {
             continue;
         };
-        let age = entry.age_days(today);
+        let read = parse_date(&entry.read).ok_or_else(|| {
+            format!(
+                "catalogue entry {}: bad read date {:?}",
+                entry.id, entry.read
+            )
+        })?;
+        let age = i64::from(today.to_julian_day()).saturating_sub(i64::from(read.to_julian_day()));
         if age > catalog::MAX_AGE_DAYS {
             warnings.push(format!(
                 "models.{}: the catalogue prices of {} were read on {} ({age} days ago, over {}); check {} and set the prices in the policy if they changed",
@@ -136,6 +142,15 @@ fn stale_prices(policy: &Policy, today: time::Date) -> Result<Vec<String>, Strin
         }
     }
     Ok(warnings)
+}
+
+/// `YYYY-MM-DD`.
+fn parse_date(text: &str) -> Option<time::Date> {
+    time::Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
 }
 
 fn prices(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
@@ -191,7 +206,7 @@ fn entry_json(e: &catalog::Entry) -> serde_json::Value {
         "output_per_mtok": p.output_per_mtok,
         "long_context": long,
         "source": e.source,
-        "read": e.read.to_string(),
+        "read": e.read,
     })
 }
 
@@ -238,7 +253,7 @@ fn prices_table(entries: &[&catalog::Entry]) -> String {
                 usd(p.cache_write_1h_per_mtok),
                 usd(p.output_per_mtok),
                 long,
-                e.read.to_string(),
+                e.read.clone(),
                 e.source.clone(),
             ]
         })
