@@ -10,7 +10,7 @@
 
 use serde::Deserialize;
 
-use crate::policy::raw::RawPricing;
+use crate::policy::raw::{RawPricing, RawPricingSource};
 
 /// The catalogue's JSON, as shipped.
 pub const JSON: &str = include_str!("catalog/prices.json");
@@ -33,7 +33,9 @@ struct RawEntry {
     context_window: u64,
     #[serde(default)]
     max_output_tokens: Option<u64>,
-    pricing: RawPricing,
+    /// Read as the policy's `pricing` is, so the .wasm carries one copy of
+    /// the pricing objects' deserializer; `"catalog"` makes no sense here.
+    pricing: RawPricingSource,
     source: String,
     read: String,
 }
@@ -112,12 +114,15 @@ impl Catalog {
             if !e.source.starts_with("https://") {
                 return Err(format!("models[{i}].source: must be an https URL"));
             }
+            let RawPricingSource::Prices(pricing) = e.pricing else {
+                return Err(format!("models[{i}].pricing: must be a pricing object"));
+            };
             entries.push(Entry {
                 id: e.id,
                 aliases: e.aliases,
                 context_window: e.context_window,
                 max_output_tokens: e.max_output_tokens,
-                pricing: e.pricing,
+                pricing,
                 source: e.source,
                 read: e.read,
             });
