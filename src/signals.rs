@@ -167,9 +167,5 @@ fn detect_task(policy: &Policy, facts: &RequestFacts, headers: &Headers) -> Opti
             }
         }
     }
-    policy
-        .tasks
-        .iter()
-        .position(|t| t.matches(facts))
-        .map(TaskId)
+    policy.task_matcher.first_match(facts)
 }

@@ -5,13 +5,13 @@ use regex::Regex;
 use super::raw::*;
 use super::{
     HeaderNames, Model, ModelId, Policy, PolicyError, RequestedModelPolicy, RetrySettings, Rule,
-    Target, TaskId,
+    RuleIndex, Target, TaskId,
 };
 use crate::condition::{Condition, HeaderTest, PathTest, Range};
 use crate::cost::Pricing;
 use crate::headers::DEFAULT_CLUSTER_HEADER;
 use crate::request::{Api, ApiSet, ApiShape, Ratio};
-use crate::task::Task;
+use crate::task::{Task, TaskMatcher, TaskSource};
 use crate::tokens::Encoding;
 
 const DEFAULT_OUTPUT_TOKENS: u64 = 1024;
@@ -35,7 +35,7 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
     let default_encoding = encoding(raw.default_encoding.as_deref(), "default_encoding")?
         .unwrap_or(Encoding::O200kBase);
     let models = compile_models(&raw, default_encoding)?;
-    let tasks = compile_tasks(&raw)?;
+    let (tasks, task_matcher) = compile_tasks(&raw)?;
     let scope = Scope {
         models: &models,
         tasks: &tasks,
@@ -70,6 +70,7 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
     }
     let default = scope.target(&raw.default, "default")?;
     check_apis(&rules, &default, &models)?;
+    let rule_index = RuleIndex::new(&rules, tasks.len());
 
     let requested_model = match &raw.requested_model {
         None => RequestedModelPolicy::default(),
@@ -119,6 +120,8 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
         stream_usage: raw.stream_usage,
         token_counting: raw.token_counting,
         default_image_tokens: raw.default_image_tokens,
+        task_matcher,
+        rule_index,
         models,
     })
 }
@@ -199,8 +202,11 @@ fn compile_models(raw: &RawPolicy, default_encoding: Encoding) -> Result<Vec<Mod
     Ok(models)
 }
 
-fn compile_tasks(raw: &RawPolicy) -> Result<Vec<Task>, PolicyError> {
+fn compile_tasks(raw: &RawPolicy) -> Result<(Vec<Task>, TaskMatcher), PolicyError> {
     let mut tasks = Vec::with_capacity(raw.tasks.0.len());
+    let mut sources = Vec::with_capacity(raw.tasks.0.len());
+    let mut pattern_count: usize = 0;
+    let mut checker = PatternChecker::new();
     for (name, t) in &raw.tasks.0 {
         let path = format!("tasks.{name}");
         if t.keywords.is_empty() && t.patterns.is_empty() {
@@ -209,28 +215,65 @@ fn compile_tasks(raw: &RawPolicy) -> Result<Vec<Task>, PolicyError> {
                 "needs at least one keyword or pattern",
             ));
         }
-        let mut detectors = Vec::new();
         if let Some(i) = t.keywords.iter().position(|k| k.trim().is_empty()) {
             return Err(PolicyError::new(
                 format!("{path}.keywords[{i}]"),
                 "must not be empty",
             ));
         }
-        if !t.keywords.is_empty() {
-            let regex = Task::keyword_regex(&t.keywords)
-                .map_err(|e| PolicyError::new(format!("{path}.keywords"), e.to_string()))?;
-            detectors.push(regex);
-        }
+        let mut patterns = Vec::with_capacity(t.patterns.len());
         for (i, pattern) in t.patterns.iter().enumerate() {
-            detectors.push(regex(pattern, &format!("{path}.patterns[{i}]"))?);
+            patterns.push(checker.check(pattern, &format!("{path}.patterns[{i}]"))?);
         }
+        pattern_count = pattern_count.saturating_add(t.patterns.len());
         tasks.push(Task {
             name: name.clone(),
-            detectors,
+            scan: t.scan,
+        });
+        sources.push(TaskSource {
+            keywords: &t.keywords,
+            patterns,
             scan: t.scan,
         });
     }
-    Ok(tasks)
+    // Each pattern is within REGEX_SIZE_LIMIT (checked above); the set of
+    // all of them is bounded by their sum.
+    let set_limit = REGEX_SIZE_LIMIT.saturating_mul(pattern_count.max(1));
+    let matcher = TaskMatcher::new(&sources, set_limit)
+        .map_err(|e| PolicyError::new("tasks", e.to_string()))?;
+    Ok((tasks, matcher))
+}
+
+/// Checks task patterns one by one as `regex` would build each alone (its
+/// parser, its Thompson NFA size bound REGEX_SIZE_LIMIT), so that errors
+/// name their JSON path, without building per-pattern search engines: the
+/// matcher builds one for all patterns. Parser and compiler are reused
+/// (a fresh NFA compiler allocates ~1 ms of tables).
+struct PatternChecker {
+    parser: regex_syntax::Parser,
+    compiler: regex_automata::nfa::thompson::Compiler,
+}
+
+impl PatternChecker {
+    fn new() -> PatternChecker {
+        let mut compiler = regex_automata::nfa::thompson::Compiler::new();
+        compiler.configure(
+            regex_automata::nfa::thompson::Config::new()
+                .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
+                .shrink(false),
+        );
+        PatternChecker {
+            parser: regex_syntax::Parser::new(),
+            compiler,
+        }
+    }
+
+    fn check(&mut self, pattern: &str, path: &str) -> Result<regex_syntax::hir::Hir, PolicyError> {
+        let invalid = |e: &dyn std::fmt::Display| PolicyError::new(path, format!("invalid regex: {e}"));
+        let hir = self.parser.parse(pattern).map_err(|e| invalid(&e))?;
+        self.compiler.build_from_hir(&hir).map_err(|e| invalid(&e))?;
+        Ok(hir)
+    }
 }
 
 /// Names a condition or target may refer to.

@@ -5,14 +5,16 @@ mod compile;
 mod error;
 mod ordered;
 pub mod raw;
+mod rule_index;
 
 use crate::condition::Condition;
 use crate::cost::Pricing;
 use crate::request::{Api, ApiSet, Ratio};
-use crate::task::Task;
+use crate::task::{Task, TaskMatcher};
 use crate::tokens::Encoding;
 
 pub use error::PolicyError;
+pub use rule_index::RuleIndex;
 pub use raw::{
     Mode, OnBudgetExceeded, OnContextOverflow, OnInvalidRequest, Scan, StreamUsage, TokenCounting,
 };
@@ -139,6 +141,10 @@ pub struct Policy {
     pub token_counting: TokenCounting,
     /// Tokens of an image of unknown size; None: the provider's 1024 × 1024 price.
     pub default_image_tokens: Option<u64>,
+    /// Every task's keywords and patterns, compiled together.
+    pub task_matcher: TaskMatcher,
+    /// `rules` indexed by the task their first condition needs.
+    pub rule_index: RuleIndex,
 }
 
 impl Policy {

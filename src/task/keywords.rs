@@ -1,0 +1,114 @@
+//! Every task's keywords in one Aho-Corasick automaton: one pass over a
+//! text finds every keyword of every task.
+//!
+//! Semantics are those of the regex `(?i)(?:^|[^\w])(?:k1|k2|…)(?:[^\w]|$)`
+//! the router used per task: a keyword matches where the text spells it
+//! case-insensitively (Unicode simple case folding, see `fold`) and the
+//! characters just outside the occurrence, if any, are not word characters
+//! (Unicode `\w`), so `c++` and `.net` work and `rust` does not match
+//! `trusted`. Occurrences are searched overlapping, so that `rust` failing
+//! its edge in `rustacean` does not hide a keyword `rustacean`.
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+
+use super::fold::CaseFold;
+
+#[derive(Debug, Clone)]
+pub struct Keywords {
+    automaton: AhoCorasick,
+    fold: CaseFold,
+    /// Tasks of automaton pattern `p`: `owners[starts[p]..starts[p + 1]]`
+    /// (one folded keyword can belong to several tasks).
+    starts: Vec<u32>,
+    owners: Vec<u32>,
+}
+
+impl Keywords {
+    /// `keywords`: (task index, keyword) in any order. None when empty.
+    pub fn new<'a>(
+        keywords: impl Iterator<Item = (u32, &'a str)> + Clone,
+    ) -> Result<Option<Keywords>, aho_corasick::BuildError> {
+        let fold = CaseFold::for_texts(keywords.clone().map(|(_, k)| k));
+        let mut folded: Vec<(String, u32)> = keywords
+            .map(|(task, k)| (fold_keyword(&fold, k), task))
+            .collect();
+        if folded.is_empty() {
+            return Ok(None);
+        }
+        folded.sort_unstable();
+        folded.dedup();
+        let mut patterns: Vec<&str> = Vec::new();
+        let mut starts = Vec::new();
+        let mut owners = Vec::with_capacity(folded.len());
+        for (i, (k, task)) in folded.iter().enumerate() {
+            let new_pattern = i == 0 || folded.get(i.wrapping_sub(1)).map(|p| &p.0) != Some(k);
+            if new_pattern {
+                patterns.push(k);
+                starts.push(u32::try_from(owners.len()).unwrap_or(u32::MAX));
+            }
+            owners.push(*task);
+        }
+        starts.push(u32::try_from(owners.len()).unwrap_or(u32::MAX));
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .ascii_case_insensitive(true)
+            // The contiguous NFA: a few bytes per pattern byte, where a DFA
+            // would spend a full transition table per state.
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
+            .build(&patterns)?;
+        Ok(Some(Keywords {
+            automaton,
+            fold,
+            starts,
+            owners,
+        }))
+    }
+
+    /// Calls `hit` with the task index of every keyword found in `text`.
+    pub fn scan(&self, text: &str, mut hit: impl FnMut(u32)) {
+        let folded = self.fold.fold(text);
+        let text = folded.as_deref().unwrap_or(text);
+        for m in self.automaton.find_overlapping_iter(text) {
+            if !is_edge(text, m.start(), m.end()) {
+                continue;
+            }
+            let p = m.pattern().as_usize();
+            let (Some(&from), Some(&to)) = (self.starts.get(p), self.starts.get(p.wrapping_add(1)))
+            else {
+                continue;
+            };
+            let owners = self.owners.get(from as usize..to as usize).unwrap_or_default();
+            owners.iter().for_each(|&t| hit(t));
+        }
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.automaton
+            .memory_usage()
+            .saturating_add(self.fold.heap_bytes())
+            .saturating_add(self.starts.capacity().saturating_mul(4))
+            .saturating_add(self.owners.capacity().saturating_mul(4))
+    }
+}
+
+/// The keyword as the automaton holds it: non-ASCII characters folded to
+/// their orbit's representative (ASCII case is the automaton's business).
+fn fold_keyword(fold: &CaseFold, keyword: &str) -> String {
+    keyword.chars().map(|c| fold.fold_char(c)).collect()
+}
+
+/// Whether the occurrence `start..end` stands alone: no word character
+/// just before or just after it.
+fn is_edge(text: &str, start: usize, end: usize) -> bool {
+    let before = text.get(..start).and_then(|s| s.chars().next_back());
+    let after = text.get(end..).and_then(|s| s.chars().next());
+    !before.is_some_and(is_word) && !after.is_some_and(is_word)
+}
+
+/// Unicode `\w`, as the regex engine reads it.
+pub fn is_word(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_alphanumeric() || c == '_';
+    }
+    regex_syntax::try_is_word_character(c).unwrap_or(false)
+}
