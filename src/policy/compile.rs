@@ -1,5 +1,7 @@
 //! RawPolicy → Policy: every check happens here, once, at load time.
 
+use std::collections::HashMap;
+
 use regex::Regex;
 
 use super::raw::*;
@@ -38,8 +40,9 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
     let (tasks, task_matcher) = compile_tasks(&raw)?;
     let scope = Scope {
         models: &models,
-        tasks: &tasks,
+        task_ids: first_index(tasks.iter().map(|t| t.name.as_str())),
     };
+    let rule_ids = first_index(raw.rules.iter().map(|r| r.name.as_str()));
 
     let mut rules = Vec::with_capacity(raw.rules.len());
     for (i, rule) in raw.rules.iter().enumerate() {
@@ -50,7 +53,7 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
                 "must not be empty",
             ));
         }
-        if let Some(j) = raw.rules.iter().take(i).position(|r| r.name == rule.name) {
+        if let Some(&j) = rule_ids.get(rule.name.as_str()).filter(|&&j| j < i) {
             return Err(PolicyError::new(
                 format!("{path}.name"),
                 format!("duplicate rule name {:?} (also rules[{j}])", rule.name),
@@ -247,10 +250,10 @@ fn compile_tasks(raw: &RawPolicy) -> Result<(Vec<Task>, TaskMatcher), PolicyErro
 /// Checks task patterns one by one as `regex` would build each alone (its
 /// parser, its Thompson NFA size bound REGEX_SIZE_LIMIT), so that errors
 /// name their JSON path, without building per-pattern search engines: the
-/// matcher builds one for all patterns. Parser and compiler are reused
-/// (a fresh NFA compiler allocates ~1 ms of tables).
+/// matcher builds one for all patterns. The NFA compiler is reused (a
+/// fresh one allocates ~1 ms of tables); the parser is not, since its
+/// translator keeps flags such as `(?i)` from one pattern to the next.
 struct PatternChecker {
-    parser: regex_syntax::Parser,
     compiler: regex_automata::nfa::thompson::Compiler,
 }
 
@@ -262,15 +265,14 @@ impl PatternChecker {
                 .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
                 .shrink(false),
         );
-        PatternChecker {
-            parser: regex_syntax::Parser::new(),
-            compiler,
-        }
+        PatternChecker { compiler }
     }
 
     fn check(&mut self, pattern: &str, path: &str) -> Result<regex_syntax::hir::Hir, PolicyError> {
         let invalid = |e: &dyn std::fmt::Display| PolicyError::new(path, format!("invalid regex: {e}"));
-        let hir = self.parser.parse(pattern).map_err(|e| invalid(&e))?;
+        let hir = regex_syntax::Parser::new()
+            .parse(pattern)
+            .map_err(|e| invalid(&e))?;
         self.compiler.build_from_hir(&hir).map_err(|e| invalid(&e))?;
         Ok(hir)
     }
@@ -279,7 +281,17 @@ impl PatternChecker {
 /// Names a condition or target may refer to.
 struct Scope<'a> {
     models: &'a [Model],
-    tasks: &'a [Task],
+    /// Task name → its index (a large policy names thousands).
+    task_ids: HashMap<&'a str, usize>,
+}
+
+/// Name → index of its first occurrence.
+fn first_index<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<&'a str, usize> {
+    let mut index = HashMap::new();
+    for (i, name) in names.enumerate() {
+        index.entry(name).or_insert(i);
+    }
+    index
 }
 
 impl Scope<'_> {
@@ -314,10 +326,9 @@ impl Scope<'_> {
                 }
                 let mut ids = Vec::with_capacity(names.len());
                 for name in names {
-                    let id = self
-                        .tasks
-                        .iter()
-                        .position(|t| &t.name == name)
+                    let id = *self
+                        .task_ids
+                        .get(name.as_str())
                         .ok_or_else(|| PolicyError::new(&path, format!("unknown task {name:?}")))?;
                     ids.push(TaskId(id));
                 }

@@ -41,13 +41,12 @@ impl CaseFold {
     /// The table for the orbits of every character of `texts`.
     pub fn for_texts<'a>(texts: impl IntoIterator<Item = &'a str>) -> CaseFold {
         let mut map = Vec::new();
-        let mut seen: Vec<char> = texts
+        // Each distinct character once (thousands of keywords share few).
+        let seen: std::collections::BTreeSet<char> = texts
             .into_iter()
             .flat_map(str::chars)
             .filter(|c| !c.is_ascii() || c.is_ascii_alphabetic())
             .collect();
-        seen.sort_unstable();
-        seen.dedup();
         for c in seen {
             let members = orbit(c);
             let Some(&least) = members.first() else {

@@ -17,9 +17,7 @@ use super::fold::CaseFold;
 pub struct Keywords {
     automaton: AhoCorasick,
     fold: CaseFold,
-    /// Tasks of automaton pattern `p`: `owners[starts[p]..starts[p + 1]]`
-    /// (one folded keyword can belong to several tasks).
-    starts: Vec<u32>,
+    /// Task of each automaton pattern.
     owners: Vec<u32>,
 }
 
@@ -29,26 +27,14 @@ impl Keywords {
         keywords: impl Iterator<Item = (u32, &'a str)> + Clone,
     ) -> Result<Option<Keywords>, aho_corasick::BuildError> {
         let fold = CaseFold::for_texts(keywords.clone().map(|(_, k)| k));
-        let mut folded: Vec<(String, u32)> = keywords
+        // One automaton pattern per keyword, duplicates included: the
+        // automaton reports every pattern of an occurrence.
+        let (patterns, owners): (Vec<String>, Vec<u32>) = keywords
             .map(|(task, k)| (fold_keyword(&fold, k), task))
-            .collect();
-        if folded.is_empty() {
+            .unzip();
+        if patterns.is_empty() {
             return Ok(None);
         }
-        folded.sort_unstable();
-        folded.dedup();
-        let mut patterns: Vec<&str> = Vec::new();
-        let mut starts = Vec::new();
-        let mut owners = Vec::with_capacity(folded.len());
-        for (i, (k, task)) in folded.iter().enumerate() {
-            let new_pattern = i == 0 || folded.get(i.wrapping_sub(1)).map(|p| &p.0) != Some(k);
-            if new_pattern {
-                patterns.push(k);
-                starts.push(u32::try_from(owners.len()).unwrap_or(u32::MAX));
-            }
-            owners.push(*task);
-        }
-        starts.push(u32::try_from(owners.len()).unwrap_or(u32::MAX));
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
             .ascii_case_insensitive(true)
@@ -59,7 +45,6 @@ impl Keywords {
         Ok(Some(Keywords {
             automaton,
             fold,
-            starts,
             owners,
         }))
     }
@@ -72,13 +57,9 @@ impl Keywords {
             if !is_edge(text, m.start(), m.end()) {
                 continue;
             }
-            let p = m.pattern().as_usize();
-            let (Some(&from), Some(&to)) = (self.starts.get(p), self.starts.get(p.wrapping_add(1)))
-            else {
-                continue;
-            };
-            let owners = self.owners.get(from as usize..to as usize).unwrap_or_default();
-            owners.iter().for_each(|&t| hit(t));
+            if let Some(&task) = self.owners.get(m.pattern().as_usize()) {
+                hit(task);
+            }
         }
     }
 
@@ -86,7 +67,6 @@ impl Keywords {
         self.automaton
             .memory_usage()
             .saturating_add(self.fold.heap_bytes())
-            .saturating_add(self.starts.capacity().saturating_mul(4))
             .saturating_add(self.owners.capacity().saturating_mul(4))
     }
 }

@@ -18,7 +18,10 @@ fn matcher(tasks: &[(&[&str], &[&str], Scan)]) -> TaskMatcher {
         .iter()
         .map(|(keywords, patterns, scan)| TaskSource {
             keywords,
-            patterns,
+            patterns: patterns
+                .iter()
+                .map(|p| regex_syntax::Parser::new().parse(p).unwrap())
+                .collect(),
             scan: *scan,
         })
         .collect();
@@ -101,6 +104,12 @@ fn the_first_task_in_policy_order_wins() {
 fn one_keyword_in_several_tasks() {
     let m = matcher(&[(&["shared"], &[], Scan::System), (&["SHARED"], &[], Scan::LastUser)]);
     assert_eq!(hit(&m, "shared"), Some(1), "task 0 reads only the system prompt");
+    let m = matcher(&[
+        (&["same"], &[], Scan::System),
+        (&["same"], &[], Scan::System),
+        (&["same", "same"], &[], Scan::LastUser),
+    ]);
+    assert_eq!(hit(&m, "same"), Some(2), "an identical keyword reports every task");
 }
 
 #[test]
