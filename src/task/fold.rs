@@ -41,13 +41,22 @@ impl CaseFold {
     /// The table for the orbits of every character of `texts`.
     pub fn for_texts<'a>(texts: impl IntoIterator<Item = &'a str>) -> CaseFold {
         let mut map = Vec::new();
-        // Each distinct character once (thousands of keywords share few).
-        let seen: std::collections::BTreeSet<char> = texts
-            .into_iter()
-            .flat_map(str::chars)
-            .filter(|c| !c.is_ascii() || c.is_ascii_alphabetic())
-            .collect();
-        for c in seen {
+        // Each distinct character once (thousands of keywords share few):
+        // ASCII letters in a bitmap, the rest in a set.
+        let mut ascii = [false; 128];
+        let mut other = std::collections::BTreeSet::new();
+        for text in texts {
+            for b in text.bytes().filter(u8::is_ascii_alphabetic) {
+                if let Some(seen) = ascii.get_mut(usize::from(b)) {
+                    *seen = true;
+                }
+            }
+            if !text.is_ascii() {
+                other.extend(text.chars().filter(|c| !c.is_ascii()));
+            }
+        }
+        let letters = (0u8..128).filter(|&b| ascii.get(usize::from(b)) == Some(&true));
+        for c in letters.map(char::from).chain(other) {
             let members = orbit(c);
             let Some(&least) = members.first() else {
                 continue;

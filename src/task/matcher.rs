@@ -158,6 +158,9 @@ fn pattern_set(hirs: &[&Hir], size_limit: usize) -> Result<meta::Regex, meta::Bu
         .utf8_empty(true)
         .which_captures(WhichCaptures::None)
         .auto_prefilter(false)
+        // Engines for anchored and capturing searches, which a set never runs.
+        .onepass(false)
+        .backtrack(false)
         .nfa_size_limit(Some(size_limit))
         .hybrid_cache_capacity(PATTERN_CACHE_BYTES);
     meta::Builder::new().configure(config).build_many_from_hir(hirs)
