@@ -70,7 +70,11 @@ fn measure(json: &str) -> (Policy, Figures) {
         body: body.as_bytes(),
     };
     let decision = decide(&policy, &request);
-    assert_eq!(decision.decided_by, DecidedBy::Default, "the prompt matches no task");
+    assert_eq!(
+        decision.decided_by,
+        DecidedBy::Default,
+        "the prompt matches no task"
+    );
     assert_eq!(decision.task, None);
     let after = LIVE.load(Ordering::Relaxed);
     PEAK.store(after, Ordering::Relaxed);
@@ -121,15 +125,24 @@ fn a_large_policy_holds_little_memory_and_finds_every_task() {
     for (label, keep) in [("keywords only", "keywords"), ("patterns only", "patterns")] {
         let mut p: serde_json::Value = serde_json::from_str(&scale_policy(1000)).unwrap();
         for (_, t) in p["tasks"].as_object_mut().unwrap().iter_mut() {
-            let drop = if keep == "keywords" { "patterns" } else { "keywords" };
+            let drop = if keep == "keywords" {
+                "patterns"
+            } else {
+                "keywords"
+            };
             if t.get(keep).is_some() {
                 t.as_object_mut().unwrap().remove(drop);
             }
         }
-        row(&format!("+1000 / +1000, {label}"), &measure(&p.to_string()).1);
+        row(
+            &format!("+1000 / +1000, {label}"),
+            &measure(&p.to_string()).1,
+        );
     }
     let (policy, at_1000) = last.unwrap();
-    let above = at_1000.after_decision.saturating_sub(example.after_decision);
+    let above = at_1000
+        .after_decision
+        .saturating_sub(example.after_decision);
     assert!(
         above as f64 <= 10.0 * MB,
         "1,000 tasks hold {:.1} MB above the example policy",

@@ -96,7 +96,9 @@ fn task() -> impl Strategy<Value = (Vec<String>, Vec<String>, usize)> {
         prop::collection::vec(prop::sample::select(PATTERNS).prop_map(String::from), 0..2),
         0..SCANS.len(),
     )
-        .prop_filter("a task needs a detector", |(k, p, _)| !k.is_empty() || !p.is_empty())
+        .prop_filter("a task needs a detector", |(k, p, _)| {
+            !k.is_empty() || !p.is_empty()
+        })
 }
 
 fn text() -> impl Strategy<Value = String> {
@@ -116,11 +118,16 @@ fn condition(tasks: usize) -> impl Strategy<Value = Value> {
     let name = move |i: usize| format!("t{}", i % tasks);
     prop_oneof![
         (0..tasks).prop_map(move |i| json!({"task": name(i)})),
-        prop::collection::vec(0..tasks, 1..3)
-            .prop_map(move |v| json!({"task": {"in": v.into_iter().map(name).collect::<Vec<_>>()}})),
-        ((0..tasks), 1u64..4).prop_map(move |(i, n)| json!({"all": [{"task": name(i)}, {"messages": {"gte": n}}]})),
-        ((0..tasks), 0u64..30).prop_map(move |(i, n)| json!({"all": [{"task": name(i)}, {"prompt_tokens": {"gt": n}}]})),
-        ((0..tasks), 1u64..4).prop_map(move |(i, n)| json!({"all": [{"messages": {"gte": n}}, {"task": name(i)}]})),
+        prop::collection::vec(0..tasks, 1..3).prop_map(
+            move |v| json!({"task": {"in": v.into_iter().map(name).collect::<Vec<_>>()}})
+        ),
+        ((0..tasks), 1u64..4)
+            .prop_map(move |(i, n)| json!({"all": [{"task": name(i)}, {"messages": {"gte": n}}]})),
+        ((0..tasks), 0u64..30).prop_map(
+            move |(i, n)| json!({"all": [{"task": name(i)}, {"prompt_tokens": {"gt": n}}]})
+        ),
+        ((0..tasks), 1u64..4)
+            .prop_map(move |(i, n)| json!({"all": [{"messages": {"gte": n}}, {"task": name(i)}]})),
         (0..tasks).prop_map(move |i| json!({"not": {"task": name(i)}})),
         (0..tasks).prop_map(move |i| json!({"any": [{"task": name(i)}, {"stream": true}]})),
         Just(json!({"header": {"name": "x-r", "present": true}})),

@@ -274,11 +274,14 @@ impl PatternChecker {
     }
 
     fn check(&mut self, pattern: &str, path: &str) -> Result<regex_syntax::hir::Hir, PolicyError> {
-        let invalid = |e: &dyn std::fmt::Display| PolicyError::new(path, format!("invalid regex: {e}"));
+        let invalid =
+            |e: &dyn std::fmt::Display| PolicyError::new(path, format!("invalid regex: {e}"));
         let hir = regex_syntax::Parser::new()
             .parse(pattern)
             .map_err(|e| invalid(&e))?;
-        self.compiler.build_from_hir(&hir).map_err(|e| invalid(&e))?;
+        self.compiler
+            .build_from_hir(&hir)
+            .map_err(|e| invalid(&e))?;
         Ok(hir)
     }
 }

@@ -95,11 +95,12 @@ impl CaseFold {
         let first = chars.find(|&(_, c)| self.fold_char(c) != c)?.0;
         let mut out = String::with_capacity(text.len());
         out.push_str(text.get(..first).unwrap_or_default());
-        out.extend(text.get(first..).unwrap_or_default().chars().map(|c| self.fold_char(c)));
+        out.extend(
+            text.get(first..)
+                .unwrap_or_default()
+                .chars()
+                .map(|c| self.fold_char(c)),
+        );
         Some(out)
-    }
-
-    pub fn heap_bytes(&self) -> usize {
-        self.map.capacity().saturating_mul(std::mem::size_of::<(char, char)>())
     }
 }

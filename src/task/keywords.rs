@@ -62,13 +62,6 @@ impl Keywords {
             }
         }
     }
-
-    pub fn heap_bytes(&self) -> usize {
-        self.automaton
-            .memory_usage()
-            .saturating_add(self.fold.heap_bytes())
-            .saturating_add(self.owners.capacity().saturating_mul(4))
-    }
 }
 
 /// The keyword as the automaton holds it: non-ASCII characters folded to

@@ -62,8 +62,8 @@ impl std::fmt::Display for MatcherError {
 }
 
 impl TaskMatcher {
-    /// Builds the matcher of `tasks`, in policy order. Patterns must have
-    /// been checked one by one (`pattern_size_limit`) so that errors name
+    /// Builds the matcher of `tasks`, in policy order. Patterns are parsed
+    /// and checked one by one by the policy compiler, so that errors name
     /// their JSON path; `size_limit` bounds the set as a whole.
     pub fn new(tasks: &[TaskSource<'_>], size_limit: usize) -> Result<TaskMatcher, MatcherError> {
         let index = |i: usize| u32::try_from(i).unwrap_or(u32::MAX);
@@ -124,11 +124,12 @@ impl TaskMatcher {
             }
         }
         if let Some(patterns) = &self.patterns {
+            let mut hits = PatternSet::new(patterns.set.pattern_len());
             for &(segment, mask) in &segments {
                 if patterns.first_owner >= first.0 {
                     break; // no pattern can name an earlier task
                 }
-                let mut hits = PatternSet::new(patterns.set.pattern_len());
+                hits.clear();
                 patterns
                     .set
                     .which_overlapping_matches(&Input::new(&segment.text), &mut hits);
@@ -141,12 +142,6 @@ impl TaskMatcher {
         }
         let first = first.0;
         (first != u32::MAX).then_some(TaskId(first as usize))
-    }
-
-    /// Heap bytes of the keyword automaton and its tables (the pattern
-    /// set's share is measured from outside, with a counting allocator).
-    pub fn keyword_heap_bytes(&self) -> usize {
-        self.keywords.as_ref().map_or(0, Keywords::heap_bytes)
     }
 }
 
@@ -163,7 +158,9 @@ fn pattern_set(hirs: &[&Hir], size_limit: usize) -> Result<meta::Regex, meta::Bu
         .backtrack(false)
         .nfa_size_limit(Some(size_limit))
         .hybrid_cache_capacity(PATTERN_CACHE_BYTES);
-    meta::Builder::new().configure(config).build_many_from_hir(hirs)
+    meta::Builder::new()
+        .configure(config)
+        .build_many_from_hir(hirs)
 }
 
 /// The least task index with a hit in its scope so far (u32::MAX: none).

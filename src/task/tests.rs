@@ -68,8 +68,8 @@ fn case_folding_is_unicode_simple_folding() {
         ("\u{212A}EY", true), // KELVIN SIGN folds to k
         ("ΣΟΦΊΑ", true),
         ("σοφίας", false),
-        ("ςοφία", true), // final sigma is in σ's orbit
-        ("STRASSE", false), // ß folds to ß (simple folding), not to "ss"
+        ("ςοφία", true),         // final sigma is in σ's orbit
+        ("STRASSE", false),      // ß folds to ß (simple folding), not to "ss"
         ("STRA\u{1E9E}E", true), // capital sharp s
     ] {
         assert_eq!(hit(&m, text).is_some(), want, "{text}");
@@ -81,7 +81,10 @@ fn overlapping_keywords_are_each_tried() {
     // "rust" fails its edge inside "rustacean"; the longer keyword still matches.
     let m = matcher(&[(&["rust", "rustacean"], &[], Scan::LastUser)]);
     assert_eq!(hit(&m, "hello rustacean!"), Some(0));
-    let m = matcher(&[(&["ab"], &[], Scan::LastUser), (&["abc"], &[], Scan::LastUser)]);
+    let m = matcher(&[
+        (&["ab"], &[], Scan::LastUser),
+        (&["abc"], &[], Scan::LastUser),
+    ]);
     assert_eq!(hit(&m, "abc"), Some(1));
     assert_eq!(hit(&m, "ab abc"), Some(0));
 }
@@ -96,20 +99,35 @@ fn the_first_task_in_policy_order_wins() {
     assert_eq!(hit(&m, "gamma beeta alpha"), Some(0));
     assert_eq!(hit(&m, "gamma beeta"), Some(1));
     assert_eq!(hit(&m, "gamma"), Some(2));
-    assert_eq!(hit(&m, "beta"), Some(1), "the pattern of task 1 also matches");
+    assert_eq!(
+        hit(&m, "beta"),
+        Some(1),
+        "the pattern of task 1 also matches"
+    );
     assert_eq!(hit(&m, "delta"), None);
 }
 
 #[test]
 fn one_keyword_in_several_tasks() {
-    let m = matcher(&[(&["shared"], &[], Scan::System), (&["SHARED"], &[], Scan::LastUser)]);
-    assert_eq!(hit(&m, "shared"), Some(1), "task 0 reads only the system prompt");
+    let m = matcher(&[
+        (&["shared"], &[], Scan::System),
+        (&["SHARED"], &[], Scan::LastUser),
+    ]);
+    assert_eq!(
+        hit(&m, "shared"),
+        Some(1),
+        "task 0 reads only the system prompt"
+    );
     let m = matcher(&[
         (&["same"], &[], Scan::System),
         (&["same"], &[], Scan::System),
         (&["same", "same"], &[], Scan::LastUser),
     ]);
-    assert_eq!(hit(&m, "same"), Some(2), "an identical keyword reports every task");
+    assert_eq!(
+        hit(&m, "same"),
+        Some(2),
+        "an identical keyword reports every task"
+    );
 }
 
 #[test]
@@ -155,7 +173,11 @@ fn simple_case_folding_orbits_are_classes_that_keep_word_characters() {
         let ascii: Vec<char> = members.iter().copied().filter(char::is_ascii).collect();
         if let Some(&a) = ascii.first() {
             assert_eq!(members[0], a, "{c:?}");
-            assert_eq!(ascii, vec![a.to_ascii_uppercase(), a.to_ascii_lowercase()], "{c:?}");
+            assert_eq!(
+                ascii,
+                vec![a.to_ascii_uppercase(), a.to_ascii_lowercase()],
+                "{c:?}"
+            );
         }
     }
 }

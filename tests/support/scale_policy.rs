@@ -10,9 +10,26 @@ pub const EXAMPLE_POLICY: &str = include_str!("../../examples/policy.json");
 /// Words the generated keywords are made of: product-area vocabulary that
 /// the benchmark prompts do not contain, so every task is tried.
 const WORDS: [&str; 20] = [
-    "invoice", "shipment", "warranty", "onboarding", "payroll", "roaming", "mortgage", "claim",
-    "itinerary", "prescription", "tariff", "lease", "subscription", "voucher", "dispatch",
-    "compliance", "firmware", "calibration", "reservation", "escrow",
+    "invoice",
+    "shipment",
+    "warranty",
+    "onboarding",
+    "payroll",
+    "roaming",
+    "mortgage",
+    "claim",
+    "itinerary",
+    "prescription",
+    "tariff",
+    "lease",
+    "subscription",
+    "voucher",
+    "dispatch",
+    "compliance",
+    "firmware",
+    "calibration",
+    "reservation",
+    "escrow",
 ];
 
 pub fn scale_policy(n: usize) -> String {
@@ -23,7 +40,13 @@ pub fn scale_policy(n: usize) -> String {
         let keywords: Vec<String> = WORDS
             .iter()
             .enumerate()
-            .map(|(j, w)| if j % 2 == 0 { format!("{w}{i}") } else { format!("{w} area{i}") })
+            .map(|(j, w)| {
+                if j % 2 == 0 {
+                    format!("{w}{i}")
+                } else {
+                    format!("{w} area{i}")
+                }
+            })
             .collect();
         tasks.insert(
             format!("gen-{i}"),
