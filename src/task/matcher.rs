@@ -49,7 +49,7 @@ pub struct TaskSource<'a> {
 #[derive(Debug)]
 pub enum MatcherError {
     Keywords(aho_corasick::BuildError),
-    Patterns(regex_automata::meta::BuildError),
+    Patterns(Box<meta::BuildError>),
 }
 
 impl std::fmt::Display for MatcherError {
@@ -147,7 +147,7 @@ impl TaskMatcher {
 
 /// `regex::RegexSet`'s configuration (every pattern that matches, no
 /// captures, UTF-8 text) without the prefilter, and with a bounded cache.
-fn pattern_set(hirs: &[&Hir], size_limit: usize) -> Result<meta::Regex, meta::BuildError> {
+fn pattern_set(hirs: &[&Hir], size_limit: usize) -> Result<meta::Regex, Box<meta::BuildError>> {
     let config = meta::Config::new()
         .match_kind(MatchKind::All)
         .utf8_empty(true)
@@ -161,6 +161,7 @@ fn pattern_set(hirs: &[&Hir], size_limit: usize) -> Result<meta::Regex, meta::Bu
     meta::Builder::new()
         .configure(config)
         .build_many_from_hir(hirs)
+        .map_err(Box::new)
 }
 
 /// The least task index with a hit in its scope so far (u32::MAX: none).
