@@ -15,10 +15,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use model_router::decision::{decide, DecidedBy, Request};
-use model_router::headers::Headers;
-use model_router::policy::Policy;
-use model_router::request::ApiShape;
+use model_router_core::decision::{decide, DecidedBy, Request};
+use model_router_core::headers::Headers;
+use model_router_core::policy::Policy;
+use model_router_core::request::ApiShape;
 use scale_policy::{chat_body_1k, scale_policy, EXAMPLE_POLICY};
 
 /// Live heap bytes, and the most seen since the last reset.

@@ -13,11 +13,11 @@
     clippy::indexing_slicing
 )]
 
-use model_router::decision::{decide, DecidedBy, Request};
-use model_router::headers::Headers;
-use model_router::policy::{Policy, Scan, TaskId};
-use model_router::request::{self, ApiShape, RequestFacts, Role};
-use model_router::signals::Signals;
+use model_router_core::decision::{decide, DecidedBy, Request};
+use model_router_core::headers::Headers;
+use model_router_core::policy::{Policy, Scan, TaskId};
+use model_router_core::request::{self, ApiShape, RequestFacts, Role};
+use model_router_core::signals::Signals;
 use proptest::prelude::*;
 use regex::Regex;
 use serde_json::{json, Value};
@@ -180,7 +180,7 @@ proptest! {
         let body = body(&conversation);
         let facts = request::parse(PATH, body.as_bytes()).unwrap();
         let headers = Headers::new();
-        let got = Signals::new(&policy, &facts, PATH, &headers).task;
+        let got = policy.detect_task(&facts, &headers);
         let want = oracle.iter().position(|t| t.matches(&facts)).map(TaskId);
         prop_assert_eq!(got, want, "policy tasks {:?}, body {}", tasks, body);
     }
@@ -198,7 +198,8 @@ proptest! {
         let body = body(&conversation);
         let headers = if header { Headers::from_pairs(&[("x-r", "1")]) } else { Headers::new() };
         let facts = request::parse(PATH, body.as_bytes()).unwrap();
-        let mut signals = Signals::new(&policy, &facts, PATH, &headers);
+        let task = policy.detect_task(&facts, &headers);
+        let mut signals = Signals::new(policy.counting(), task, &facts, PATH, &headers);
         let mut want = DecidedBy::Default;
         for (i, rule) in policy.rules.iter().enumerate() {
             if rule.when.holds(&mut signals).unwrap() {

@@ -1,0 +1,32 @@
+//! Task categories: keyword and pattern detectors over the prompt text,
+//! compiled for the whole policy into one `TaskMatcher`.
+
+mod fold;
+mod keywords;
+mod matcher;
+
+pub use matcher::{MatcherError, TaskMatcher, TaskSource};
+
+use serde::Deserialize;
+
+/// Which text task detection reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scan {
+    #[default]
+    LastUser,
+    AllUser,
+    System,
+    All,
+}
+
+/// A task category: its name, and the texts its detectors read. The
+/// detectors themselves live in the policy's `TaskMatcher`.
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub name: String,
+    pub scan: Scan,
+}
+
+#[cfg(test)]
+mod tests;
