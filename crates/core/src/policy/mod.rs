@@ -4,6 +4,7 @@
 mod compile;
 mod error;
 mod ordered;
+mod pricing;
 pub mod raw;
 mod rule_index;
 
@@ -42,6 +43,8 @@ pub struct Model {
     pub estimate: Option<Ratio>,
     /// The APIs the model's endpoint accepts.
     pub apis: ApiSet,
+    /// The price catalogue entry the model's prices come from, if any.
+    pub catalog: Option<String>,
 }
 
 impl Model {
