@@ -48,6 +48,11 @@ pub fn with_billing(record: &str, billing: &Billing<'_>) -> String {
             }),
         ),
     ];
+    append_fields(record, &fields)
+}
+
+/// `record` (a JSON object) with `fields` appended, without parsing it again.
+pub fn append_fields(record: &str, fields: &[(&str, Value)]) -> String {
     let Some(open) = record.trim_end().strip_suffix('}') else {
         return record.to_string();
     };
@@ -59,7 +64,7 @@ pub fn with_billing(record: &str, billing: &Billing<'_>) -> String {
             out.push(',');
         }
         first = false;
-        out.push_str(&Value::from(name).to_string());
+        out.push_str(&Value::from(*name).to_string());
         out.push(':');
         out.push_str(&value.to_string());
     }
