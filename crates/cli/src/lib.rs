@@ -14,4 +14,5 @@
 )]
 
 pub mod envoy_config;
+pub mod quality;
 pub mod report;

@@ -25,7 +25,7 @@ Usage:
   model-router envoy POLICY [--listen ADDR:PORT] [--admin-port N] [--wasm PATH]
                      [--upstream CLUSTER=HOST:PORT]... [--access-log PATH] [--body-limit BYTES]
       Print a complete Envoy bootstrap (JSON, which Envoy reads as YAML too).
-  model-router report [--url URL | FILE] [--by model,rule,tenant] [--json]
+  model-router report [--url URL | FILE] [--by model,rule,tenant,branch] [--json]
       Requests, tokens, cost and savings against the baseline model, per model,
       rule and tenant, from Envoy's Prometheus stats: a scrape saved in FILE
       (- for stdin) or fetched from a loopback URL
