@@ -14,6 +14,7 @@ mod accounting;
 mod bad_input;
 mod fallback;
 mod faults;
+mod feedback;
 #[allow(dead_code)] // shared by all test modules; not each uses every helper
 mod harness;
 mod reload;
