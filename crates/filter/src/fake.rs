@@ -19,8 +19,11 @@ pub struct FakeHost {
     pub metrics: Rc<RefCell<Metrics>>,
     /// Envoy's shared data: shared by every host made with `next`, as it is
     /// by every worker in Envoy. Key → (value, CAS token).
-    pub shared_data: Rc<RefCell<BTreeMap<String, (Vec<u8>, u32)>>>,
+    pub shared_data: Rc<RefCell<SharedData>>,
 }
+
+/// Shared-data key → (value, CAS token).
+pub type SharedData = BTreeMap<String, (Vec<u8>, u32)>;
 
 #[derive(Default)]
 pub struct Metrics {
