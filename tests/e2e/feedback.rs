@@ -110,21 +110,23 @@ fn scripted_feedback_shows_quality_per_model_and_rule_in_stats_and_report() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
+    // The application keeps what it rated, with the prompt, for `model-router labels`.
+    let mut feedback_log = String::new();
+    let mut rate = |body: Value| {
+        let (status, reply) = feedback(&envoy, &body);
+        assert_eq!((status, reply.as_str()), (204, ""), "{body}");
+        let mut line = body;
+        line["prompt"] = Value::from("How do refunds work?");
+        feedback_log.push_str(&format!("{line}\n"));
+    };
     for (id, score) in faq.iter().zip(faq_scores) {
-        assert_eq!(
-            feedback(&envoy, &json!({"request_id": id, "score": score})),
-            (204, String::new())
-        );
+        rate(json!({"request_id": id, "score": score}));
     }
     for id in &code {
-        let body = json!({"request_id": id, "verdict": "good", "label": "correct"});
-        assert_eq!(feedback(&envoy, &body).0, 204);
+        rate(json!({"request_id": id, "verdict": "good", "label": "correct"}));
     }
     for id in &chat[..2] {
-        assert_eq!(
-            feedback(&envoy, &json!({"request_id": id, "verdict": "good"})).0,
-            204
-        );
+        rate(json!({"request_id": id, "verdict": "good"}));
     }
     // The lighter option: feedback on the previous answer, riding on the next request.
     let header = format!("request_id={}; verdict=bad; label=off-topic", chat[2]);
@@ -275,8 +277,64 @@ fn scripted_feedback_shows_quality_per_model_and_rule_in_stats_and_report() {
         "6",
         "requests beside their feedback:\n{text}"
     );
+    labels_join_the_access_log_with_the_feedback(&envoy, &dir, &feedback_log);
     assert!(
         text.contains("Feedback: 13 attributed (good 69.2% [42.4-87.3], mean score 0.685); 2 for unknown or expired request ids; 3 invalid; 0 requests overwritten"),
         "{text}"
     );
+}
+
+/// `model-router labels` over the run's access log and the application's
+/// feedback log: a row per rating of the small model's answers.
+fn labels_join_the_access_log_with_the_feedback(envoy: &Envoy, dir: &TempDir, feedback_log: &str) {
+    // Every routed request in the (periodically flushed) access log.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::fs::read_to_string(&envoy.access_log)
+        .unwrap_or_default()
+        .matches("request_id")
+        .count()
+        < 14
+    {
+        assert!(Instant::now() < deadline, "access log incomplete");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = dir.0.join("feedback.jsonl");
+    let rows = dir.0.join("data.jsonl");
+    std::fs::write(&log, feedback_log).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_model-router"))
+        .arg("labels")
+        .arg(&envoy.access_log)
+        .arg(&log)
+        .args(["--weak", "small", "-o"])
+        .arg(&rows)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("8 rows from 12 feedback (0 for requests not in the access log, 4 on other models than small, 0 without a prompt)"),
+        "{stderr}"
+    );
+    let rows: Vec<Value> = std::fs::read_to_string(&rows)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let labelled = |group: &str, label: u64| {
+        rows.iter()
+            .filter(|r| r["group"] == group && r["label"] == label)
+            .count()
+    };
+    // FAQ: three bad ratings (the strong model was needed), three good.
+    assert_eq!(
+        (labelled("faq", 1), labelled("faq", 0)),
+        (3, 3),
+        "{rows:#?}"
+    );
+    assert_eq!(
+        (labelled("default", 1), labelled("default", 0)),
+        (0, 2),
+        "{rows:#?}"
+    );
+    assert!(rows.iter().all(|r| r["prompt"] == "How do refunds work?"));
 }
