@@ -12,6 +12,7 @@
 
 mod accounting;
 mod bad_input;
+mod billing;
 mod fallback;
 mod faults;
 mod feedback;

@@ -254,6 +254,12 @@ pub struct Totals {
     pub baseline_cost_micro_usd: u64,
     /// Feedback on these requests.
     pub quality: Quality,
+    /// Prompt tokens read from the provider's cache, and what they cost.
+    pub cached_tokens: u64,
+    pub cache_read_cost_micro_usd: u64,
+    /// Prompt tokens written to the provider's cache, and what they cost.
+    pub cache_write_tokens: u64,
+    pub cache_write_cost_micro_usd: u64,
 }
 
 impl Totals {
@@ -278,6 +284,10 @@ impl Totals {
             Metric::Feedback => &mut self.quality.feedback,
             Metric::FeedbackGood => &mut self.quality.good,
             Metric::ScoreMilli => &mut self.quality.score_milli,
+            Metric::CachedTokens => &mut self.cached_tokens,
+            Metric::CacheReadCost => &mut self.cache_read_cost_micro_usd,
+            Metric::CacheWriteTokens => &mut self.cache_write_tokens,
+            Metric::CacheWriteCost => &mut self.cache_write_cost_micro_usd,
         };
         *field = field.saturating_add(value);
     }
@@ -312,7 +322,21 @@ impl Totals {
         map.insert("good_rate_low".into(), json!(interval.map(|i| i.0)));
         map.insert("good_rate_high".into(), json!(interval.map(|i| i.1)));
         map.insert("mean_score".into(), json!(q.mean_score()));
+        map.insert("cached_tokens".into(), json!(self.cached_tokens));
+        map.insert(
+            "cache_read_cost_micro_usd".into(),
+            json!(self.cache_read_cost_micro_usd),
+        );
+        map.insert("cache_write_tokens".into(), json!(self.cache_write_tokens));
+        map.insert(
+            "cache_write_cost_micro_usd".into(),
+            json!(self.cache_write_cost_micro_usd),
+        );
         map
+    }
+
+    fn has_cache(&self) -> bool {
+        self.cached_tokens > 0 || self.cache_write_tokens > 0
     }
 }
 
@@ -331,6 +355,10 @@ enum Metric {
     /// Feedback with verdict `good` (a label of `model_router_feedback_total`).
     FeedbackGood,
     ScoreMilli,
+    CachedTokens,
+    CacheReadCost,
+    CacheWriteTokens,
+    CacheWriteCost,
 }
 
 impl Metric {
@@ -354,6 +382,10 @@ impl Metric {
             metrics::BASELINE_COST => Metric::BaselineCost,
             feedback::FEEDBACK => Metric::Feedback,
             feedback::FEEDBACK_SCORE => Metric::ScoreMilli,
+            metrics::CACHED_PROMPT_TOKENS => Metric::CachedTokens,
+            metrics::CACHE_READ_COST => Metric::CacheReadCost,
+            metrics::CACHE_WRITE_TOKENS => Metric::CacheWriteTokens,
+            metrics::CACHE_WRITE_COST => Metric::CacheWriteCost,
             _ => return None,
         })
     }
@@ -386,6 +418,8 @@ pub struct Report {
     pub feedback_invalid: u64,
     /// Requests overwritten in the feedback store.
     pub feedback_evicted: u64,
+    /// Prompt-cache reads and writes per model (models with any).
+    pub cache_by_model: Vec<(String, Totals)>,
 }
 
 /// Sums a scrape's router counters into per-dimension tables.
@@ -397,6 +431,7 @@ pub fn build(samples: &[PromSample], dimensions: &[Dimension]) -> Report {
     let mut usage_missing = 0u64;
     let mut has_router_metrics = false;
     let (mut unknown, mut invalid, mut evicted) = (0u64, 0u64, 0u64);
+    let mut cache_by_model: BTreeMap<String, Totals> = BTreeMap::new();
     let label = |s: &PromSample, name: &str| s.label(name).unwrap_or(metrics::NONE).to_string();
     for sample in samples {
         if !sample.name.starts_with("model_router_") {
@@ -409,6 +444,10 @@ pub fn build(samples: &[PromSample], dimensions: &[Dimension]) -> Report {
         let found = Metric::of(sample);
         for metric in &found {
             total.add(*metric, value);
+            cache_by_model
+                .entry(label(sample, Dimension::Model.label()))
+                .or_default()
+                .add(*metric, value);
             for (dimension, group) in dimensions.iter().zip(groups.iter_mut()) {
                 group
                     .entry(label(sample, dimension.label()))
@@ -469,6 +508,10 @@ pub fn build(samples: &[PromSample], dimensions: &[Dimension]) -> Report {
         feedback_unknown: unknown,
         feedback_invalid: invalid,
         feedback_evicted: evicted,
+        cache_by_model: cache_by_model
+            .into_iter()
+            .filter(|(_, t)| t.has_cache())
+            .collect(),
     }
 }
 
@@ -554,6 +597,10 @@ pub fn render(report: &Report) -> String {
         render_table(&mut out, table, &report.total, quality);
         out.push('\n');
     }
+    if !report.cache_by_model.is_empty() {
+        render_cache(&mut out, &report.cache_by_model, &report.total);
+        out.push('\n');
+    }
     let t = &report.total;
     let _ = writeln!(
         out,
@@ -615,6 +662,33 @@ fn render_feedback_line(out: &mut String, report: &Report) {
     );
 }
 
+const CACHE_COLUMNS: [&str; 4] = [
+    "cache-read tokens",
+    "cache-read cost",
+    "cache-write tokens",
+    "cache-write cost",
+];
+
+fn cache_cells(totals: &Totals) -> [String; 4] {
+    [
+        group_digits(totals.cached_tokens.into()),
+        format_usd(totals.cache_read_cost_micro_usd.into()),
+        group_digits(totals.cache_write_tokens.into()),
+        format_usd(totals.cache_write_cost_micro_usd.into()),
+    ]
+}
+
+/// Prompt-cache reads and writes per model, and what each cost.
+fn render_cache(out: &mut String, rows: &[(String, Totals)], total: &Totals) {
+    let mut rows: Vec<(String, Vec<String>)> = rows
+        .iter()
+        .map(|(key, totals)| (key.clone(), cache_cells(totals).to_vec()))
+        .collect();
+    rows.push(("total".to_string(), cache_cells(total).to_vec()));
+    let heading: Vec<String> = CACHE_COLUMNS.iter().map(|c| c.to_string()).collect();
+    write_rows(out, "Prompt cache by model:", "model", &heading, &rows);
+}
+
 fn render_table(out: &mut String, table: &Table, total: &Totals, quality: bool) {
     let mut rows: Vec<(String, Vec<String>)> = table
         .rows
@@ -626,14 +700,28 @@ fn render_table(out: &mut String, table: &Table, total: &Totals, quality: bool) 
     if quality {
         columns.extend(QUALITY_COLUMNS);
     }
+    let heading: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+    let title = format!("By {}:", table.dimension.label());
+    write_rows(out, &title, table.dimension.label(), &heading, &rows);
+}
+
+/// An aligned table: the key column left-aligned, the others right-aligned,
+/// a rule above the last (total) row.
+fn write_rows(
+    out: &mut String,
+    title: &str,
+    key_heading: &str,
+    heading: &[String],
+    rows: &[(String, Vec<String>)],
+) {
     let key_width = rows
         .iter()
         .map(|(k, _)| k.chars().count())
-        .chain(std::iter::once(table.dimension.label().len()))
+        .chain(std::iter::once(key_heading.len()))
         .max()
         .unwrap_or(0);
-    let mut widths: Vec<usize> = columns.iter().map(|c| c.len()).collect();
-    for (_, row) in &rows {
+    let mut widths: Vec<usize> = heading.iter().map(|h| h.chars().count()).collect();
+    for (_, row) in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
@@ -645,9 +733,8 @@ fn render_table(out: &mut String, table: &Table, total: &Totals, quality: bool) 
         }
         out.push('\n');
     };
-    let _ = writeln!(out, "By {}:", table.dimension.label());
-    let heading: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
-    line(out, table.dimension.label(), &heading);
+    let _ = writeln!(out, "{title}");
+    line(out, key_heading, heading);
     let rule_width = widths
         .iter()
         .map(|w| w.saturating_add(2))
@@ -693,6 +780,15 @@ pub fn to_json(report: &Report) -> Value {
         "feedback_unknown": report.feedback_unknown,
         "feedback_invalid": report.feedback_invalid,
         "feedback_evicted": report.feedback_evicted,
+        "cache_by_model": report.cache_by_model.iter()
+            .map(|(model, t)| json!({
+                "model": model,
+                "cached_tokens": t.cached_tokens,
+                "cache_read_cost_micro_usd": t.cache_read_cost_micro_usd,
+                "cache_write_tokens": t.cache_write_tokens,
+                "cache_write_cost_micro_usd": t.cache_write_cost_micro_usd,
+            }))
+            .collect::<Vec<_>>(),
     })
 }
 

@@ -4,6 +4,7 @@
 mod compile;
 mod error;
 mod ordered;
+mod pricing;
 pub mod raw;
 
 use crate::condition::Condition;
@@ -40,6 +41,8 @@ pub struct Model {
     pub estimate: Option<Ratio>,
     /// The APIs the model's endpoint accepts.
     pub apis: ApiSet,
+    /// The price catalogue entry the model's prices come from, if any.
+    pub catalog: Option<String>,
 }
 
 impl Model {
