@@ -38,6 +38,11 @@ pub fn with_billing(record: &str, billing: &Billing<'_>) -> String {
         ),
         ("billed", billed(billing)),
     ];
+    append_fields(record, &fields)
+}
+
+/// `record` (a JSON object) with `fields` appended, without parsing it again.
+pub fn append_fields(record: &str, fields: &[(&str, Value)]) -> String {
     let Some(open) = record.trim_end().strip_suffix('}') else {
         return record.to_string();
     };
@@ -49,7 +54,7 @@ pub fn with_billing(record: &str, billing: &Billing<'_>) -> String {
             out.push(',');
         }
         first = false;
-        out.push_str(&Value::from(name).to_string());
+        out.push_str(&Value::from(*name).to_string());
         out.push(':');
         out.push_str(&value.to_string());
     }

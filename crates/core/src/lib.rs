@@ -28,6 +28,7 @@ pub mod condition;
 pub mod cost;
 pub mod decision;
 pub mod explain;
+pub mod feedback;
 pub mod headers;
 pub mod ids;
 pub mod metrics;
