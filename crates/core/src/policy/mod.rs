@@ -6,19 +6,21 @@ mod error;
 mod ordered;
 mod pricing;
 pub mod raw;
+mod rule_index;
 
 use crate::condition::Condition;
 use crate::cost::Pricing;
 use crate::headers::Headers;
 use crate::request::{Api, ApiSet, Ratio, RequestFacts};
 use crate::signals::{Counting, Tokenizer};
-use crate::task::Task;
+use crate::task::{Task, TaskMatcher};
 use crate::tokens::Encoding;
 
 pub use error::PolicyError;
 pub use raw::{
     Mode, OnBudgetExceeded, OnContextOverflow, OnInvalidRequest, Scan, StreamUsage, TokenCounting,
 };
+pub use rule_index::RuleIndex;
 
 pub use crate::ids::{ModelId, TaskId};
 
@@ -138,6 +140,10 @@ pub struct Policy {
     pub token_counting: TokenCounting,
     /// Tokens of an image of unknown size; None: the provider's 1024 × 1024 price.
     pub default_image_tokens: Option<u64>,
+    /// Every task's keywords and patterns, compiled together.
+    pub task_matcher: TaskMatcher,
+    /// `rules` indexed by the task their first condition needs.
+    pub rule_index: RuleIndex,
 }
 
 impl Policy {
@@ -187,7 +193,7 @@ impl Policy {
                 }
             }
         }
-        self.tasks.iter().position(|t| t.matches(facts)).map(TaskId)
+        self.task_matcher.first_match(facts)
     }
 }
 
