@@ -67,6 +67,11 @@ pub fn with_billing(record: &str, billing: &Billing<'_>) -> String {
     out
 }
 
+/// Scores to six decimals: enough for any threshold, stable in golden files.
+fn round_score(p: f64) -> f64 {
+    (p * 1e6).round() / 1e6
+}
+
 pub fn explain(policy: &Policy, decision: &Decision) -> Value {
     let chain: Vec<&crate::policy::Model> = decision
         .chain()
@@ -103,6 +108,11 @@ pub fn explain(policy: &Policy, decision: &Decision) -> Value {
         "invalid_reason": decision.invalid_reason,
         "rejection": reject,
         "mode": match policy.mode { crate::policy::Mode::Enforce => "enforce", crate::policy::Mode::Shadow => "shadow" },
+        "scores": decision
+            .scores
+            .iter()
+            .filter_map(|(id, p)| Some((policy.classifiers.get(id.0)?.name.clone(), json!(round_score(*p)))))
+            .collect::<serde_json::Map<String, Value>>(),
     })
 }
 

@@ -24,9 +24,14 @@
 
 pub mod actions;
 pub mod condition;
+pub mod classifier;
 pub mod cost;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod dataset;
 pub mod decision;
 pub mod envoy_config;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod eval;
 pub mod explain;
 pub mod headers;
 pub mod metrics;
@@ -38,6 +43,8 @@ pub mod rewrite;
 pub mod signals;
 pub mod task;
 pub mod tokens;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod train;
 pub mod usage;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,6 +1,7 @@
 //! Everything a condition can look at for one request, with token counts
 //! computed on demand and cached per encoding.
 
+use crate::classifier::{ClassifierId, ScoreQuantiles, TrainingQuantiles, MAX_CLASSIFIERS};
 use crate::condition::Range;
 use crate::headers::Headers;
 use crate::policy::{Model, Policy, TaskId, TokenCounting};
@@ -17,11 +18,15 @@ pub struct Signals<'a> {
     counting: TokenCounting,
     /// Exact text tokens per encoding (`RequestFacts::text_tokens`), once counted.
     counts: [Option<u64>; 2],
+    policy: &'a Policy,
+    quantiles: &'a dyn ScoreQuantiles,
+    /// Each classifier's score, once computed.
+    scores: [Option<f64>; MAX_CLASSIFIERS],
 }
 
 impl<'a> Signals<'a> {
     pub fn new(
-        policy: &Policy,
+        policy: &'a Policy,
         facts: &'a RequestFacts,
         path: &'a str,
         headers: &'a Headers,
@@ -36,7 +41,52 @@ impl<'a> Signals<'a> {
             default_image_tokens: policy.default_image_tokens,
             counting: policy.token_counting,
             counts: [None; 2],
+            policy,
+            quantiles: &TrainingQuantiles,
+            scores: [None; MAX_CLASSIFIERS],
         }
+    }
+
+    /// `top_share` thresholds from `quantiles` instead of the training distributions.
+    pub fn with_quantiles(mut self, quantiles: &'a dyn ScoreQuantiles) -> Signals<'a> {
+        self.quantiles = quantiles;
+        self
+    }
+
+    /// The classifier's probability that the weak model fails, computed once.
+    pub fn score(&mut self, id: ClassifierId) -> Result<f64, TokenError> {
+        if let Some(Some(score)) = self.scores.get(id.0) {
+            return Ok(*score);
+        }
+        let Some(classifier) = self.policy.classifiers.get(id.0) else {
+            return Ok(0.0);
+        };
+        let task = self
+            .task
+            .and_then(|t| self.policy.task(t))
+            .map(|t| t.name.as_str());
+        let score = classifier.score(self.facts, task)?;
+        if let Some(slot) = self.scores.get_mut(id.0) {
+            *slot = Some(score);
+        }
+        Ok(score)
+    }
+
+    /// The score above which the top `share` of recent requests lies.
+    pub fn share_threshold(&self, id: ClassifierId, share: f64) -> f64 {
+        match self.policy.classifiers.get(id.0) {
+            Some(c) => self.quantiles.threshold(c, id, share),
+            None => 1.0,
+        }
+    }
+
+    /// The scores computed for this request, by classifier.
+    pub fn scores(&self) -> Vec<(ClassifierId, f64)> {
+        self.scores
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((ClassifierId(i), (*s)?)))
+            .collect()
     }
 
     /// Tokens of the text with `encoding`, counted at most once.

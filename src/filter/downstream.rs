@@ -11,7 +11,7 @@ use super::host;
 use super::root::Shared;
 use crate::actions::{self, served_model};
 use crate::cost::Usage;
-use crate::decision::{decide, Decision, Request};
+use crate::decision::{decide_with, Decision, Request};
 use crate::explain::{self, with_billing, Billing};
 use crate::headers::{Headers, ATTEMPT_COUNT_HEADER, DECISION_STATE, OWN_PREFIX};
 use crate::metrics::{self, Completion, UsageSource};
@@ -75,7 +75,8 @@ impl Downstream {
     ) -> bool {
         let policy = &shared.policy;
         let started = host::now_micros();
-        let decision = decide(
+        let windows = super::windows::SharedWindows::new(policy);
+        let decision = decide_with(
             policy,
             &Request {
                 shape,
@@ -83,7 +84,9 @@ impl Downstream {
                 headers,
                 body,
             },
+            &windows,
         );
+        windows.record(&decision.scores);
         let todo = actions::request_actions(policy, &decision, body);
         let decision_micros = host::now_micros().saturating_sub(started);
         if let Some(reason) = &decision.invalid_reason {

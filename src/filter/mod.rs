@@ -11,6 +11,7 @@ mod host;
 mod metrics;
 mod root;
 mod upstream;
+mod windows;
 
 use proxy_wasm::traits::RootContext;
 use proxy_wasm::types::LogLevel;

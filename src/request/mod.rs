@@ -19,7 +19,7 @@ pub mod images;
 mod messages;
 mod responses;
 mod tools;
-mod top_level;
+pub(crate) mod top_level;
 
 pub use api::{Api, ApiSet};
 
