@@ -427,8 +427,8 @@ fn explain_shows_classifier_scores() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     golden("explain-classifier.json", &text(&out.stdout));
     let v: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
-    assert_eq!(v["rule"], "hard");
-    assert!(v["scores"]["difficulty"].as_f64().unwrap() > 0.5);
+    let p = v["scores"]["difficulty"].as_f64().unwrap();
+    assert!(p > 0.5 && p < 1.0, "{p}");
 }
 
 #[test]
@@ -465,9 +465,13 @@ fn envoy_config_inlines_the_artifact() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
-/// RouteLLM's MMLU responses, beside the repository (`../shared`).
+/// RouteLLM's MMLU responses, beside the repository (`../shared`, or
+/// `MODEL_ROUTER_SHARED` when the checkout lives elsewhere).
 fn routellm_dir() -> PathBuf {
-    let dir = repo().join("../shared/data/routellm");
+    let shared = std::env::var_os("MODEL_ROUTER_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared"));
+    let dir = shared.join("data/routellm");
     assert!(
         dir.join("mmlu").is_dir(),
         "{} is missing: this test needs the shared RouteLLM data (a read-only copy of shared/ beside the repository)",

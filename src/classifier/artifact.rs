@@ -5,7 +5,10 @@
 //! distribution (which seeds `top_share` windows), and, for people, where
 //! the data came from and how well the model did on groups it never saw.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+// Only the CLI writes artifacts: the filter carries no serializer for them.
+#[cfg(not(target_arch = "wasm32"))]
+use serde::Serialize;
 
 use crate::policy::Scan;
 
@@ -14,7 +17,8 @@ pub const FORMAT: &str = "model-router-classifier";
 /// The artifact layout this build reads and writes.
 pub const VERSION: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct Artifact {
     pub format: String,
@@ -25,14 +29,24 @@ pub struct Artifact {
     /// 101 quantiles (0%, 1%, …, 100%) of the calibrated probabilities of
     /// the training rows, scored out of fold.
     pub score_quantiles: Vec<f64>,
+    /// Where the data came from (rows, groups, digest, lambda): for people.
     #[serde(default)]
-    pub training: serde_json::Value,
+    pub training: Notes,
+    /// Held-out figures: for people.
     #[serde(default)]
-    pub metrics: serde_json::Value,
+    pub metrics: Notes,
 }
 
+/// Free-form notes: JSON for the CLI; skipped unread by the filter, which
+/// needs no JSON tree builder for them.
+#[cfg(not(target_arch = "wasm32"))]
+pub type Notes = serde_json::Value;
+#[cfg(target_arch = "wasm32")]
+pub type Notes = serde::de::IgnoredAny;
+
 /// What the features are and how they are read from a request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct FeatureSpec {
     /// Tokenizer of the token features (`o200k_base`, `cl100k_base`).
@@ -52,7 +66,8 @@ pub struct FeatureSpec {
 
 /// A linear model over standardised dense features and L2-normalised
 /// hashed token counts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct Weights {
     pub bias: f64,
@@ -67,7 +82,8 @@ pub struct Weights {
 
 /// Platt scaling of the linear score into a probability that the weak
 /// model fails: `p = 1 / (1 + exp(-(a × z + b)))`, fitted out of fold.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Serialize))]
 #[serde(deny_unknown_fields)]
 pub struct Calibration {
     pub method: CalibrationMethod,
@@ -75,7 +91,8 @@ pub struct Calibration {
     pub b: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Serialize))]
 #[serde(rename_all = "snake_case")]
 pub enum CalibrationMethod {
     Platt,

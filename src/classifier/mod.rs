@@ -37,8 +37,11 @@ pub const DEFAULT_WINDOW: usize = 1000;
 pub struct RawClassifier {
     #[serde(default)]
     pub artifact: Option<String>,
+    /// Kept raw here and parsed on its own when compiled: the policy's
+    /// path-tracking deserializer would otherwise be instantiated for every
+    /// artifact type, ~50 KB more `.wasm`.
     #[serde(default)]
-    pub inline: Option<Box<Artifact>>,
+    pub inline: Option<Box<serde_json::value::RawValue>>,
     /// Recent scores a `top_share` threshold is the quantile of.
     #[serde(default)]
     pub window: Option<usize>,
@@ -69,8 +72,9 @@ impl Classifier {
     /// Compiles `raw` (`path` = `classifiers.NAME`).
     pub fn compile(name: &str, raw: &RawClassifier, path: &str) -> Result<Classifier, PolicyError> {
         let err = |at: &str, m: String| PolicyError::new(format!("{path}{at}"), m);
-        let artifact = match (&raw.inline, &raw.artifact) {
-            (Some(a), None) => a,
+        let artifact: Artifact = match (&raw.inline, &raw.artifact) {
+            (Some(a), None) => serde_json::from_str(a.get())
+                .map_err(|e| err(".inline", format!("not a classifier artifact: {e}")))?,
             (None, Some(file)) => {
                 return Err(err(
                     ".artifact",
@@ -83,7 +87,8 @@ impl Classifier {
         if !(10..=usize::from(u16::MAX)).contains(&window) {
             return Err(err(".window", "must be between 10 and 65535".into()));
         }
-        Self::from_artifact(name, artifact, window).map_err(|(at, m)| err(&format!(".inline{at}"), m))
+        Self::from_artifact(name, &artifact, window)
+            .map_err(|(at, m)| err(&format!(".inline{at}"), m))
     }
 
     /// Checks and compiles an artifact; errors are (JSON path inside it, message).

@@ -122,7 +122,8 @@ pub struct RawTask {
 }
 
 /// Which text task detection reads.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(serde::Serialize))]
 #[serde(rename_all = "snake_case")]
 pub enum Scan {
     #[default]
