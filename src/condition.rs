@@ -133,7 +133,9 @@ impl Condition {
                 match test {
                     ScoreTest::Gt(v) => score > *v,
                     ScoreTest::Lt(v) => score < *v,
-                    ScoreTest::TopShare(share) => score > signals.share_threshold(*classifier, *share),
+                    ScoreTest::TopShare(share) => {
+                        score > signals.share_threshold(*classifier, *share)
+                    }
                 }
             }
         })

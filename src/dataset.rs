@@ -78,8 +78,7 @@ impl Rows {
                 continue;
             }
             let at = i.saturating_add(1);
-            let raw: RawRow =
-                serde_json::from_str(line).map_err(|e| format!("line {at}: {e}"))?;
+            let raw: RawRow = serde_json::from_str(line).map_err(|e| format!("line {at}: {e}"))?;
             rows.push(row(raw, labels).map_err(|e| format!("line {at}: {e}"))?);
         }
         Ok(Rows { rows, sha256 })
@@ -135,7 +134,10 @@ pub fn routellm_rows(
             .trim_start_matches("mmlu_")
             .to_string();
         let mut reader = csv::Reader::from_reader(text.as_bytes());
-        let headers = reader.headers().map_err(|e| format!("{name}: {e}"))?.clone();
+        let headers = reader
+            .headers()
+            .map_err(|e| format!("{name}: {e}"))?
+            .clone();
         let models: Vec<String> = headers.iter().skip(1).map(str::to_string).collect();
         if headers.get(0) != Some("prompt") || models.is_empty() {
             return Err(format!("{name}: expected columns prompt, MODEL..."));

@@ -56,7 +56,11 @@ pub fn curve(scores: &[f64], rows: &[Outcomes], idx: &[usize]) -> Vec<Point> {
     let mut quality: f64 = order.iter().map(|&i| rows[i].weak_quality).sum();
     let mut cost: f64 = order.iter().map(|&i| rows[i].weak_cost).sum();
     let mut out = Vec::with_capacity(order.len() + 1);
-    out.push(Point { share: 0.0, quality: quality / n, cost: cost / n });
+    out.push(Point {
+        share: 0.0,
+        quality: quality / n,
+        cost: cost / n,
+    });
     for (k, &i) in order.iter().enumerate() {
         let r = rows[i];
         quality += r.strong_quality - r.weak_quality;
@@ -72,10 +76,21 @@ pub fn curve(scores: &[f64], rows: &[Outcomes], idx: &[usize]) -> Vec<Point> {
 
 pub fn metrics(points: &[Point]) -> CurveMetrics {
     let (Some(first), Some(last)) = (points.first(), points.last()) else {
-        return CurveMetrics { apgr: 0.0, cpt50: None, cpt80: None, aiq: 0.0 };
+        return CurveMetrics {
+            apgr: 0.0,
+            cpt50: None,
+            cpt80: None,
+            aiq: 0.0,
+        };
     };
     let gap = last.quality - first.quality;
-    let pgr = |p: &Point| if gap.abs() < 1e-12 { 0.0 } else { (p.quality - first.quality) / gap };
+    let pgr = |p: &Point| {
+        if gap.abs() < 1e-12 {
+            0.0
+        } else {
+            (p.quality - first.quality) / gap
+        }
+    };
     let mut apgr = 0.0;
     let mut aiq = 0.0;
     let cost_span = last.cost - first.cost;
@@ -90,7 +105,12 @@ pub fn metrics(points: &[Point]) -> CurveMetrics {
         aiq = points.iter().map(|p| p.quality).sum::<f64>() / points.len() as f64;
     }
     let cpt = |x: f64| points.iter().find(|p| pgr(p) >= x - 1e-12).map(|p| p.share);
-    CurveMetrics { apgr, cpt50: cpt(0.5), cpt80: cpt(0.8), aiq }
+    CurveMetrics {
+        apgr,
+        cpt50: cpt(0.5),
+        cpt80: cpt(0.8),
+        aiq,
+    }
 }
 
 /// A figure with its bootstrap 95% interval.
@@ -117,7 +137,11 @@ fn interval(value: f64, mut samples: Vec<f64>) -> Interval {
         }
         samples[((samples.len() - 1) as f64 * q).round() as usize]
     };
-    Interval { value, low: at(0.025), high: at(0.975) }
+    Interval {
+        value,
+        low: at(0.025),
+        high: at(0.975),
+    }
 }
 
 /// The curve's figures on all rows, with intervals over `resamples` bootstrap resamples.
@@ -177,7 +201,11 @@ pub fn operating(rows: &[Outcomes], strong: &[bool]) -> Operating {
         strong_share: s / n,
         quality: q,
         cost: c / n,
-        pgr: if (qs - qw).abs() < 1e-12 { 0.0 } else { (q - qw) / (qs - qw) },
+        pgr: if (qs - qw).abs() < 1e-12 {
+            0.0
+        } else {
+            (q - qw) / (qs - qw)
+        },
     }
 }
 
@@ -230,7 +258,10 @@ pub fn scored(rows: &[Row], strong: &str, weak: &str) -> Result<(), String> {
 
 /// Cost–quality curves as an SVG: each named curve, and named points.
 pub fn svg(curves: &[(&str, Vec<Point>)], points: &[(&str, Point)]) -> String {
-    let all = curves.iter().flat_map(|(_, c)| c.iter()).chain(points.iter().map(|(_, p)| p));
+    let all = curves
+        .iter()
+        .flat_map(|(_, c)| c.iter())
+        .chain(points.iter().map(|(_, p)| p));
     let (mut c0, mut c1, mut q0, mut q1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for p in all {
         c0 = c0.min(p.cost);
@@ -241,7 +272,9 @@ pub fn svg(curves: &[(&str, Vec<Point>)], points: &[(&str, Point)]) -> String {
     let (w, h, m) = (640.0, 420.0, 60.0);
     let x = |c: f64| m + (c - c0) / (c1 - c0).max(1e-12) * (w - 2.0 * m);
     let y = |q: f64| h - m - (q - q0) / (q1 - q0).max(1e-12) * (h - 2.0 * m);
-    let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+    let colors = [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+    ];
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
@@ -327,7 +360,10 @@ mod tests {
         let strong = top_share(&(0..100).map(f64::from).collect::<Vec<_>>(), 0.3);
         let op = operating(&r, &strong);
         assert_eq!(op.strong_share, 0.3);
-        assert_eq!(op.pgr, 0.0, "the 30 highest indices are rows both models pass");
+        assert_eq!(
+            op.pgr, 0.0,
+            "the 30 highest indices are rows both models pass"
+        );
         assert_eq!(windowed_share(&strong, 50), vec![0.0, 0.6]);
     }
 }

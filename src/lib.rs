@@ -23,8 +23,8 @@
 )]
 
 pub mod actions;
-pub mod condition;
 pub mod classifier;
+pub mod condition;
 pub mod cost;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod dataset;

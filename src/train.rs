@@ -80,7 +80,9 @@ pub fn featurize(extractor: &Extractor, rows: &[Row]) -> Result<Vec<Example>, St
             let mut dense = vec![0.0; extractor.dense_len()];
             let mut counts: BTreeMap<u32, f32> = BTreeMap::new();
             let n = extractor
-                .visit(&facts, None, &mut dense, |b| *counts.entry(b).or_default() += 1.0)
+                .visit(&facts, None, &mut dense, |b| {
+                    *counts.entry(b).or_default() += 1.0
+                })
                 .map_err(|e| e.to_string())?;
             let scale = if n > 0 { 1.0 / (n as f32).sqrt() } else { 0.0 };
             Ok(Example {
@@ -128,7 +130,7 @@ pub fn grouped_folds(groups: &[String], folds: usize, seed: u64) -> Vec<usize> {
     }
     let mut order: Vec<(&str, usize)> = sizes.into_iter().collect();
     Rng(seed).shuffle(&mut order);
-    order.sort_by(|a, b| b.1.cmp(&a.1)); // stable: shuffled order among equal sizes
+    order.sort_by_key(|g| std::cmp::Reverse(g.1)); // stable: shuffled order among equal sizes
     let folds = folds.max(1);
     let mut load = vec![0usize; folds];
     let mut fold_of: BTreeMap<&str, usize> = BTreeMap::new();
@@ -168,6 +170,7 @@ impl Linear {
 /// L2-regularised logistic regression by AdaGrad over shuffled epochs
 /// (regularisation applied to the features a row touches: the usual
 /// sparse approximation).
+#[allow(clippy::needless_range_loop)] // weights, statistics and values share the index
 pub fn fit(xs: &[&Example], ys: &[f64], lambda: f64, o: &TrainOptions) -> Linear {
     let d = xs.first().map_or(0, |x| x.dense.len());
     let n = xs.len().max(1) as f64;
@@ -339,7 +342,14 @@ pub struct Trained {
 }
 
 /// Out-of-fold linear scores for one lambda.
-fn out_of_fold(xs: &[Example], ys: &[f64], folds: &[usize], k: usize, lambda: f64, o: &TrainOptions) -> Vec<f64> {
+fn out_of_fold(
+    xs: &[Example],
+    ys: &[f64],
+    folds: &[usize],
+    k: usize,
+    lambda: f64,
+    o: &TrainOptions,
+) -> Vec<f64> {
     let mut z = vec![0.0; xs.len()];
     for f in 0..k {
         let train: Vec<usize> = (0..xs.len()).filter(|i| folds[*i] != f).collect();
@@ -358,7 +368,11 @@ fn out_of_fold(xs: &[Example], ys: &[f64], folds: &[usize], k: usize, lambda: f6
 
 pub fn train(rows: &Rows, o: &TrainOptions) -> Result<Trained, String> {
     if rows.rows.len() < 2 * o.folds.max(2) {
-        return Err(format!("need at least {} rows, got {}", 2 * o.folds.max(2), rows.rows.len()));
+        return Err(format!(
+            "need at least {} rows, got {}",
+            2 * o.folds.max(2),
+            rows.rows.len()
+        ));
     }
     let ys: Vec<f64> = rows.rows.iter().map(|r| r.label).collect();
     let positives = ys.iter().filter(|y| **y > 0.5).count();
@@ -373,7 +387,10 @@ pub fn train(rows: &Rows, o: &TrainOptions) -> Result<Trained, String> {
         .enumerate()
         .map(|(i, r)| r.group.clone().unwrap_or_else(|| format!("\u{0}row{i}")))
         .collect();
-    let distinct = groups.iter().collect::<std::collections::BTreeSet<_>>().len();
+    let distinct = groups
+        .iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     let k = o.folds.clamp(2, distinct.max(2));
     let folds = grouped_folds(&groups, k, o.seed);
 
@@ -469,7 +486,10 @@ mod tests {
         for f in &folds {
             load[*f] += 1;
         }
-        assert!(load.iter().max().unwrap() - load.iter().min().unwrap() <= 30, "{load:?}");
+        assert!(
+            load.iter().max().unwrap() - load.iter().min().unwrap() <= 30,
+            "{load:?}"
+        );
     }
 
     fn toy_rows() -> Rows {
@@ -482,11 +502,14 @@ mod tests {
                 2 => ("capital", 0),
                 _ => ("color", 0),
             };
-            text.push_str(&serde_json::to_string(&json!({
-                "prompt": format!("question {i}: the {word} of item {}", i % 9),
-                "label": label,
-                "group": format!("g{}", i % 6),
-            })).unwrap());
+            text.push_str(
+                &serde_json::to_string(&json!({
+                    "prompt": format!("question {i}: the {word} of item {}", i % 9),
+                    "label": label,
+                    "group": format!("g{}", i % 6),
+                }))
+                .unwrap(),
+            );
             text.push('\n');
         }
         Rows::parse(&text, &Default::default()).unwrap()
@@ -495,9 +518,20 @@ mod tests {
     #[test]
     fn a_separable_toy_set_is_learned() {
         let rows = toy_rows();
-        let trained = train(&rows, &TrainOptions { hash_bits: 12, ..Default::default() }).unwrap();
+        let trained = train(
+            &rows,
+            &TrainOptions {
+                hash_bits: 12,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let ys: Vec<f64> = rows.rows.iter().map(|r| r.label).collect();
-        assert!(auc(&trained.oof, &ys) > 0.99, "held-out AUC {}", auc(&trained.oof, &ys));
+        assert!(
+            auc(&trained.oof, &ys) > 0.99,
+            "held-out AUC {}",
+            auc(&trained.oof, &ys)
+        );
         let c = Classifier::from_artifact("toy", &trained.artifact, 1000).unwrap();
         let score = |t: &str| {
             let body = json!({"messages": [{"role": "user", "content": t}]}).to_string();
@@ -507,19 +541,24 @@ mod tests {
         assert!(score("question 500: the proof of item 3") > 0.8);
         assert!(score("question 501: the capital of item 3") < 0.2);
         // The scorer in the filter and the trainer agree on the linear score.
-        let ex = extractor(&TrainOptions { hash_bits: 12, ..Default::default() });
+        let ex = extractor(&TrainOptions {
+            hash_bits: 12,
+            ..Default::default()
+        });
         let xs = featurize(&ex, &rows.rows[..1]).unwrap();
         let facts = rows.rows[0].facts().unwrap();
         let m = &trained.artifact;
         let expect = {
-            let tokens: std::collections::HashMap<u32, f32> = m.weights.tokens.iter().copied().collect();
+            let tokens: std::collections::HashMap<u32, f32> =
+                m.weights.tokens.iter().copied().collect();
             let mut z = m.weights.bias;
             for (b, v) in &xs[0].tokens {
                 z += f64::from(*tokens.get(b).unwrap_or(&0.0)) * f64::from(*v);
             }
             for i in 0..5 {
                 if m.weights.dense_std[i] > 1e-12 {
-                    z += m.weights.dense[i] * (xs[0].dense[i] - m.weights.dense_mean[i]) / m.weights.dense_std[i];
+                    z += m.weights.dense[i] * (xs[0].dense[i] - m.weights.dense_mean[i])
+                        / m.weights.dense_std[i];
                 }
             }
             z
@@ -537,6 +576,11 @@ mod tests {
             .collect();
         let (a, b) = platt(&zs, &ys);
         assert!((a - 2.0).abs() < 0.25 && (b + 1.0).abs() < 0.2, "{a} {b}");
-        assert!(ece(&zs.iter().map(|z| sigmoid(a * z + b)).collect::<Vec<_>>(), &ys) < 0.03);
+        assert!(
+            ece(
+                &zs.iter().map(|z| sigmoid(a * z + b)).collect::<Vec<_>>(),
+                &ys
+            ) < 0.03
+        );
     }
 }

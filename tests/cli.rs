@@ -387,8 +387,18 @@ fn train_makes_the_committed_artifact() {
     let out_arg = out_path.to_str().unwrap();
     let rows = format!("{CLASSIFIER}/rows.jsonl");
     let args = [
-        "train", &rows, "-o", out_arg, "--weak", "weak", "--strong", "strong",
-        "--hash-bits", "12", "--folds", "4",
+        "train",
+        &rows,
+        "-o",
+        out_arg,
+        "--weak",
+        "weak",
+        "--strong",
+        "strong",
+        "--hash-bits",
+        "12",
+        "--folds",
+        "4",
     ];
     let out = run(&args, b"");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -405,23 +415,40 @@ fn train_makes_the_committed_artifact() {
     let artifact: Value = serde_json::from_str(&written).unwrap();
     assert_eq!(artifact["format"], "model-router-classifier");
     assert_eq!(artifact["training"]["groups"], 8);
-    assert!(artifact["metrics"]["auc"].as_f64().unwrap() > 0.8, "{}", artifact["metrics"]);
+    assert!(
+        artifact["metrics"]["auc"].as_f64().unwrap() > 0.8,
+        "{}",
+        artifact["metrics"]
+    );
 }
 
 #[test]
 fn train_refuses_rows_without_labels() {
     let out = run(
-        &["train", &format!("{CLASSIFIER}/rows.jsonl"), "-o", scratch("x.json").to_str().unwrap()],
+        &[
+            "train",
+            &format!("{CLASSIFIER}/rows.jsonl"),
+            "-o",
+            scratch("x.json").to_str().unwrap(),
+        ],
         b"",
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("row 1 has no label"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("row 1 has no label"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn explain_shows_classifier_scores() {
     let out = run(
-        &["explain", &format!("{CLASSIFIER}/policy.json"), &format!("{CLASSIFIER}/request.json")],
+        &[
+            "explain",
+            &format!("{CLASSIFIER}/policy.json"),
+            &format!("{CLASSIFIER}/request.json"),
+        ],
         b"",
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -437,8 +464,13 @@ fn eval_replays_a_classifier_policy_and_a_rule_only_policy() {
     let rows = format!("{CLASSIFIER}/rows.jsonl");
     let out = run(
         &[
-            "eval", &format!("{CLASSIFIER}/policy.json"), &rows, "--window", "60",
-            "--svg", svg.to_str().unwrap(),
+            "eval",
+            &format!("{CLASSIFIER}/policy.json"),
+            &rows,
+            "--window",
+            "60",
+            "--svg",
+            svg.to_str().unwrap(),
         ],
         b"",
     );
@@ -449,7 +481,10 @@ fn eval_replays_a_classifier_policy_and_a_rule_only_policy() {
     );
     let drawn = std::fs::read_to_string(&svg).unwrap();
     assert!(drawn.starts_with("<svg") && drawn.contains("classifier difficulty"));
-    let out = run(&["eval", &format!("{CLASSIFIER}/rules-only.json"), &rows], b"");
+    let out = run(
+        &["eval", &format!("{CLASSIFIER}/rules-only.json"), &rows],
+        b"",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     golden("eval-rules.txt", &text(&out.stdout));
 }
@@ -459,7 +494,10 @@ fn envoy_config_inlines_the_artifact() {
     let out = run(&["envoy", &format!("{CLASSIFIER}/policy.json")], b"");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let config = text(&out.stdout);
-    assert!(config.contains(r#"\"inline\":"#), "the policy carries the artifact");
+    assert!(
+        config.contains(r#"\"inline\":"#),
+        "the policy carries the artifact"
+    );
     assert!(!config.contains(r#"\"artifact\""#));
     let out = run(&["check", &format!("{CLASSIFIER}/policy.json")], b"");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -484,17 +522,27 @@ fn routellm_dir() -> PathBuf {
 fn routellm_mmlu_converts_decontaminated() {
     let out_path = scratch("mmlu.jsonl");
     let out = run(
-        &["convert-routellm", routellm_dir().to_str().unwrap(), "-o", out_path.to_str().unwrap()],
+        &[
+            "convert-routellm",
+            routellm_dir().to_str().unwrap(),
+            "-o",
+            out_path.to_str().unwrap(),
+        ],
         b"",
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).starts_with("11556 rows from 43 subjects (4 contaminated prompts dropped)"),
+        text(&out.stdout)
+            .starts_with("11556 rows from 43 subjects (4 contaminated prompts dropped)"),
         "{}",
         text(&out.stdout)
     );
     let first: Value = serde_json::from_str(
-        std::fs::read_to_string(&out_path).unwrap().lines().next().unwrap(),
+        std::fs::read_to_string(&out_path)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(first["group"], "abstract_algebra");

@@ -142,7 +142,9 @@ mod tests {
     fn buckets(e: &Extractor, body: &str, task: Option<&str>) -> (Vec<u32>, Vec<f64>) {
         let mut dense = vec![0.0; e.dense_len()];
         let mut out = Vec::new();
-        let n = e.visit(&facts(body), task, &mut dense, |b| out.push(b)).unwrap();
+        let n = e
+            .visit(&facts(body), task, &mut dense, |b| out.push(b))
+            .unwrap();
         assert_eq!(n as usize, out.len());
         (out, dense)
     }

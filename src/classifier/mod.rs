@@ -28,7 +28,7 @@ pub const MAX_CLASSIFIERS: usize = 8;
 pub const MAX_TASKS: usize = 11;
 const MAX_DENSE: usize = DENSE.len() + MAX_TASKS;
 /// Default `window` of a `top_share` condition: requests remembered.
-pub const DEFAULT_WINDOW: usize = 1000;
+pub const DEFAULT_WINDOW: usize = 100;
 
 /// `classifiers.NAME` as written: a path to the artifact (read by the CLI,
 /// relative to the policy file) or the artifact inline (what the filter reads).
@@ -109,7 +109,10 @@ impl Classifier {
         }
         let spec = &a.features;
         let Some(encoding) = Encoding::from_name(&spec.encoding) else {
-            return fail(".features.encoding", "unknown encoding (expected o200k_base or cl100k_base)");
+            return fail(
+                ".features.encoding",
+                "unknown encoding (expected o200k_base or cl100k_base)",
+            );
         };
         if !(8..=20).contains(&spec.hash_bits) {
             return fail(".features.hash_bits", "must be between 8 and 20");
@@ -131,10 +134,17 @@ impl Classifier {
         let w = &a.weights;
         let n = extractor.dense_len();
         if w.dense.len() != n || w.dense_mean.len() != n || w.dense_std.len() != n {
-            return fail(".weights", &format!("dense, dense_mean and dense_std need {n} values each"));
+            return fail(
+                ".weights",
+                &format!("dense, dense_mean and dense_std need {n} values each"),
+            );
         }
         let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
-        if !finite(&w.dense) || !finite(&w.dense_mean) || !finite(&w.dense_std) || !w.bias.is_finite() {
+        if !finite(&w.dense)
+            || !finite(&w.dense_mean)
+            || !finite(&w.dense_std)
+            || !w.bias.is_finite()
+        {
             return fail(".weights", "weights must be finite numbers");
         }
         let size = 1usize << spec.hash_bits;
@@ -142,7 +152,12 @@ impl Classifier {
         for (i, (bucket, weight)) in w.tokens.iter().enumerate() {
             match tokens.get_mut(*bucket as usize) {
                 Some(slot) if weight.is_finite() => *slot = *weight,
-                _ => return fail(&format!(".weights.tokens[{i}]"), "bucket out of range or weight not finite"),
+                _ => {
+                    return fail(
+                        &format!(".weights.tokens[{i}]"),
+                        "bucket out of range or weight not finite",
+                    )
+                }
             }
         }
         let c = a.calibration;
@@ -150,8 +165,14 @@ impl Classifier {
             return fail(".calibration", "a and b must be finite");
         }
         let q = &a.score_quantiles;
-        if q.len() < 2 || q.iter().any(|x| !(0.0..=1.0).contains(x)) || q.windows(2).any(|p| p.first() > p.get(1)) {
-            return fail(".score_quantiles", "must be ascending probabilities (0..=1), at least 2");
+        if q.len() < 2
+            || q.iter().any(|x| !(0.0..=1.0).contains(x))
+            || q.windows(2).any(|p| p.first() > p.get(1))
+        {
+            return fail(
+                ".score_quantiles",
+                "must be ascending probabilities (0..=1), at least 2",
+            );
         }
         Ok(Classifier {
             name: name.to_string(),
@@ -159,7 +180,11 @@ impl Classifier {
             bias: w.bias,
             dense: w.dense.clone(),
             dense_mean: w.dense_mean.clone(),
-            dense_scale: w.dense_std.iter().map(|s| if *s > 1e-12 { 1.0 / s } else { 0.0 }).collect(),
+            dense_scale: w
+                .dense_std
+                .iter()
+                .map(|s| if *s > 1e-12 { 1.0 / s } else { 0.0 })
+                .collect(),
             tokens,
             calibration: c,
             score_quantiles: q.clone(),
@@ -286,9 +311,10 @@ impl LocalWindows {
 
 impl ScoreQuantiles for LocalWindows {
     fn threshold(&self, classifier: &Classifier, id: ClassifierId, share: f64) -> f64 {
-        self.windows
-            .get(id.0)
-            .map_or_else(|| classifier.training_threshold(share), |w| w.threshold(share))
+        self.windows.get(id.0).map_or_else(
+            || classifier.training_threshold(share),
+            |w| w.threshold(share),
+        )
     }
 }
 

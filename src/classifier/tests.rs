@@ -131,13 +131,27 @@ fn policies_with_bad_classifiers_are_refused_with_the_path() {
             "rules": [{"name": "r", "when": when, "target": "weak"}],
             "default": "weak",
         });
-        Policy::from_json(&json.to_string()).unwrap_err().to_string()
+        Policy::from_json(&json.to_string())
+            .unwrap_err()
+            .to_string()
     };
     let ok = serde_json::json!({"c": {"inline": toy_artifact()}});
-    let e = base(ok.clone(), serde_json::json!({"score": {"classifier": "x", "gt": 0.5}}));
-    assert!(e.starts_with("rules[0].when.score.classifier: unknown classifier"), "{e}");
-    let e = base(ok.clone(), serde_json::json!({"score": {"classifier": "c", "gt": 1.5}}));
-    assert!(e.starts_with("rules[0].when.score.gt: must be between 0 and 1"), "{e}");
+    let e = base(
+        ok.clone(),
+        serde_json::json!({"score": {"classifier": "x", "gt": 0.5}}),
+    );
+    assert!(
+        e.starts_with("rules[0].when.score.classifier: unknown classifier"),
+        "{e}"
+    );
+    let e = base(
+        ok.clone(),
+        serde_json::json!({"score": {"classifier": "c", "gt": 1.5}}),
+    );
+    assert!(
+        e.starts_with("rules[0].when.score.gt: must be between 0 and 1"),
+        "{e}"
+    );
     let e = base(
         ok.clone(),
         serde_json::json!({"score": {"classifier": "c", "gt": 0.5, "top_share": 0.2}}),
@@ -147,21 +161,30 @@ fn policies_with_bad_classifiers_are_refused_with_the_path() {
         serde_json::json!({"c": {"artifact": "model.json"}}),
         serde_json::json!({"score": {"classifier": "c", "gt": 0.5}}),
     );
-    assert!(e.starts_with("classifiers.c.artifact: \"model.json\": the filter cannot read files"), "{e}");
+    assert!(
+        e.starts_with("classifiers.c.artifact: \"model.json\": the filter cannot read files"),
+        "{e}"
+    );
     let mut bad = toy_artifact();
     bad.version = 99;
     let e = base(
         serde_json::json!({"c": {"inline": bad}}),
         serde_json::json!({"score": {"classifier": "c", "gt": 0.5}}),
     );
-    assert!(e.starts_with("classifiers.c.inline.version: artifact version 99"), "{e}");
+    assert!(
+        e.starts_with("classifiers.c.inline.version: artifact version 99"),
+        "{e}"
+    );
     let mut bad = toy_artifact();
     bad.weights.tokens.push((1 << 12, 1.0));
     let e = base(
         serde_json::json!({"c": {"inline": bad}}),
         serde_json::json!({"score": {"classifier": "c", "gt": 0.5}}),
     );
-    assert!(e.starts_with("classifiers.c.inline.weights.tokens[1]"), "{e}");
+    assert!(
+        e.starts_with("classifiers.c.inline.weights.tokens[1]"),
+        "{e}"
+    );
 }
 
 #[test]

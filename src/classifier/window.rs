@@ -119,7 +119,11 @@ impl ScoreWindow {
         };
         let (cap, head, len) = (word(0)?, word(1)?, word(2)?);
         let body = bytes.get(HEADER..)?;
-        if cap != capacity || len != cap || head >= len.max(1) || body.len() != len.checked_mul(2)? {
+        if cap != capacity
+            || len != cap
+            || head >= len.max(1)
+            || body.len() != len.checked_mul(2)?
+        {
             return None;
         }
         let mut window = ScoreWindow {
@@ -151,7 +155,11 @@ mod tests {
     fn seeded_from_uniform_quantiles_gives_the_uniform_threshold() {
         let w = ScoreWindow::seeded(1000, &uniform());
         assert_eq!(w.len(), 1000);
-        assert!((w.threshold(0.3) - 0.7).abs() < 0.002, "{}", w.threshold(0.3));
+        assert!(
+            (w.threshold(0.3) - 0.7).abs() < 0.002,
+            "{}",
+            w.threshold(0.3)
+        );
         assert!((w.threshold(0.9) - 0.1).abs() < 0.002);
     }
 
@@ -179,7 +187,10 @@ mod tests {
         let bytes = w.to_bytes();
         assert_eq!(ScoreWindow::from_bytes(&bytes, 300), Some(w.clone()));
         assert_eq!(ScoreWindow::from_bytes(&bytes, 301), None);
-        assert_eq!(ScoreWindow::from_bytes(&bytes[..bytes.len() - 1], 300), None);
+        assert_eq!(
+            ScoreWindow::from_bytes(&bytes[..bytes.len() - 1], 300),
+            None
+        );
         assert_eq!(ScoreWindow::from_bytes(b"", 300), None);
     }
 }

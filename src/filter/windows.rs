@@ -33,7 +33,10 @@ fn load(c: &Classifier) -> Loaded {
         },
         Ok((None, cas)) => (ScoreWindow::seeded(c.window, &c.score_quantiles), cas),
         Err(status) => {
-            log::warn!("model-router: cannot read the score window of {}: {status:?}", c.name);
+            log::warn!(
+                "model-router: cannot read the score window of {}: {status:?}",
+                c.name
+            );
             (ScoreWindow::seeded(c.window, &c.score_quantiles), None)
         }
     }
@@ -78,7 +81,10 @@ impl<'a> SharedWindows<'a> {
                     Ok(()) => break,
                     Err(Status::CasMismatch) => continue, // another worker wrote first: reload
                     Err(status) => {
-                        log::warn!("model-router: cannot write the score window of {}: {status:?}", c.name);
+                        log::warn!(
+                            "model-router: cannot write the score window of {}: {status:?}",
+                            c.name
+                        );
                         break;
                     }
                 }
@@ -95,6 +101,8 @@ impl ScoreQuantiles for SharedWindows<'_> {
         let Some(slot) = loaded.get_mut(id.0) else {
             return classifier.training_threshold(share);
         };
-        slot.get_or_insert_with(|| load(classifier)).0.threshold(share)
+        slot.get_or_insert_with(|| load(classifier))
+            .0
+            .threshold(share)
     }
 }

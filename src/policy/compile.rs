@@ -404,7 +404,8 @@ impl Scope<'_> {
             [
                 raw.gt.map(|v| ("gt", ScoreTest::Gt(v), v)),
                 raw.lt.map(|v| ("lt", ScoreTest::Lt(v), v)),
-                raw.top_share.map(|v| ("top_share", ScoreTest::TopShare(v), v)),
+                raw.top_share
+                    .map(|v| ("top_share", ScoreTest::TopShare(v), v)),
             ],
             path,
             "gt, lt or top_share",

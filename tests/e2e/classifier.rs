@@ -102,7 +102,8 @@ fn a_fixed_threshold_routes_as_the_core_scores_and_meters_the_scores() {
             .iter()
             .find(|(n, l, _)| {
                 n == "model_router_classifier_score_permille_count"
-                    && l.iter().any(|(k, v)| k == "classifier" && v == "difficulty")
+                    && l.iter()
+                        .any(|(k, v)| k == "classifier" && v == "difficulty")
             })
             .map(|(_, _, v)| *v)
     };
@@ -116,13 +117,20 @@ fn a_fixed_threshold_routes_as_the_core_scores_and_meters_the_scores() {
     // The access log carries the audit record as a string.
     let decision: Value = serde_json::from_str(first["decision"].as_str().unwrap()).unwrap();
     let score = decision["scores"]["difficulty"].as_f64();
-    assert!(score.is_some_and(|p| (0.0..=1.0).contains(&p)), "audit record: {first}");
+    assert!(
+        score.is_some_and(|p| (0.0..=1.0).contains(&p)),
+        "audit record: {first}"
+    );
 }
 
 /// Easy prompts first, then hard ones: a traffic shift the threshold must follow.
 fn shifted() -> Vec<String> {
     let all = bodies();
-    let hard = |b: &String| ["Prove", "Derive", "Rigorously", "Justify"].iter().any(|w| b.contains(w));
+    let hard = |b: &String| {
+        ["Prove", "Derive", "Rigorously", "Justify"]
+            .iter()
+            .any(|w| b.contains(w))
+    };
     let easy: Vec<String> = all.iter().filter(|b| !hard(b)).take(120).cloned().collect();
     let hard: Vec<String> = all.iter().filter(|b| hard(b)).take(90).cloned().collect();
     easy.into_iter().chain(hard).collect()
@@ -139,7 +147,10 @@ fn top_share_holds_the_share_across_a_shift_where_a_fixed_threshold_drifts() {
 
     let expected = replay(&compiled, &bodies);
     let (_envoy, models) = through_envoy(&shared, &bodies);
-    assert_eq!(models, expected, "the filter's shared window decides as the core's");
+    assert_eq!(
+        models, expected,
+        "the filter's shared window decides as the core's"
+    );
     let (_envoy2, fixed_models) = through_envoy(&fixed, &bodies);
 
     let blocks = |m: &[String]| m.chunks(30).map(share).collect::<Vec<f64>>();

@@ -43,8 +43,8 @@ pub fn train_command(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
             Long("pass-mark") => labels.pass_mark = Some(parse(parser, "pass-mark")?),
             Long("encoding") => {
                 let name = string_value(parser)?;
-                options.encoding =
-                    Encoding::from_name(&name).ok_or_else(|| format!("unknown encoding {name:?}"))?;
+                options.encoding = Encoding::from_name(&name)
+                    .ok_or_else(|| format!("unknown encoding {name:?}"))?;
             }
             Long("scan") => {
                 options.scan = match string_value(parser)?.as_str() {
@@ -123,7 +123,10 @@ pub fn train_command(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
             ("length rule", length),
             ("random", eval::random_scores(rows.rows.len(), SEED)),
         ];
-        let _ = writeln!(report, "\nheld-out routing figures ({strong} vs {weak}; cost = strong share):");
+        let _ = writeln!(
+            report,
+            "\nheld-out routing figures ({strong} vs {weak}; cost = strong share):"
+        );
         let mut json = serde_json::Map::new();
         report.push_str(&curve_table(&curves, &outcomes, &mut json));
         if let Some(obj) = trained.artifact.metrics.as_object_mut() {
@@ -155,7 +158,10 @@ fn fmt_interval(i: Option<Interval>) -> String {
 }
 
 fn interval_json(i: Option<Interval>) -> serde_json::Value {
-    i.map_or(serde_json::Value::Null, |i| serde_json::json!({"value": i.value, "low": i.low, "high": i.high}))
+    i.map_or(
+        serde_json::Value::Null,
+        |i| serde_json::json!({"value": i.value, "low": i.low, "high": i.high}),
+    )
 }
 
 /// The table of curve figures, and the same as JSON into `json`.
@@ -186,7 +192,10 @@ fn curve_table(
             }),
         );
     }
-    let _ = writeln!(s, "(bootstrap 95% intervals over {BOOTSTRAP} resamples of the rows)");
+    let _ = writeln!(
+        s,
+        "(bootstrap 95% intervals over {BOOTSTRAP} resamples of the rows)"
+    );
     s
 }
 
@@ -247,7 +256,9 @@ pub fn eval_command(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     let by_name = |name: &Option<String>, default: ModelId| -> Result<ModelId, String> {
         match name {
             None => Ok(default),
-            Some(n) => policy.model_by_name(n).ok_or_else(|| format!("unknown model {n:?}")),
+            Some(n) => policy
+                .model_by_name(n)
+                .ok_or_else(|| format!("unknown model {n:?}")),
         }
     };
     let (s_default, w_default) = extremes(&policy);
@@ -265,20 +276,33 @@ pub fn eval_command(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     let headers = Headers::new();
     for (i, row) in rows.iter().enumerate() {
         let at = |e: String| format!("{data}: row {}: {e}", i + 1);
-        let shape = ApiShape::from_path(&row.path).ok_or_else(|| at(format!("no LLM API at {:?}", row.path)))?;
+        let shape = ApiShape::from_path(&row.path)
+            .ok_or_else(|| at(format!("no LLM API at {:?}", row.path)))?;
         let d = decide_with(
             &policy,
-            &Request { shape, path: &row.path, headers: &headers, body: &row.body },
+            &Request {
+                shape,
+                path: &row.path,
+                headers: &headers,
+                body: &row.body,
+            },
             &windows,
         );
         windows.record(&d.scores, &policy.windowed);
-        let model = *d.chain().first().ok_or_else(|| at("the policy rejected the request".into()))?;
+        let model = *d
+            .chain()
+            .first()
+            .ok_or_else(|| at("the policy rejected the request".into()))?;
         let (qs, qw) = (quality(&policy, row, strong), quality(&policy, row, weak));
         let (Some(qs), Some(qw)) = (qs, qw) else {
             return Err(at("needs scores for the strong and the weak model".into()));
         };
-        let q = quality(&policy, row, model)
-            .ok_or_else(|| at(format!("no score for the chosen model {:?}", policy.models[model.0].name)))?;
+        let q = quality(&policy, row, model).ok_or_else(|| {
+            at(format!(
+                "no score for the chosen model {:?}",
+                policy.models[model.0].name
+            ))
+        })?;
         outcomes.push(Outcomes {
             strong_quality: qs,
             weak_quality: qw,
@@ -305,16 +329,29 @@ pub fn eval_command(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
             strong_share: base.strong_share,
             quality,
             cost: chosen_cost.iter().sum::<f64>() / n,
-            pgr: if gap.abs() < 1e-12 { 0.0 } else { (quality - weak_q) / gap },
+            pgr: if gap.abs() < 1e-12 {
+                0.0
+            } else {
+                (quality - weak_q) / gap
+            },
         }
     };
     let share = ours.strong_share;
     let length = length_scores(&rows, policy.default_encoding)?;
     let baselines = [
         ("policy".to_string(), ours),
-        ("always strong".to_string(), eval::operating(&outcomes, &vec![true; rows.len()])),
-        ("always weak".to_string(), eval::operating(&outcomes, &vec![false; rows.len()])),
-        (format!("random at {:.1}% strong", share * 100.0), eval::random_at(&outcomes, share)),
+        (
+            "always strong".to_string(),
+            eval::operating(&outcomes, &vec![true; rows.len()]),
+        ),
+        (
+            "always weak".to_string(),
+            eval::operating(&outcomes, &vec![false; rows.len()]),
+        ),
+        (
+            format!("random at {:.1}% strong", share * 100.0),
+            eval::random_at(&outcomes, share),
+        ),
         (
             format!("length rule at {:.1}% strong", share * 100.0),
             eval::operating(&outcomes, &eval::top_share(&length, share)),
@@ -344,7 +381,11 @@ pub fn eval_command(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
         let _ = writeln!(
             s,
             "\npolicy strong share per window of {w} rows: {}",
-            shares.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(" ")
+            shares
+                .iter()
+                .map(|x| format!("{x:.3}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
     }
     let mut curves: Vec<(String, Vec<f64>)> = policy
@@ -355,7 +396,10 @@ pub fn eval_command(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
         .collect();
     curves.push(("length rule".into(), length));
     curves.push(("random".into(), eval::random_scores(rows.len(), SEED)));
-    let refs: Vec<(&str, Vec<f64>)> = curves.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
+    let refs: Vec<(&str, Vec<f64>)> = curves
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.clone()))
+        .collect();
     let _ = writeln!(s, "\ncurves over thresholds:");
     s.push_str(&curve_table(&refs, &outcomes, &mut serde_json::Map::new()));
     if let Some(path) = svg {
@@ -364,9 +408,18 @@ pub fn eval_command(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
             .iter()
             .map(|(n, sc)| (*n, eval::curve(sc, &outcomes, &all)))
             .collect();
-        let point = |op: &Operating| eval::Point { share: op.strong_share, quality: op.quality, cost: op.cost };
-        let points: Vec<(&str, eval::Point)> = baselines.iter().take(3).map(|(l, op)| (l.as_str(), point(op))).collect();
-        std::fs::write(&path, eval::svg(&drawn, &points)).map_err(|e| format!("cannot write {path}: {e}"))?;
+        let point = |op: &Operating| eval::Point {
+            share: op.strong_share,
+            quality: op.quality,
+            cost: op.cost,
+        };
+        let points: Vec<(&str, eval::Point)> = baselines
+            .iter()
+            .take(3)
+            .map(|(l, op)| (l.as_str(), point(op)))
+            .collect();
+        std::fs::write(&path, eval::svg(&drawn, &points))
+            .map_err(|e| format!("cannot write {path}: {e}"))?;
         let _ = writeln!(s, "wrote {path}");
     }
     print!("{s}");
@@ -395,8 +448,12 @@ pub fn convert_routellm_command(parser: &mut lexopt::Parser) -> Result<ExitCode,
     names.sort();
     let mut files = Vec::new();
     for p in &names {
-        let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-        let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         files.push((name, text));
     }
     let mut contaminated = BTreeSet::new();
@@ -404,7 +461,8 @@ pub fn convert_routellm_command(parser: &mut lexopt::Parser) -> Result<ExitCode,
     if list.is_file() {
         let text = std::fs::read_to_string(&list).map_err(|e| e.to_string())?;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("{}: {e}", list.display()))?;
+            let v: serde_json::Value =
+                serde_json::from_str(line).map_err(|e| format!("{}: {e}", list.display()))?;
             if let Some(p) = v["eval_prompt"].as_str() {
                 contaminated.insert(p.to_string());
             }
