@@ -20,7 +20,7 @@ pub mod server;
 
 use std::time::Duration;
 
-use model_router::tokens::Encoding;
+use model_router_core::tokens::Encoding;
 
 pub use server::{serve, Server};
 

@@ -3,11 +3,11 @@
 //! choices are compared, request by request, with the core's replay of the
 //! same rows (`decide_with` and an in-process window).
 
-use model_router::classifier::LocalWindows;
-use model_router::decision::{decide_with, Request};
-use model_router::headers::Headers;
-use model_router::policy::Policy;
-use model_router::request::ApiShape;
+use model_router_core::classifier::LocalWindows;
+use model_router_core::decision::{decide_with, Request};
+use model_router_core::headers::Headers;
+use model_router_core::policy::Policy;
+use model_router_core::request::ApiShape;
 use serde_json::{json, Value};
 
 use crate::harness::{read_text, scrape, Envoy, Mock};
