@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::harness::{read_text, scrape, Envoy, Mock};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/classifier");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/classifier");
 
 fn artifact() -> Value {
     serde_json::from_str(&std::fs::read_to_string(format!("{FIXTURES}/classifier.json")).unwrap())
