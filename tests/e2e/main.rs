@@ -12,9 +12,11 @@
 
 mod accounting;
 mod bad_input;
+mod billing;
 mod classifier;
 mod fallback;
 mod faults;
+mod feedback;
 #[allow(dead_code)] // shared by all test modules; not each uses every helper
 mod harness;
 mod reload;

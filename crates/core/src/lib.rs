@@ -23,11 +23,13 @@
 
 pub mod actions;
 pub mod billing;
+pub mod catalog;
 pub mod classifier;
 pub mod condition;
 pub mod cost;
 pub mod decision;
 pub mod explain;
+pub mod feedback;
 pub mod headers;
 pub mod ids;
 pub mod metrics;

@@ -449,7 +449,7 @@ fn top_share_windows_live_in_shared_data_seen_by_every_vm() {
     let mut clusters = Vec::new();
     for i in 0..12 {
         let mut host = chat_request(hard);
-        host.shared = data.clone();
+        host.shared_data = data.clone();
         let vm = if i % 2 == 0 { &vm_a } else { &vm_b };
         let mut filter = Downstream::new(Some(vm.clone()));
         send(&mut filter, &host);

@@ -16,7 +16,7 @@ use model_router_core::headers::{Headers, UPSTREAM_ROOT_ID};
 use model_router_core::metrics::Kind;
 
 use crate::downstream::Downstream;
-use crate::host::{Flow, Host, SharedWrite};
+use crate::host::{Flow, Host};
 use crate::root::{self, Role, Shared};
 use crate::upstream::Upstream;
 
@@ -94,28 +94,6 @@ impl Host for ProxyWasm {
             .ok()
     }
 
-    fn shared_data(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-        // Envoy answers Ok or NotFound (the SDK maps NotFound to None).
-        match hostcalls::get_shared_data(key) {
-            Ok(found) => found,
-            Err(status) => {
-                log::warn!("model-router: cannot read shared data {key}: {status:?}");
-                (None, None)
-            }
-        }
-    }
-
-    fn set_shared_data(&self, key: &str, value: &[u8], cas: Option<u32>) -> SharedWrite {
-        match hostcalls::set_shared_data(key, Some(value), cas) {
-            Ok(()) => SharedWrite::Written,
-            Err(proxy_wasm::types::Status::CasMismatch) => SharedWrite::CasMismatch,
-            Err(status) => {
-                log::warn!("model-router: cannot write shared data {key}: {status:?}");
-                SharedWrite::Failed
-            }
-        }
-    }
-
     fn update_metric(&self, kind: Kind, id: u32, value: u64) {
         let result = match kind {
             Kind::Counter => {
@@ -125,6 +103,24 @@ impl Host for ProxyWasm {
         };
         if let Err(status) = result {
             log::warn!("model-router: cannot update metric {id}: {status:?}");
+        }
+    }
+
+    fn get_shared_data(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        hostcalls::get_shared_data(key).unwrap_or_else(|status| {
+            log::warn!("model-router: cannot read shared data {key}: {status:?}");
+            (None, None)
+        })
+    }
+
+    fn set_shared_data(&self, key: &str, value: Option<&[u8]>, cas: Option<u32>) -> bool {
+        match hostcalls::set_shared_data(key, value, cas) {
+            Ok(()) => true,
+            Err(proxy_wasm::types::Status::CasMismatch) => false,
+            Err(status) => {
+                log::warn!("model-router: cannot write shared data {key}: {status:?}");
+                false
+            }
         }
     }
 }

@@ -14,7 +14,7 @@ use model_router_core::classifier::window::ScoreWindow;
 use model_router_core::classifier::{Classifier, ClassifierId, ScoreQuantiles};
 use model_router_core::policy::Policy;
 
-use crate::host::{Host, SharedWrite};
+use crate::host::Host;
 
 const CAS_ATTEMPTS: usize = 4;
 
@@ -27,7 +27,7 @@ type Loaded = (ScoreWindow, Option<u32>);
 
 /// The window in shared data and its CAS token, or a seeded one.
 fn load(host: &impl Host, c: &Classifier) -> Loaded {
-    let (bytes, cas) = host.shared_data(&key(c));
+    let (bytes, cas) = host.get_shared_data(&key(c));
     let window = bytes
         .and_then(|b| ScoreWindow::from_bytes(&b, c.window))
         .unwrap_or_else(|| ScoreWindow::seeded(c.window, &c.score_quantiles));
@@ -68,9 +68,12 @@ impl<'a, H: Host> SharedWindows<'a, H> {
             for _ in 0..CAS_ATTEMPTS {
                 let (mut window, cas) = cached.take().unwrap_or_else(|| load(self.host, c));
                 window.push(*score);
-                match self.host.set_shared_data(&key(c), &window.to_bytes(), cas) {
-                    SharedWrite::CasMismatch => continue, // another worker wrote first: reload
-                    SharedWrite::Written | SharedWrite::Failed => break,
+                // false: another worker wrote first (or the write failed): reload and retry.
+                if self
+                    .host
+                    .set_shared_data(&key(c), Some(&window.to_bytes()), cas)
+                {
+                    break;
                 }
             }
         }

@@ -4,20 +4,23 @@
 mod compile;
 mod error;
 mod ordered;
+mod pricing;
 pub mod raw;
+mod rule_index;
 
 use crate::condition::Condition;
 use crate::cost::Pricing;
 use crate::headers::Headers;
 use crate::request::{Api, ApiSet, Ratio, RequestFacts};
 use crate::signals::{Counting, Tokenizer};
-use crate::task::Task;
+use crate::task::{Task, TaskMatcher};
 use crate::tokens::Encoding;
 
 pub use error::PolicyError;
 pub use raw::{
     Mode, OnBudgetExceeded, OnContextOverflow, OnInvalidRequest, Scan, StreamUsage, TokenCounting,
 };
+pub use rule_index::RuleIndex;
 
 pub use crate::ids::{ModelId, TaskId};
 
@@ -40,6 +43,8 @@ pub struct Model {
     pub estimate: Option<Ratio>,
     /// The APIs the model's endpoint accepts.
     pub apis: ApiSet,
+    /// The price catalogue entry the model's prices come from, if any.
+    pub catalog: Option<String>,
 }
 
 impl Model {
@@ -140,6 +145,10 @@ pub struct Policy {
     /// Per classifier: some `top_share` condition reads it, so its scores
     /// feed a sliding window.
     pub windowed: Vec<bool>,
+    /// Every task's keywords and patterns, compiled together.
+    pub task_matcher: TaskMatcher,
+    /// `rules` indexed by the task their first condition needs.
+    pub rule_index: RuleIndex,
 }
 
 impl Policy {
@@ -190,7 +199,7 @@ impl Policy {
                 }
             }
         }
-        self.tasks.iter().position(|t| t.matches(facts)).map(TaskId)
+        self.task_matcher.first_match(facts)
     }
 }
 
