@@ -10,7 +10,6 @@ pub mod window;
 
 use serde::Deserialize;
 
-use crate::policy::PolicyError;
 use crate::request::RequestFacts;
 use crate::tokens::{Encoding, TokenError};
 use artifact::{Artifact, FORMAT, VERSION};
@@ -66,10 +65,25 @@ pub struct Classifier {
     pub digest: u64,
 }
 
+/// A classifier the policy cannot use: its JSON path and the problem (the
+/// policy compiler turns it into a `PolicyError`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileError {
+    pub path: String,
+    pub message: String,
+}
+
 impl Classifier {
     /// Compiles `raw` (`path` = `classifiers.NAME`).
-    pub fn compile(name: &str, raw: &RawClassifier, path: &str) -> Result<Classifier, PolicyError> {
-        let err = |at: &str, m: String| PolicyError::new(format!("{path}{at}"), m);
+    pub fn compile(
+        name: &str,
+        raw: &RawClassifier,
+        path: &str,
+    ) -> Result<Classifier, CompileError> {
+        let err = |at: &str, m: String| CompileError {
+            path: format!("{path}{at}"),
+            message: m,
+        };
         let artifact: Artifact = match (&raw.inline, &raw.artifact) {
             (Some(a), None) => serde_json::from_str(a.get())
                 .map_err(|e| err(".inline", format!("not a classifier artifact: {e}")))?,

@@ -160,7 +160,7 @@ fn compile_classifiers(raw: &RawPolicy) -> Result<Vec<Classifier>, PolicyError> 
                     "a classifier name must be non-empty printable ASCII without spaces (it is a metric label)",
                 ));
             }
-            Classifier::compile(name, c, &path)
+            Classifier::compile(name, c, &path).map_err(PolicyError::from)
         })
         .collect()
 }
