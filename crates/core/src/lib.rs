@@ -23,7 +23,6 @@
 
 pub mod actions;
 pub mod billing;
-pub mod catalog;
 pub mod classifier;
 pub mod condition;
 pub mod cost;
@@ -34,6 +33,8 @@ pub mod headers;
 pub mod ids;
 pub mod metrics;
 pub mod policy;
+/// The dated price catalogue (in `policy`, whose pricing it feeds).
+pub use policy::catalog;
 pub mod range;
 pub mod request;
 pub mod rewrite;

@@ -1,6 +1,7 @@
 //! The routing policy: raw JSON (`raw`) compiled once into typed runtime
 //! structures (`Policy`). Every problem is a `PolicyError` naming its JSON path.
 
+pub mod catalog;
 mod compile;
 mod error;
 mod ordered;
