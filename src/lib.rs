@@ -27,10 +27,12 @@ pub mod condition;
 pub mod cost;
 pub mod decision;
 pub mod envoy_config;
+pub mod envoy_provider;
 pub mod explain;
 pub mod headers;
 pub mod metrics;
 pub mod policy;
+pub mod provider;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod report;
 pub mod request;

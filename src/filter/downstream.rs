@@ -13,7 +13,7 @@ use crate::actions::{self, served_model};
 use crate::cost::Usage;
 use crate::decision::{decide, Decision, Request};
 use crate::explain::{self, with_billing, Billing};
-use crate::headers::{Headers, ATTEMPT_COUNT_HEADER, DECISION_STATE, OWN_PREFIX};
+use crate::headers::{Headers, API_STATE, ATTEMPT_COUNT_HEADER, DECISION_STATE, OWN_PREFIX};
 use crate::metrics::{self, Completion, UsageSource};
 use crate::request::ApiShape;
 use crate::usage::{ReadUsage, ResponseFormat, UsageReader};
@@ -125,6 +125,12 @@ impl Downstream {
         }
         for (name, value) in &todo.set_headers {
             host::set_request_header(name, value);
+        }
+        if let Some((upstream_path, api)) = actions::provider_path(policy, &flight.decision, path) {
+            if let Some(upstream_path) = upstream_path {
+                host::set_request_header(":path", &upstream_path);
+            }
+            host::set_filter_state(API_STATE, &api);
         }
         for (name, value) in &todo.filter_state {
             host::set_filter_state(name, value);

@@ -9,7 +9,7 @@ use proxy_wasm::types::Action;
 use super::host;
 use super::root::Shared;
 use crate::actions;
-use crate::headers::{ATTEMPT_COUNT_HEADER, CHAIN_STATE};
+use crate::headers::{API_STATE, ATTEMPT_COUNT_HEADER, CHAIN_STATE};
 
 pub struct Upstream {
     shared: Option<Rc<Shared>>,
@@ -43,6 +43,14 @@ impl HttpContext for Upstream {
         let Some(plan) = host::filter_state(CHAIN_STATE) else {
             return Action::Continue;
         };
+        if let Some(policy) = self.shared.as_deref().map(|s| &s.policy) {
+            // Set on every retry: the header map is shared with the earlier attempts.
+            if let Some(path) = host::filter_state(API_STATE)
+                .and_then(|api| actions::attempt_path(policy, &plan, attempt, &api))
+            {
+                host::set_request_header(":path", &path);
+            }
+        }
         self.retry = Some((plan, attempt));
         Action::Pause
     }

@@ -5,6 +5,7 @@
 use serde::Deserialize;
 
 use super::ordered::OrderedMap;
+pub use crate::provider::raw::{RawAuth, RawClients, RawProvider, RawTls};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,12 +57,20 @@ pub struct RawPolicy {
     /// request's provider (OpenAI 765, Anthropic 1399).
     #[serde(default)]
     pub default_image_tokens: Option<u64>,
+    /// Where models' requests go: name → base URL, auth, headers, TLS.
+    #[serde(default)]
+    pub providers: OrderedMap<RawProvider>,
+    /// Callers authenticate with their own keys (Envoy's API-key filter).
+    #[serde(default)]
+    pub clients: Option<RawClients>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawModel {
-    pub cluster: String,
+    /// An Envoy cluster the user wires; exactly one of `cluster` and `provider`.
+    #[serde(default)]
+    pub cluster: Option<String>,
     #[serde(default)]
     pub provider_model: Option<String>,
     #[serde(default)]
@@ -79,6 +88,12 @@ pub struct RawModel {
     /// The API(s) the model's endpoint accepts; default `openai_chat`.
     #[serde(default)]
     pub api: Option<RawApis>,
+    /// A provider of `providers`: its generated cluster serves the model.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// Azure OpenAI: the deployment name in the path (default: provider_model).
+    #[serde(default)]
+    pub deployment: Option<String>,
 }
 
 /// `"openai_chat"` or `["openai_chat", "openai_responses"]`.

@@ -67,6 +67,17 @@ impl ApiShape {
         }
     }
 
+    pub fn from_name(name: &str) -> Option<ApiShape> {
+        [
+            ApiShape::ChatCompletions,
+            ApiShape::Completions,
+            ApiShape::Responses,
+            ApiShape::Messages,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             ApiShape::ChatCompletions => "chat_completions",
