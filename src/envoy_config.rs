@@ -166,7 +166,7 @@ pub fn bootstrap(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> 
         if let Some(object) = hcm.as_object_mut() {
             object.insert(
                 "local_reply_config".to_string(),
-                crate::envoy_provider::local_reply_config(),
+                crate::envoy_provider::local_reply_config(policy),
             );
         }
     }

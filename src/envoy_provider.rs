@@ -207,23 +207,50 @@ pub fn api_key_auth(keys: &[(String, String)]) -> Value {
     })
 }
 
-/// Envoy's own 401s (a missing or unknown client key) in OpenAI's error
-/// format, which both SDKs read.
-pub fn local_reply_config() -> Value {
-    json!({"mappers": [{
-        "filter": {"status_code_filter": {"comparison": {
-            "op": "EQ",
-            "value": {"default_value": 401, "runtime_key": "model_router.local_reply.401"},
-        }}},
-        "body_format_override": {
-            "json_format": {"error": {
-                "message": "%LOCAL_REPLY_BODY%",
-                "type": "invalid_request_error",
-                "code": "invalid_api_key",
+/// Replies Envoy makes itself, in OpenAI's error format (both SDKs read
+/// it). An empty or unreadable provider key (Envoy's `credential_injector`
+/// answers 401 `failed_to_inject_credential` in the upstream filter chain)
+/// becomes a 502 naming the provider: the gateway, not the client, is at
+/// fault. With `clients`, a missing or unknown client key stays 401.
+pub fn local_reply_config(policy: &Policy) -> Value {
+    let mut mappers = Vec::new();
+    if policy.providers.iter().any(|p| p.auth.is_some()) {
+        mappers.push(json!({
+            "filter": {"extension_filter": {
+                "name": "envoy.access_loggers.extension_filters.cel",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+                    "expression": "response.code_details == 'failed_to_inject_credential'",
+                },
             }},
-            "content_type": "application/json",
-        },
-    }]})
+            "status_code": 502,
+            "body_format_override": {
+                "json_format": {"error": {
+                    "message": "model-router: the gateway's key file for provider %UPSTREAM_CLUSTER% is empty or unreadable",
+                    "type": "server_error",
+                    "code": "provider_key_unavailable",
+                }},
+                "content_type": "application/json",
+            },
+        }));
+    }
+    if policy.clients.is_some() {
+        mappers.push(json!({
+            "filter": {"status_code_filter": {"comparison": {
+                "op": "EQ",
+                "value": {"default_value": 401, "runtime_key": "model_router.local_reply.401"},
+            }}},
+            "body_format_override": {
+                "json_format": {"error": {
+                    "message": "%LOCAL_REPLY_BODY%",
+                    "type": "invalid_request_error",
+                    "code": "invalid_api_key",
+                }},
+                "content_type": "application/json",
+            },
+        }));
+    }
+    json!({"mappers": mappers})
 }
 
 /// Reads a clients' keys file: a JSON object key → tenant.

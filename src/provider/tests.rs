@@ -48,7 +48,7 @@ fn every_api_maps_under_the_base_path_and_overrides_apply() {
         r#"{"g": {"preset": "gemini", "auth": {"bearer_file": "/k"}, "headers": {"X-Extra": "1"}},
             "v": {"preset": "vllm", "base_url": "http://vllm.internal:8000/v1"}}"#,
         r#"{"m": {"provider": "g", "context_window": 1000},
-            "local": {"provider": "v", "context_window": 1000, "api": ["openai_chat", "openai_responses"]}}"#,
+            "local": {"provider": "v", "context_window": 1000}}"#,
     )
     .unwrap();
     let gemini = &p.models[0];
@@ -69,11 +69,8 @@ fn every_api_maps_under_the_base_path_and_overrides_apply() {
     let local = &p.models[1];
     assert_eq!(p.providers[1].base_url.port, 8000);
     assert!(!p.providers[1].base_url.tls);
-    assert!(local.accepts(Api::OpenaiResponses));
-    assert_eq!(
-        p.upstream_path(local, ApiShape::Responses).as_deref(),
-        Some("/v1/responses")
-    );
+    assert!(local.accepts(Api::OpenaiChat) && !local.accepts(Api::OpenaiResponses));
+    assert_eq!(p.providers[1].upstream_path(ApiShape::Responses, ""), "/v1/responses");
     assert_eq!(
         p.upstream_path(local, ApiShape::Completions).as_deref(),
         Some("/v1/completions")
@@ -216,7 +213,7 @@ fn refuses_bad_providers_with_their_json_path() {
         (
             r#"{"p": {"preset": "openai", "bogus": 1}}"#,
             model,
-            "providers.p: unknown field `bogus`",
+            "providers.p.bogus: unknown field `bogus`",
         ),
     ] {
         let err = policy(providers, models).unwrap_err();
@@ -241,4 +238,46 @@ fn clients_take_the_tenant_from_the_key() {
     ))
     .unwrap_err();
     assert_eq!(err.path, "tenant_header");
+}
+
+#[test]
+fn each_attempt_gets_its_providers_path_and_user_clusters_the_clients() {
+    use crate::actions::{attempt_path, plan, provider_path};
+    use crate::decision::{decide, Request};
+    use crate::headers::Headers;
+    let p = Policy::from_json(
+        r#"{"providers": {"g": {"preset": "groq", "auth": {"file": "/k"}},
+            "az": {"preset": "azure_openai", "base_url": "https://r.openai.azure.com", "auth": {"file": "/k"}}},
+           "models": {"m": {"provider": "g", "provider_model": "llama", "context_window": 100000},
+            "own": {"cluster": "mine", "context_window": 100000},
+            "az4o": {"provider": "az", "provider_model": "gpt-4o", "context_window": 100000}},
+           "default": ["m", "own", "az4o"]}"#,
+    )
+    .unwrap();
+    let client_path = "/proxy/v1/chat/completions";
+    let body = br#"{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}"#;
+    let headers = Headers::new();
+    let decision = decide(
+        &p,
+        &Request {
+            shape: ApiShape::ChatCompletions,
+            path: client_path,
+            headers: &headers,
+            body,
+        },
+    );
+    let (first, api) = provider_path(&p, &decision, client_path).unwrap();
+    assert_eq!(first.as_deref(), Some("/openai/v1/chat/completions"));
+    assert_eq!(api, "chat_completions /proxy/v1/chat/completions");
+    let chain: Vec<_> = decision.chain().to_vec();
+    let plan = plan(&p, &chain);
+    assert_eq!(
+        attempt_path(&p, &plan, 2, &api).as_deref(),
+        Some(client_path)
+    );
+    assert_eq!(
+        attempt_path(&p, &plan, 3, &api).as_deref(),
+        Some("/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21")
+    );
+    assert_eq!(attempt_path(&p, &plan, 4, &api), None);
 }

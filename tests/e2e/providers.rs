@@ -498,13 +498,24 @@ fn an_emptied_key_file_fails_that_provider_clearly_and_is_counted() {
         std::thread::sleep(Duration::from_millis(200));
     };
     let (id, r) = failed;
+    // Restore first, so a failed assertion leaves the stack as it was.
+    rotate(&s.dir.0.join("deepseek.key"), "sk-deepseek-1\n");
     assert!(
         s.deepseek.requests_for(&id).is_empty(),
         "a request went out without a key"
     );
     assert!(s.envoy.stat("cluster.deepseek.credential_injector.failed") >= 1);
-    eprintln!("emptied key: {r:#}");
-    rotate(&s.dir.0.join("deepseek.key"), "sk-deepseek-1\n");
+    // A clear 5xx naming the provider. Envoy never retries a reply made by an
+    // upstream filter, so the chain's gpt-4o-mini is not tried (README).
+    assert_eq!(r["status"], 502, "{r:#}");
+    assert_eq!(r["error_type"], "InternalServerError", "{r:#}");
+    assert_eq!(
+        r["response_json"]["error"]["code"], "provider_key_unavailable",
+        "{r:#}"
+    );
+    let message = r["response_json"]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("deepseek"), "{message}");
+    assert!(s.openai.requests_for(&id).is_empty());
 }
 
 #[test]
@@ -540,7 +551,7 @@ fn clients_authenticate_with_their_own_keys_and_the_key_names_the_tenant() {
     assert_eq!(wrong[0]["status"], 401, "{wrong:#?}");
     assert_eq!(wrong[0]["error_type"], "AuthenticationError", "{wrong:#?}");
     assert_eq!(
-        wrong[0]["error_body"]["error"]["code"], "invalid_api_key",
+        wrong[0]["response_json"]["error"]["code"], "invalid_api_key",
         "{wrong:#?}"
     );
     let missing = envoy.post(

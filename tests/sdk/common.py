@@ -21,6 +21,12 @@ def failure(case, error):
     body = getattr(error, "body", None)
     response = getattr(error, "response", None)
     headers = dict(response.headers) if response is not None else {}
+    response_json = None
+    if response is not None:
+        try:
+            response_json = json.loads(response.text)
+        except Exception:  # not JSON, or not read
+            response_json = None
     return {
         "id": case.get("id"),
         "ok": False,
@@ -28,6 +34,8 @@ def failure(case, error):
         "error": str(error),
         "error_type": type(error).__name__,
         "error_body": body if isinstance(body, (dict, list, str)) else None,
+        # The reply's body as the gateway sent it (the SDKs unwrap "error").
+        "response_json": response_json,
         "headers": headers,
         "trace": traceback.format_exc(limit=3),
     }
