@@ -70,7 +70,10 @@ fn every_api_maps_under_the_base_path_and_overrides_apply() {
     assert_eq!(p.providers[1].base_url.port, 8000);
     assert!(!p.providers[1].base_url.tls);
     assert!(local.accepts(Api::OpenaiChat) && !local.accepts(Api::OpenaiResponses));
-    assert_eq!(p.providers[1].upstream_path(ApiShape::Responses, ""), "/v1/responses");
+    assert_eq!(
+        p.providers[1].upstream_path(ApiShape::Responses, ""),
+        "/v1/responses"
+    );
     assert_eq!(
         p.upstream_path(local, ApiShape::Completions).as_deref(),
         Some("/v1/completions")

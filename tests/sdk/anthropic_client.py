@@ -1,6 +1,7 @@
 """Drives the gateway with the official Anthropic Python SDK (see README.md)."""
 
 import asyncio
+import inspect
 import os
 import sys
 
@@ -100,7 +101,10 @@ async def concurrent(config, case):
             raw = await client.messages.with_raw_response.create(
                 **request_args({**case, "kind": case.get("of", "plain")}), extra_headers=headers
             )
-            return result({"id": headers["x-test-id"]}, raw, raw.parse())
+            message = raw.parse()
+            if inspect.isawaitable(message):  # the async client's raw response parses async
+                message = await message
+            return result({"id": headers["x-test-id"]}, raw, message)
         except Exception as error:  # reported, not raised
             return failure({"id": headers["x-test-id"]}, error)
 

@@ -1,6 +1,7 @@
 """Drives the gateway with the official OpenAI Python SDK (see README.md)."""
 
 import asyncio
+import inspect
 import json
 import os
 import sys
@@ -136,6 +137,8 @@ async def concurrent(config, case):
                 **request_args({**case, "kind": case.get("of", "plain")}), extra_headers=headers
             )
             completion = raw.parse()
+            if inspect.isawaitable(completion):  # newer SDKs parse async responses async
+                completion = await completion
             return result({**case, "id": headers["x-test-id"]}, raw, completion,
                           completion.choices[0].message.content)
         except Exception as error:  # reported, not raised
