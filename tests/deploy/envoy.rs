@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use model_router::envoy_config::{self, EnvoyOptions};
-use model_router::policy::Policy;
+use model_router_cli::envoy_config::{self, EnvoyOptions};
+use model_router_core::policy::Policy;
 use serde_json::{json, Value};
 
 use crate::generate::{self, COMPOSE_WASM};
@@ -96,7 +96,7 @@ fn with_local_files(text: &str, dir: &Path) -> String {
     for (i, (at, file)) in policy.named_files().into_iter().enumerate() {
         let local = dir.join(format!("file-{i}"));
         let content = if at.ends_with("ca_file") {
-            std::fs::read_to_string(model_router::envoy_provider::SYSTEM_CA_BUNDLE).unwrap()
+            std::fs::read_to_string(model_router_cli::envoy_provider::SYSTEM_CA_BUNDLE).unwrap()
         } else {
             "placeholder-key\n".to_string()
         };
@@ -127,7 +127,7 @@ fn every_example_policy_generates_a_config_envoy_accepts() {
             },
         ] {
             let sds_dir = dir.join("sds").display().to_string();
-            for (file, secret) in model_router::envoy_provider::sds_files(&policy, &sds_dir) {
+            for (file, secret) in model_router_cli::envoy_provider::sds_files(&policy, &sds_dir) {
                 std::fs::create_dir_all(file.parent().unwrap()).unwrap();
                 std::fs::write(file, secret.to_string()).unwrap();
             }
@@ -394,7 +394,7 @@ fn the_real_provider_example_generates_tls_sni_host_and_injected_keys() {
     );
     let policy = Policy::from_json(&text).unwrap();
     let sds_dir = dir.join("sds").display().to_string();
-    for (file, secret) in model_router::envoy_provider::sds_files(&policy, &sds_dir) {
+    for (file, secret) in model_router_cli::envoy_provider::sds_files(&policy, &sds_dir) {
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(file, secret.to_string()).unwrap();
     }
@@ -426,7 +426,7 @@ fn the_real_provider_example_generates_tls_sni_host_and_injected_keys() {
         let validation = &tls["common_tls_context"]["validation_context"];
         assert_eq!(
             validation["trusted_ca"]["filename"],
-            model_router::envoy_provider::SYSTEM_CA_BUNDLE
+            model_router_cli::envoy_provider::SYSTEM_CA_BUNDLE
         );
         assert_eq!(
             validation["match_typed_subject_alt_names"][0]["matcher"]["exact"],

@@ -11,14 +11,16 @@ use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use model_router::envoy_config::{self, EnvoyOptions};
-use model_router::policy::Policy;
+use model_router_cli::envoy_config::{self, EnvoyOptions};
+use model_router_core::policy::Policy;
 use serde_json::{json, Value};
 
 pub const TEST_ID: &str = "x-test-id";
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .canonicalize()
+        .unwrap()
 }
 
 fn target_dir() -> PathBuf {
@@ -303,7 +305,8 @@ impl Envoy {
             ..EnvoyOptions::default()
         };
         // The providers' SDS files, as `model-router envoy --sds-dir` writes them.
-        for (path, secret) in model_router::envoy_provider::sds_files(&policy, &options.sds_dir) {
+        for (path, secret) in model_router_cli::envoy_provider::sds_files(&policy, &options.sds_dir)
+        {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, secret.to_string()).unwrap();
         }

@@ -1,0 +1,68 @@
+//! The per-attempt filter, in the cluster's upstream filter chain: on a
+//! retry, writes the model of this attempt into the body the router replays.
+
+use std::rc::Rc;
+
+use model_router_core::actions;
+use model_router_core::headers::{API_STATE, CHAIN_STATE};
+
+use crate::host::{Flow, Host};
+use crate::root::Shared;
+
+pub struct Upstream {
+    shared: Option<Rc<Shared>>,
+    /// The plan and attempt number of a retry whose body must be rewritten.
+    retry: Option<(String, u32)>,
+}
+
+impl Upstream {
+    pub fn new(shared: Option<Rc<Shared>>) -> Upstream {
+        Upstream {
+            shared,
+            retry: None,
+        }
+    }
+
+    pub fn on_request_headers(&mut self, host: &impl Host, end_of_stream: bool) -> Flow {
+        // Set by Envoy on upstream requests (virtual host `include_request_attempt_count`).
+        // The header map is shared between attempts: read it, never remove it.
+        let attempt = host.request_headers().attempt_number();
+        // The first attempt already carries the body the routing filter wrote.
+        if attempt <= 1 || end_of_stream {
+            return Flow::Continue;
+        }
+        let Some(plan) = host.filter_state(CHAIN_STATE) else {
+            return Flow::Continue;
+        };
+        if let Some(policy) = self.shared.as_deref().map(|s| &s.policy) {
+            // Set on every retry: the header map is shared with the earlier attempts.
+            if let Some(path) = host
+                .filter_state(API_STATE)
+                .and_then(|api| actions::attempt_path(policy, &plan, attempt, &api))
+            {
+                host.set_request_header(":path", Some(&path));
+            }
+        }
+        self.retry = Some((plan, attempt));
+        Flow::Pause
+    }
+
+    pub fn on_request_body(&mut self, host: &impl Host, size: usize, end_of_stream: bool) -> Flow {
+        let Some((plan, attempt)) = &self.retry else {
+            return Flow::Continue;
+        };
+        if !end_of_stream {
+            return Flow::Pause;
+        }
+        let Some(policy) = self.shared.as_deref().map(|s| &s.policy) else {
+            return Flow::Continue;
+        };
+        let body = host.request_body(size);
+        if let Some(new_body) = actions::attempt_body(policy, plan, *attempt, &body) {
+            host.replace_request_body(size, &new_body);
+            host.set_request_header("content-length", Some(&new_body.len().to_string()));
+        }
+        self.retry = None;
+        Flow::Continue
+    }
+}
