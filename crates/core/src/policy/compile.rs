@@ -35,8 +35,8 @@ pub(super) fn compile_json(json: &str) -> Result<Policy, PolicyError> {
 fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
     let default_encoding = encoding(raw.default_encoding.as_deref(), "default_encoding")?
         .unwrap_or(Encoding::O200kBase);
-    let providers = crate::provider::compile_providers(&raw.providers.0)?;
-    let clients = crate::provider::compile_clients(raw.clients.as_ref())?;
+    let providers = super::providers::compile_providers(&raw.providers.0)?;
+    let clients = super::providers::compile_clients(raw.clients.as_ref())?;
     let models = compile_models(&raw, default_encoding, &providers)?;
     let tasks = compile_tasks(&raw)?;
     let scope = Scope {

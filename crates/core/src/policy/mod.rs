@@ -4,6 +4,7 @@
 mod compile;
 mod error;
 mod ordered;
+mod providers;
 pub mod raw;
 
 use crate::condition::Condition;

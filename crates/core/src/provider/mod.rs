@@ -4,12 +4,10 @@
 //! `providers` section; the Envoy generator turns them into clusters, and
 //! the filter maps each request's path under the provider's base path.
 
-mod compile;
 pub mod preset;
 pub mod raw;
 pub mod url;
 
-pub use compile::{compile_clients, compile_providers};
 pub use preset::Preset;
 
 use crate::request::ApiShape;

@@ -1,11 +1,11 @@
 //! RawProvider → Provider: the preset filled in, then overridden field by
 //! field; every problem refused with its JSON path.
 
-use super::preset::{Preset, AZURE_API_VERSION};
-use super::raw::{RawAuth, RawClients, RawProvider};
-use super::url::BaseUrl;
-use super::{Auth, Clients, Provider};
-use crate::policy::PolicyError;
+use super::PolicyError;
+use crate::provider::preset::{Preset, AZURE_API_VERSION};
+use crate::provider::raw::{RawAuth, RawClients, RawProvider};
+use crate::provider::url::BaseUrl;
+use crate::provider::{Auth, Clients, Provider};
 
 pub fn compile_providers(raw: &[(String, RawProvider)]) -> Result<Vec<Provider>, PolicyError> {
     let mut out: Vec<Provider> = Vec::with_capacity(raw.len());
