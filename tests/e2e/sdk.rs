@@ -27,8 +27,11 @@ impl Sdk {
     }
 }
 
+/// The repository root (these tests belong to crates/cli).
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .canonicalize()
+        .unwrap()
 }
 
 /// `.venv/bin/python` (or `SDK_PYTHON`), which must import both SDKs.
