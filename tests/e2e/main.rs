@@ -12,8 +12,10 @@
 
 mod accounting;
 mod bad_input;
+mod billing;
 mod fallback;
 mod faults;
+mod feedback;
 #[allow(dead_code)] // shared by all test modules; not each uses every helper
 mod harness;
 mod pki;

@@ -15,4 +15,6 @@
 
 pub mod envoy_config;
 pub mod envoy_provider;
+pub mod labels;
+pub mod quality;
 pub mod report;

@@ -23,6 +23,7 @@
 )]
 
 pub mod downstream;
+pub mod feedback;
 pub mod host;
 pub mod metrics;
 pub mod root;
@@ -36,6 +37,8 @@ mod wasm;
 mod fake;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_feedback;
 
 pub use model_router_core::headers::UPSTREAM_ROOT_ID;
 

@@ -1,11 +1,14 @@
 //! The routing policy: raw JSON (`raw`) compiled once into typed runtime
 //! structures (`Policy`). Every problem is a `PolicyError` naming its JSON path.
 
+pub mod catalog;
 mod compile;
 mod error;
 mod ordered;
 mod providers;
+mod pricing;
 pub mod raw;
+mod rule_index;
 
 use crate::condition::Condition;
 use crate::cost::Pricing;
@@ -13,13 +16,14 @@ use crate::headers::Headers;
 use crate::provider::{Clients, Provider, ProviderId};
 use crate::request::{Api, ApiSet, ApiShape, Ratio, RequestFacts};
 use crate::signals::{Counting, Tokenizer};
-use crate::task::Task;
+use crate::task::{Task, TaskMatcher};
 use crate::tokens::Encoding;
 
 pub use error::PolicyError;
 pub use raw::{
     Mode, OnBudgetExceeded, OnContextOverflow, OnInvalidRequest, Scan, StreamUsage, TokenCounting,
 };
+pub use rule_index::RuleIndex;
 
 pub use crate::ids::{ModelId, TaskId};
 
@@ -42,6 +46,8 @@ pub struct Model {
     pub estimate: Option<Ratio>,
     /// The APIs the model's endpoint accepts.
     pub apis: ApiSet,
+    /// The price catalogue entry the model's prices come from, if any.
+    pub catalog: Option<String>,
     /// The provider serving it (its cluster is the provider's name), when
     /// the model names one instead of a cluster.
     pub provider: Option<ProviderId>,
@@ -142,6 +148,10 @@ pub struct Policy {
     pub token_counting: TokenCounting,
     /// Tokens of an image of unknown size; None: the provider's 1024 × 1024 price.
     pub default_image_tokens: Option<u64>,
+    /// Every task's keywords and patterns, compiled together.
+    pub task_matcher: TaskMatcher,
+    /// `rules` indexed by the task their first condition needs.
+    pub rule_index: RuleIndex,
     pub providers: Vec<Provider>,
     pub clients: Option<Clients>,
 }
@@ -223,7 +233,7 @@ impl Policy {
                 }
             }
         }
-        self.tasks.iter().position(|t| t.matches(facts)).map(TaskId)
+        self.task_matcher.first_match(facts)
     }
 }
 
