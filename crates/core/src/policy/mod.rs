@@ -5,8 +5,8 @@ pub mod catalog;
 mod compile;
 mod error;
 mod ordered;
-mod providers;
 mod pricing;
+mod providers;
 pub mod raw;
 mod rule_index;
 
