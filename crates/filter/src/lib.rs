@@ -32,6 +32,7 @@ mod test_trap;
 pub mod upstream;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
+mod windows;
 
 #[cfg(test)]
 mod fake;

@@ -59,6 +59,9 @@ pub struct RawPolicy {
     /// request's provider (OpenAI 765, Anthropic 1399).
     #[serde(default)]
     pub default_image_tokens: Option<u64>,
+    /// Learned classifiers by name, read by `score` conditions.
+    #[serde(default)]
+    pub classifiers: OrderedMap<crate::classifier::RawClassifier>,
     /// Where models' requests go: name → base URL, auth, headers, TLS.
     #[serde(default)]
     pub providers: OrderedMap<RawProvider>,
@@ -236,6 +239,19 @@ pub enum RawCondition {
     Images(bool),
     /// The request's API: a name, or `{"in": [names]}`.
     Api(RawTaskMatch),
+    /// A classifier's probability that the weak model fails.
+    Score(RawScore),
+}
+
+/// `{"classifier": NAME, "gt" | "lt": probability}` or
+/// `{"classifier": NAME, "top_share": share}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScore {
+    pub classifier: String,
+    pub gt: Option<f64>,
+    pub lt: Option<f64>,
+    pub top_share: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
