@@ -33,6 +33,7 @@ pub mod headers;
 pub mod ids;
 pub mod metrics;
 pub mod policy;
+pub mod provider;
 /// The dated price catalogue (in `policy`, whose pricing it feeds).
 pub use policy::catalog;
 pub mod range;

@@ -10,7 +10,7 @@ use model_router_core::cost::Usage;
 use model_router_core::decision::{decide_with, Decision, Request};
 use model_router_core::explain::{self, with_billing, Billing};
 use model_router_core::feedback;
-use model_router_core::headers::{Headers, DECISION_STATE, OWN_PREFIX};
+use model_router_core::headers::{Headers, API_STATE, DECISION_STATE, OWN_PREFIX};
 use model_router_core::metrics::{self, Completion, UsageSource};
 use model_router_core::policy::{ModelId, Policy};
 use model_router_core::request::ApiShape;
@@ -261,6 +261,12 @@ impl Downstream {
         }
         for (name, value) in &todo.set_headers {
             host.set_request_header(name, Some(value));
+        }
+        if let Some((upstream_path, api)) = actions::provider_path(policy, &flight.decision, path) {
+            if let Some(upstream_path) = upstream_path {
+                host.set_request_header(":path", Some(&upstream_path));
+            }
+            host.set_filter_state(API_STATE, &api);
         }
         for (name, value) in &todo.filter_state {
             host.set_filter_state(name, value);
