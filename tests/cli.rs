@@ -76,6 +76,13 @@ fn report_from_a_file() {
 }
 
 #[test]
+fn report_shows_quality_beside_cost_with_intervals() {
+    let out = run(&["report", "tests/data/feedback-scrape.prom"], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    golden("report-quality.txt", &text(&out.stdout));
+}
+
+#[test]
 fn report_from_stdin_matches_the_file() {
     let scrape = std::fs::read(repo().join(SCRAPE)).unwrap();
     let from_stdin = run(&["report", "-"], &scrape);
@@ -206,7 +213,7 @@ fn report_errors() {
         (
             &["report", "--by", "cluster", SCRAPE],
             b"",
-            "model-router: unknown --by \"cluster\" (model, rule or tenant)\n",
+            "model-router: unknown --by \"cluster\" (model, rule, tenant or branch)\n",
         ),
         (
             &["report", "--url", "https://127.0.0.1:9901/stats/prometheus"],
@@ -540,6 +547,77 @@ fn check_refuses_bad_split_weights_and_unknown_split_targets() {
     );
 }
 
+/// The classifier fixtures: 240 synthetic labeled prompts in 8 topics
+/// (generated once; "prove"/"derive"-style prompts mostly fail the weak
+/// model), the artifact `train` makes of them, and policies using it.
+const CLASSIFIER: &str = "tests/data/classifier";
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("model-router-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn train_makes_the_committed_artifact() {
+    let out_path = scratch("classifier.json");
+    let out_arg = out_path.to_str().unwrap();
+    let rows = format!("{CLASSIFIER}/rows.jsonl");
+    let args = [
+        "train",
+        &rows,
+        "-o",
+        out_arg,
+        "--weak",
+        "weak",
+        "--strong",
+        "strong",
+        "--hash-bits",
+        "12",
+        "--folds",
+        "4",
+    ];
+    let out = run(&args, b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    golden("train.txt", &text(&out.stdout).replace(out_arg, "OUT"));
+    let written = std::fs::read_to_string(&out_path).unwrap();
+    let committed = repo().join(CLASSIFIER).join("classifier.json");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&committed, &written).unwrap();
+    }
+    assert!(
+        written == std::fs::read_to_string(&committed).unwrap(),
+        "training is deterministic and {CLASSIFIER}/classifier.json is what it makes (UPDATE_GOLDEN=1 rewrites it)"
+    );
+    let artifact: Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(artifact["format"], "model-router-classifier");
+    assert_eq!(artifact["training"]["groups"], 8);
+    assert!(
+        artifact["metrics"]["auc"].as_f64().unwrap() > 0.8,
+        "{}",
+        artifact["metrics"]
+    );
+}
+
+#[test]
+fn train_refuses_rows_without_labels() {
+    let out = run(
+        &[
+            "train",
+            &format!("{CLASSIFIER}/rows.jsonl"),
+            "-o",
+            scratch("x.json").to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("row 1 has no label"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// Like `broken_policy`, in a directory of its own (that test removes its directory).
 fn traffic_policy(name: &str, change: impl FnOnce(&mut Value)) -> PathBuf {
     let mut policy: Value = serde_json::from_str(
@@ -552,4 +630,228 @@ fn traffic_policy(name: &str, change: impl FnOnce(&mut Value)) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, serde_json::to_string_pretty(&policy).unwrap()).unwrap();
     path
+}
+
+#[test]
+fn explain_shows_classifier_scores() {
+    let out = run(
+        &[
+            "explain",
+            &format!("{CLASSIFIER}/policy.json"),
+            &format!("{CLASSIFIER}/request.json"),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    golden("explain-classifier.json", &text(&out.stdout));
+    let v: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    let p = v["scores"]["difficulty"].as_f64().unwrap();
+    assert!(p > 0.5 && p < 1.0, "{p}");
+}
+
+#[test]
+fn eval_replays_a_classifier_policy_and_a_rule_only_policy() {
+    let svg = scratch("curve.svg");
+    let rows = format!("{CLASSIFIER}/rows.jsonl");
+    let out = run(
+        &[
+            "eval",
+            &format!("{CLASSIFIER}/policy.json"),
+            &rows,
+            "--window",
+            "60",
+            "--svg",
+            svg.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    golden(
+        "eval-classifier.txt",
+        &text(&out.stdout).replace(svg.to_str().unwrap(), "SVG"),
+    );
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(drawn.starts_with("<svg") && drawn.contains("classifier difficulty"));
+    let out = run(
+        &["eval", &format!("{CLASSIFIER}/rules-only.json"), &rows],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    golden("eval-rules.txt", &text(&out.stdout));
+}
+
+#[test]
+fn envoy_config_inlines_the_artifact() {
+    let out = run(&["envoy", &format!("{CLASSIFIER}/policy.json")], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let config = text(&out.stdout);
+    assert!(
+        config.contains(r#"\"inline\":"#),
+        "the policy carries the artifact"
+    );
+    assert!(!config.contains(r#"\"artifact\""#));
+    let out = run(&["check", &format!("{CLASSIFIER}/policy.json")], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+/// RouteLLM's MMLU responses, beside the repository (`../shared`, or
+/// `MODEL_ROUTER_SHARED` when the checkout lives elsewhere).
+fn routellm_dir() -> PathBuf {
+    let shared = std::env::var_os("MODEL_ROUTER_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared"));
+    let dir = shared.join("data/routellm");
+    assert!(
+        dir.join("mmlu").is_dir(),
+        "{} is missing: this test needs the shared RouteLLM data (a read-only copy of shared/ beside the repository)",
+        dir.display()
+    );
+    dir
+}
+
+#[test]
+fn routellm_mmlu_converts_decontaminated() {
+    let out_path = scratch("mmlu.jsonl");
+    let out = run(
+        &[
+            "convert-routellm",
+            routellm_dir().to_str().unwrap(),
+            "-o",
+            out_path.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout)
+            .starts_with("11556 rows from 43 subjects (4 contaminated prompts dropped)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let first: Value = serde_json::from_str(
+        std::fs::read_to_string(&out_path)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(first["group"], "abstract_algebra");
+    assert!(first["scores"]["gpt-4-1106-preview"].is_number());
+}
+
+/// A policy with providers whose key files live in a fresh temp dir.
+fn provider_policy(name: &str, keys: &[&str]) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "model-router-cli-providers-{}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for key in keys {
+        std::fs::write(dir.join(key), "sk-secret-value-123\n").unwrap();
+    }
+    let policy = serde_json::json!({
+        "providers": {
+            "openai": {"preset": "openai", "auth": {"bearer_file": dir.join("openai.key")}},
+            "claude": {"preset": "anthropic", "auth": {"file": dir.join("anthropic.key")}},
+        },
+        "models": {
+            "gpt-4o-mini": {"provider": "openai", "context_window": 128000, "api": "openai_chat"},
+            "sonnet": {"provider": "claude", "context_window": 200000},
+        },
+        "rules": [{"name": "messages", "when": {"api": "anthropic_messages"}, "target": "sonnet"}],
+        "default": "gpt-4o-mini",
+    });
+    let path = dir.join("policy.json");
+    std::fs::write(&path, policy.to_string()).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn check_and_envoy_refuse_a_missing_key_file_with_its_json_path() {
+    let (dir, path) = provider_policy("missing", &["openai.key"]);
+    let missing = dir.join("anthropic.key");
+    let expected = format!(
+        "invalid policy {}: providers.claude.auth.file: no such file {:?}\n",
+        path.display(),
+        missing.display().to_string()
+    );
+    for args in [
+        vec!["check"],
+        vec!["envoy", "--sds-dir", dir.join("sds").to_str().unwrap()],
+    ] {
+        let mut args = args.clone();
+        args.insert(1, path.to_str().unwrap());
+        let out = run(&args, b"");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(text(&out.stderr), expected, "{args:?}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn envoy_writes_sds_files_that_name_the_keys_and_never_holds_a_key() {
+    let (dir, path) = provider_policy("sds", &["openai.key", "anthropic.key"]);
+    let out = run(&["envoy", path.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--sds-dir DIR is required"),
+        "{}",
+        text(&out.stderr)
+    );
+    let sds = dir.join("sds");
+    let out = run(
+        &[
+            "envoy",
+            path.to_str().unwrap(),
+            "--sds-dir",
+            sds.to_str().unwrap(),
+            "--upstream",
+            "openai=127.0.0.1:9443",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let config = text(&out.stdout);
+    assert!(
+        !config.contains("sk-secret-value"),
+        "a key is in the generated config"
+    );
+    let config: Value = serde_json::from_str(&config).unwrap();
+    let openai = config["static_resources"]["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "openai")
+        .unwrap();
+    // --upstream moves the address only: Host, SNI and the key stay the provider's.
+    let endpoint = &openai["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"];
+    assert_eq!(
+        endpoint["address"]["socket_address"]["address"],
+        "127.0.0.1"
+    );
+    assert_eq!(endpoint["address"]["socket_address"]["port_value"], 9443);
+    assert_eq!(endpoint["hostname"], "api.openai.com");
+    assert_eq!(
+        openai["transport_socket"]["typed_config"]["sni"],
+        "api.openai.com"
+    );
+    for provider in ["openai", "claude"] {
+        let file = sds.join(format!("{provider}.sds.json"));
+        let secret: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let named = secret["resources"][0]["generic_secret"]["secret"]["filename"]
+            .as_str()
+            .unwrap();
+        assert!(named.ends_with(if provider == "openai" {
+            "openai.key"
+        } else {
+            "anthropic.key"
+        }));
+        assert!(!secret.to_string().contains("sk-secret-value"));
+        assert!(config.to_string().contains(&file.display().to_string()));
+    }
+    let check = run(&["check", path.to_str().unwrap()], b"");
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -13,5 +13,12 @@
     )
 )]
 
+pub mod dataset;
 pub mod envoy_config;
+pub mod envoy_provider;
+pub mod eval;
+pub mod inline;
+pub mod labels;
+pub mod quality;
 pub mod report;
+pub mod train;

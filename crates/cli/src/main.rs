@@ -1,10 +1,16 @@
 //! `model-router`: the native command line over the same core as the filter.
 
+// Offline commands over labeled data (no request path): train, eval, convert.
+#[allow(clippy::indexing_slicing)]
+#[path = "model-router/learn.rs"]
+mod learn;
+
 use std::io::Read;
 use std::process::ExitCode;
 
 use lexopt::prelude::*;
 use model_router_cli::envoy_config::{self, EnvoyOptions};
+use model_router_cli::envoy_provider;
 use model_router_cli::report::{self, Dimension};
 use model_router_core::catalog::{self, Catalog};
 use model_router_core::cooldown::Cooldowns;
@@ -30,12 +36,32 @@ Usage:
       Count the tokens of stdin: plain text, or with --chat a request body (billed prompt tokens).
   model-router envoy POLICY [--listen ADDR:PORT] [--admin-port N] [--wasm PATH]
                      [--upstream CLUSTER=HOST:PORT]... [--access-log PATH] [--body-limit BYTES]
+                     [--sds-dir DIR] [--ca-bundle PATH]
       Print a complete Envoy bootstrap (JSON, which Envoy reads as YAML too).
-  model-router report [--url URL | FILE] [--by model,rule,tenant] [--json]
+      Providers with `auth` need --sds-dir: their SDS files (naming each key
+      file) are written there. --upstream on a provider changes only the
+      address (Host, SNI, path and key stay). --ca-bundle: the CA bundle for
+      providers without tls.ca_file (default /etc/ssl/certs/ca-certificates.crt).
+  model-router train DATA.jsonl -o CLASSIFIER.json [--weak MODEL [--pass-mark X]] [--strong MODEL]
+                     [--encoding E] [--scan last_user|all_user|system|all] [--hash-bits N]
+                     [--no-bigrams] [--max-tokens N] [--folds K] [--epochs N] [--lambda L,...]
+      Train a classifier (logistic regression; L2 chosen by cross-validation grouped by
+      `group`). Rows: {prompt|request, label|scores, group?}. With --strong and
+      --weak, prints held-out APGR / CPT / AIQ for it, the length rule and random.
+  model-router eval POLICY DATA.jsonl [--strong MODEL] [--weak MODEL] [--window N] [--svg FILE]
+      Replay rows (with scores: {MODEL: quality}) through the policy: strong share, quality,
+      cost and PGR against the baselines, and each classifier's curve over thresholds.
+  model-router convert-routellm DIR -o ROWS.jsonl
+      RouteLLM's MMLU responses (DIR/mmlu/*.csv, DIR/mmlu_contaminated_prompts.jsonl) as rows.
+  model-router report [--url URL | FILE] [--by model,rule,tenant,branch] [--json]
       Requests, tokens, cost and savings against the baseline model, per model,
       rule and tenant, from Envoy's Prometheus stats: a scrape saved in FILE
       (- for stdin) or fetched from a loopback URL
       (default http://127.0.0.1:9901/stats/prometheus).
+  model-router labels ACCESS_LOG FEEDBACK_LOG --weak MODEL [-o DATA.jsonl]
+      Join Envoy's access log with a log of feedback (JSONL: the feedback body,
+      plus the application's prompt) into training rows for `train`:
+      label 1 where the weak model's answer was rated bad, 0 where good.
   model-router prices [FILTER] [--json]
       The price catalogue shipped with the router (USD per million tokens), each
       entry with its source and the date it was read; FILTER matches ids and aliases.
@@ -72,16 +98,41 @@ fn run() -> Result<ExitCode, String> {
         "tokens" => count_tokens(&mut parser),
         "envoy" => envoy(&mut parser),
         "report" => report(&mut parser),
+        "train" => learn::train_command(&mut parser),
+        "eval" => learn::eval_command(&mut parser),
+        "convert-routellm" => learn::convert_routellm_command(&mut parser),
+        "labels" => labels(&mut parser),
         "prices" => prices(&mut parser),
         other => Err(format!("unknown command {other:?}\n\n{USAGE}")),
     }
 }
 
+/// Reads a policy, inlining its classifier artifacts (the filter cannot
+/// read files), and compiles it. Returns the inlined text too.
 fn load_policy(path: &str) -> Result<(Policy, String), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let dir = std::path::Path::new(path)
+        .parent()
+        .unwrap_or(std::path::Path::new("."));
+    let text = model_router_cli::inline::inline_artifacts(&text, dir)
+        .map_err(|e| format!("invalid policy {path}: {e}"))?;
     Policy::from_json(&text)
         .map(|p| (p, text))
         .map_err(|e| format!("invalid policy {path}: {e}"))
+}
+
+/// A policy whose key files, CA bundles and client keys file all exist
+/// (checked for existence only: a key's content is never read here).
+fn load_deployable_policy(path: &str) -> Result<(Policy, String), String> {
+    let (policy, text) = load_policy(path)?;
+    for (at, file) in policy.named_files() {
+        if !std::path::Path::new(&file).is_file() {
+            return Err(format!(
+                "invalid policy {path}: {at}: no such file {file:?}"
+            ));
+        }
+    }
+    Ok((policy, text))
 }
 
 fn check(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
@@ -101,7 +152,7 @@ fn check(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
         }
     }
     let path = path.ok_or("usage: model-router check POLICY [--today YYYY-MM-DD]")?;
-    match load_policy(&path) {
+    match load_deployable_policy(&path) {
         Ok((policy, _)) => {
             println!(
                 "{path}: ok ({} models, {} tasks, {} rules)",
@@ -372,6 +423,7 @@ fn explain(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
             body: &body,
         },
         &traffic,
+        &model_router_core::classifier::TrainingQuantiles,
     );
     let out = model_router_core::explain::explain(&policy, &decision);
     println!(
@@ -422,6 +474,7 @@ fn count_tokens(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
 fn envoy(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     let mut options = EnvoyOptions::default();
     let mut policy_path = None;
+    let mut sds_dir = None;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Long("listen") => {
@@ -440,6 +493,8 @@ fn envoy(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
                     .map_err(|_| "bad --admin-port".to_string())?
             }
             Long("wasm") => options.wasm_path = string_value(parser)?,
+            Long("sds-dir") => sds_dir = Some(string_value(parser)?),
+            Long("ca-bundle") => options.ca_bundle = string_value(parser)?,
             Long("access-log") => options.access_log_path = Some(string_value(parser)?),
             Long("body-limit") => {
                 options.body_limit_bytes = string_value(parser)?
@@ -468,19 +523,45 @@ fn envoy(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
         }
     }
     let policy_path = policy_path.ok_or("usage: model-router envoy POLICY [options]")?;
-    let (policy, text) = match load_policy(&policy_path) {
+    let (policy, text) = match load_deployable_policy(&policy_path) {
         Ok(p) => p,
         Err(message) => {
             eprintln!("{message}");
             return Ok(ExitCode::from(1));
         }
     };
+    if let Some(clients) = &policy.clients {
+        options.client_keys = envoy_provider::read_client_keys(&clients.keys_file)
+            .map_err(|e| format!("invalid policy {policy_path}: {e}"))?;
+    }
+    let secrets = envoy_provider::sds_files(&policy, "");
+    if !secrets.is_empty() {
+        let dir = sds_dir.ok_or(
+            "--sds-dir DIR is required: the providers' keys reach Envoy as SDS secrets, one file per provider written to DIR (naming the key file, never holding the key)",
+        )?;
+        write_sds_files(&policy, &dir)?;
+        options.sds_dir = dir;
+    }
     let config = envoy_config::bootstrap(&policy, &text, &options);
     println!(
         "{}",
         serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes each provider's SDS file into `dir` (created if needed), by a
+/// rename so that a running Envoy reloads it whole.
+fn write_sds_files(policy: &Policy, dir: &str) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {dir}: {e}"))?;
+    for (path, secret) in envoy_provider::sds_files(policy, dir) {
+        let text = serde_json::to_string_pretty(&secret).map_err(|e| e.to_string())?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn report(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
@@ -545,6 +626,38 @@ fn fetch_scrape(url: &str) -> Result<String, String> {
         return Err(format!("{url} answered {status}: {first}"));
     }
     Ok(body)
+}
+
+fn labels(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
+    let (mut files, mut weak, mut output) = (Vec::new(), None, None);
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("weak") => weak = Some(string_value(parser)?),
+            Short('o') | Long("output") => output = Some(string_value(parser)?),
+            Value(v) if files.len() < 2 => files.push(v.string().map_err(|e| e.to_string())?),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    let [access, feedback] = files.as_slice() else {
+        return Err("labels needs ACCESS_LOG and FEEDBACK_LOG".into());
+    };
+    let weak = weak.ok_or("labels needs --weak MODEL (the model whose failures are labelled)")?;
+    let text = |path: &str| {
+        String::from_utf8(read_input(path)?).map_err(|_| format!("{path} is not UTF-8 text"))
+    };
+    let (rows, stats) = model_router_cli::labels::join(&text(access)?, &text(feedback)?, &weak)
+        .map_err(|e| format!("{feedback}: {e}"))?;
+    match &output {
+        Some(path) => {
+            std::fs::write(path, &rows).map_err(|e| format!("cannot write {path}: {e}"))?
+        }
+        None => print!("{rows}"),
+    }
+    eprintln!(
+        "labels: {} rows from {} feedback ({} for requests not in the access log, {} on other models than {weak}, {} without a prompt)",
+        stats.rows, stats.feedback, stats.unknown, stats.other_model, stats.no_prompt
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn string_value(parser: &mut lexopt::Parser) -> Result<String, String> {

@@ -11,6 +11,7 @@
 //! the fallback chain. Requests are never translated between APIs: a
 //! request no model accepts is rejected (`unsupported_api`).
 
+use crate::classifier::{ClassifierId, ScoreQuantiles, TrainingQuantiles};
 use crate::cooldown::Cooldowns;
 use crate::cost::Money;
 use crate::headers::Headers;
@@ -147,7 +148,7 @@ pub enum Outcome {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
     /// The request's shape (its API).
     pub shape: ApiShape,
@@ -178,6 +179,8 @@ pub struct Decision {
     pub split: Option<SplitChoice>,
     /// Models of the chain that were cooling down.
     pub cooling: Vec<Cooling>,
+    /// Classifier scores computed for the decision (probability the weak model fails).
+    pub scores: Vec<(ClassifierId, f64)>,
 }
 
 impl Decision {
@@ -239,6 +242,7 @@ impl Decision {
             stream_options_span: None,
             split: None,
             cooling: Vec::new(),
+            scores: Vec::new(),
         }
     }
 
@@ -274,13 +278,30 @@ impl Candidate {
 
 /// Decides where `request` goes, with no live traffic state (no cooldowns,
 /// random input 0). Never panics; every failure is an `Outcome`.
+/// `top_share` conditions use the classifiers' training distributions.
 pub fn decide(policy: &Policy, request: &Request<'_>) -> Decision {
-    decide_under(policy, request, &Traffic::quiet())
+    decide_with(policy, request, &TrainingQuantiles)
 }
 
-/// Decides where `request` goes given the live `traffic` state: splits
-/// draw their branch, cooling-down models leave the chain.
-pub fn decide_under(policy: &Policy, request: &Request<'_>, traffic: &Traffic<'_>) -> Decision {
+/// [`decide`] with `top_share` thresholds from `quantiles` (the filter's
+/// shared windows, a replay's local ones).
+pub fn decide_with(
+    policy: &Policy,
+    request: &Request<'_>,
+    quantiles: &dyn ScoreQuantiles,
+) -> Decision {
+    decide_under(policy, request, &Traffic::quiet(), quantiles)
+}
+
+/// Decides where `request` goes given the live `traffic` state (splits
+/// draw their branch, cooling-down models leave the chain) and `top_share`
+/// thresholds from `quantiles`.
+pub fn decide_under(
+    policy: &Policy,
+    request: &Request<'_>,
+    traffic: &Traffic<'_>,
+    quantiles: &dyn ScoreQuantiles,
+) -> Decision {
     let shape = request.shape;
     let facts = match request::parse_shape(shape, request.body) {
         Ok(facts) => facts,
@@ -306,15 +327,20 @@ pub fn decide_under(policy: &Policy, request: &Request<'_>, traffic: &Traffic<'_
         },
     };
     let task = policy.detect_task(&facts, request.headers);
+    let task_name = task.and_then(|t| policy.task(t)).map(|t| t.name.as_str());
     let mut signals = Signals::new(
         policy.counting(),
         task,
         &facts,
         request.path,
         request.headers,
-    );
+    )
+    .with_classifiers(&policy.classifiers, task_name, quantiles);
     match route(policy, shape, &facts, &mut signals, budget, traffic) {
-        Ok(decision) => decision,
+        Ok(mut decision) => {
+            decision.scores = signals.scores();
+            decision
+        }
         // The tokenizer tables are embedded; failing to build them is not
         // the request's fault, so route it as if unreadable rather than drop it.
         Err(e) => invalid(policy, shape, e.to_string()),
@@ -474,7 +500,10 @@ fn choose_target<'p>(
             }
         }
     }
-    for (i, rule) in policy.rules.iter().enumerate() {
+    for i in policy.rule_index.candidates(signals.task) {
+        let Some(rule) = policy.rules.get(i) else {
+            continue;
+        };
         if rule.when.holds(signals)? {
             return Ok((DecidedBy::Rule(i), std::borrow::Cow::Borrowed(&rule.target)));
         }

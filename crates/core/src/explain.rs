@@ -38,6 +38,11 @@ pub fn with_billing(record: &str, billing: &Billing<'_>) -> String {
         ),
         ("billed", billed(billing)),
     ];
+    append_fields(record, &fields)
+}
+
+/// `record` (a JSON object) with `fields` appended, without parsing it again.
+pub fn append_fields(record: &str, fields: &[(&str, Value)]) -> String {
     let Some(open) = record.trim_end().strip_suffix('}') else {
         return record.to_string();
     };
@@ -49,12 +54,17 @@ pub fn with_billing(record: &str, billing: &Billing<'_>) -> String {
             out.push(',');
         }
         first = false;
-        out.push_str(&Value::from(name).to_string());
+        out.push_str(&Value::from(*name).to_string());
         out.push(':');
         out.push_str(&value.to_string());
     }
     out.push('}');
     out
+}
+
+/// Scores to six decimals: enough for any threshold, stable in golden files.
+fn round_score(p: f64) -> f64 {
+    (p * 1e6).round() / 1e6
 }
 
 /// The billed usage and, for a served model, its invoice: the tier, the
@@ -151,6 +161,11 @@ pub fn explain(policy: &Policy, decision: &Decision) -> Value {
                 "skipped": c.skipped,
             })))
             .collect::<Vec<_>>(),
+        "scores": decision
+            .scores
+            .iter()
+            .filter_map(|(id, p)| Some((policy.classifiers.get(id.0)?.name.clone(), json!(round_score(*p)))))
+            .collect::<serde_json::Map<String, Value>>(),
     })
 }
 

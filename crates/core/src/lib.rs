@@ -23,16 +23,20 @@
 
 pub mod actions;
 pub mod billing;
-pub mod catalog;
+pub mod classifier;
 pub mod condition;
 pub mod cooldown;
 pub mod cost;
 pub mod decision;
 pub mod explain;
+pub mod feedback;
 pub mod headers;
 pub mod ids;
 pub mod metrics;
 pub mod policy;
+pub mod provider;
+/// The dated price catalogue (in `policy`, whose pricing it feeds).
+pub use policy::catalog;
 pub mod range;
 pub mod request;
 pub mod rewrite;

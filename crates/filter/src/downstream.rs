@@ -9,7 +9,8 @@ use model_router_core::billing::billed_usage;
 use model_router_core::cost::Usage;
 use model_router_core::decision::{decide_under, Decision, Request, Traffic};
 use model_router_core::explain::{self, with_billing, Billing};
-use model_router_core::headers::{Headers, DECISION_STATE, OWN_PREFIX};
+use model_router_core::feedback;
+use model_router_core::headers::{Headers, API_STATE, DECISION_STATE, OWN_PREFIX};
 use model_router_core::metrics::{self, Completion, UsageSource};
 use model_router_core::policy::{ModelId, Policy};
 use model_router_core::request::ApiShape;
@@ -33,6 +34,8 @@ enum Phase {
         path: String,
         headers: Headers,
     },
+    /// A feedback request, answered locally at the end of its body.
+    Feedback,
     /// Decided and forwarded; the response is being read.
     InFlight(Box<InFlight>),
     /// Counted: nothing more to do.
@@ -44,6 +47,8 @@ struct InFlight {
     tenant: String,
     /// The decision's audit record (JSON), as set in filter state.
     audit: String,
+    /// Envoy's `x-request-id`, for feedback on this request.
+    request_id: Option<String>,
     decision_micros: u64,
     attempts: u32,
     /// None until the response headers arrive, and for error responses.
@@ -74,7 +79,17 @@ impl Downstream {
         for name in actions::forged_headers(&shared.policy, &headers) {
             host.set_request_header(&name, None);
         }
+        if let Some(value) = headers.get(feedback::FEEDBACK_HEADER) {
+            shared.record(host, &crate::feedback::from_header(host, value));
+        }
         let path = headers.get(":path").unwrap_or_default().to_string();
+        if is_feedback(&path) && headers.get(":method") == Some("POST") {
+            if end_of_stream {
+                return self.answer_feedback(host, &shared, &[]);
+            }
+            self.phase = Phase::Feedback;
+            return Flow::Pause;
+        }
         let shape = match ApiShape::from_path(&path) {
             Some(shape) if headers.get(":method") == Some("POST") => shape,
             _ => return Flow::Continue,
@@ -93,6 +108,15 @@ impl Downstream {
     }
 
     pub fn on_request_body(&mut self, host: &impl Host, size: usize, end_of_stream: bool) -> Flow {
+        if matches!(self.phase, Phase::Feedback) {
+            return match (&self.shared, end_of_stream) {
+                (Some(shared), true) => {
+                    let shared = Rc::clone(shared);
+                    self.answer_feedback(host, &shared, &host.request_body(size))
+                }
+                _ => Flow::Pause,
+            };
+        }
         if !matches!(self.phase, Phase::Buffering { .. }) {
             return Flow::Continue;
         }
@@ -145,6 +169,9 @@ impl Downstream {
         for (name, value) in actions::response_headers(policy, &flight.decision, flight.attempts) {
             host.set_response_header(name, Some(&value));
         }
+        if let Some(id) = &flight.request_id {
+            host.set_response_header(feedback::REQUEST_ID_HEADER, Some(id));
+        }
         if end_of_stream {
             self.finish_reading(host);
         }
@@ -195,6 +222,7 @@ impl Downstream {
             random: shared.next_random(),
             cooldowns: &cooldowns,
         };
+        let windows = crate::windows::SharedWindows::new(host, policy);
         let decision = decide_under(
             policy,
             &Request {
@@ -204,7 +232,9 @@ impl Downstream {
                 body,
             },
             &traffic,
+            &windows,
         );
+        windows.record(&decision.scores);
         let todo = actions::request_actions(policy, &decision, body);
         let decision_micros = host.now_micros().saturating_sub(started);
         if let Some(reason) = &decision.invalid_reason {
@@ -212,13 +242,18 @@ impl Downstream {
         }
         let tenant = tenant(shared, headers);
         // Set now so that a request that never completes is logged with its decision.
-        let audit = explain::audit_record(policy, &decision, &tenant);
+        let request_id = headers.get(feedback::ENVOY_REQUEST_ID).map(str::to_string);
+        let mut audit = explain::audit_record(policy, &decision, &tenant);
+        if let Some(id) = &request_id {
+            audit = explain::append_fields(&audit, &[("request_id", id.as_str().into())]);
+        }
         host.set_filter_state(DECISION_STATE, &audit);
 
         let flight = InFlight {
             decision,
             tenant,
             audit,
+            request_id,
             decision_micros,
             attempts: 1,
             reader: None,
@@ -237,6 +272,12 @@ impl Downstream {
         }
         for (name, value) in &todo.set_headers {
             host.set_request_header(name, Some(value));
+        }
+        if let Some((upstream_path, api)) = actions::provider_path(policy, &flight.decision, path) {
+            if let Some(upstream_path) = upstream_path {
+                host.set_request_header(":path", Some(&upstream_path));
+            }
+            host.set_filter_state(API_STATE, &api);
         }
         for (name, value) in &todo.filter_state {
             host.set_filter_state(name, value);
@@ -280,6 +321,7 @@ impl Downstream {
             decision_micros: flight.decision_micros,
         };
         shared.record(host, &metrics::samples(policy, &done));
+        let mut audit = None;
         if let Some(usage) = usage {
             let served =
                 served_model(&flight.decision, flight.attempts).and_then(|id| policy.model(id));
@@ -289,9 +331,37 @@ impl Downstream {
                 usage,
                 source: source.name(),
             };
-            host.set_filter_state(DECISION_STATE, &with_billing(&flight.audit, &billing));
+            let billed = with_billing(&flight.audit, &billing);
+            host.set_filter_state(DECISION_STATE, &billed);
+            audit = Some(billed);
+        }
+        if let Some(id) = &flight.request_id {
+            let audit = audit.as_deref().unwrap_or(&flight.audit);
+            shared.record(host, &crate::feedback::remember(host, id, audit));
         }
     }
+
+    /// Answers a feedback request: 204, or 400 naming what is wrong.
+    fn answer_feedback(&mut self, host: &impl Host, shared: &Shared, body: &[u8]) -> Flow {
+        self.phase = Phase::Done;
+        match crate::feedback::endpoint(host, body) {
+            Ok(samples) => {
+                shared.record(host, &samples);
+                host.send_json_reply(204, "");
+            }
+            Err((reply, samples)) => {
+                shared.record(host, &samples);
+                host.send_json_reply(400, &reply);
+            }
+        }
+        Flow::Pause
+    }
+}
+
+/// `{any prefix}/v1/router/feedback`, with or without a query.
+fn is_feedback(path: &str) -> bool {
+    let path = path.split('?').next().unwrap_or_default();
+    path.ends_with(feedback::FEEDBACK_PATH)
 }
 
 /// The tenant label: the policy's tenant header, folded to bound cardinality.

@@ -53,20 +53,11 @@ pub trait Host {
         self.response_headers().get(name).map(str::to_string)
     }
 
-    /// Process-wide shared data (every worker's VM of the same vm_id): the
-    /// value of `key` and its compare-and-swap token.
-    fn shared_data(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>);
-
-    /// Writes shared data if `cas` still matches (None: unconditionally).
-    fn set_shared_data(&self, key: &str, value: &[u8], cas: Option<u32>) -> SharedWrite;
-}
-
-/// The result of [`Host::set_shared_data`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SharedWrite {
-    Written,
-    /// Another worker wrote in between: read again and retry.
-    CasMismatch,
-    /// Any other failure (logged by the host).
-    Failed,
+    /// Shared data (one key-value store for every VM and worker of Envoy):
+    /// the value of `key` and its CAS token, `(None, None)` if unset.
+    fn get_shared_data(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>);
+    /// Sets `key` (`None` stores an empty value: shared data has no delete),
+    /// only if its CAS token is still `cas` (when given). `false` on a CAS
+    /// mismatch or another failure.
+    fn set_shared_data(&self, key: &str, value: Option<&[u8]>, cas: Option<u32>) -> bool;
 }

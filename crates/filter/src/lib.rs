@@ -24,6 +24,7 @@
 
 mod attempt_outcome;
 pub mod downstream;
+pub mod feedback;
 pub mod host;
 pub mod metrics;
 pub mod root;
@@ -33,11 +34,14 @@ mod test_trap;
 pub mod upstream;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
+mod windows;
 
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_feedback;
 
 pub use model_router_core::headers::UPSTREAM_ROOT_ID;
 

@@ -4,7 +4,7 @@
 
 use model_router_core::cooldown::Cooldowns;
 
-use crate::host::{Host, SharedWrite};
+use crate::host::Host;
 
 /// Shared-data key of the cooldown table.
 const COOLDOWNS_KEY: &str = "model_router.cooldowns";
@@ -17,7 +17,7 @@ pub fn cooldowns(host: &impl Host) -> Cooldowns {
 }
 
 fn read(host: &impl Host) -> (Cooldowns, Option<u32>) {
-    match host.shared_data(COOLDOWNS_KEY) {
+    match host.get_shared_data(COOLDOWNS_KEY) {
         (Some(bytes), cas) => (Cooldowns::decode(&bytes), cas),
         (None, cas) => (Cooldowns::new(), cas),
     }
@@ -33,13 +33,10 @@ pub fn update<R>(
     for _ in 0..CAS_ATTEMPTS {
         let (mut table, cas) = read(host);
         let result = change(&mut table);
-        match host.set_shared_data(COOLDOWNS_KEY, &table.encode(), cas) {
-            SharedWrite::Written => return Some((result, table)),
-            SharedWrite::CasMismatch => continue,
-            SharedWrite::Failed => {
-                log::warn!("model-router: cannot write shared cooldowns");
-                return None;
-            }
+        // false: another worker wrote in between (or the write failed,
+        // which the host logs): read again.
+        if host.set_shared_data(COOLDOWNS_KEY, Some(&table.encode()), cas) {
+            return Some((result, table));
         }
     }
     log::warn!("model-router: shared cooldowns kept changing; update dropped");

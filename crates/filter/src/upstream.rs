@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use model_router_core::actions;
-use model_router_core::headers::CHAIN_STATE;
+use model_router_core::headers::{API_STATE, CHAIN_STATE};
 
 use crate::host::{Flow, Host};
 use crate::root::Shared;
@@ -42,6 +42,15 @@ impl Upstream {
         let Some(plan) = host.filter_state(CHAIN_STATE) else {
             return Flow::Continue;
         };
+        if let Some(policy) = self.shared.as_deref().map(|s| &s.policy) {
+            // Set on every retry: the header map is shared with the earlier attempts.
+            if let Some(path) = host
+                .filter_state(API_STATE)
+                .and_then(|api| actions::attempt_path(policy, &plan, attempt, &api))
+            {
+                host.set_request_header(":path", Some(&path));
+            }
+        }
         self.retry = Some((plan, attempt));
         Flow::Pause
     }

@@ -10,13 +10,13 @@ use std::rc::Rc;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, MapType, MetricType, Status};
+use proxy_wasm::types::{Action, BufferType, ContextType, MapType, MetricType};
 
 use model_router_core::headers::{Headers, UPSTREAM_ROOT_ID};
 use model_router_core::metrics::Kind;
 
 use crate::downstream::Downstream;
-use crate::host::{Flow, Host, SharedWrite};
+use crate::host::{Flow, Host};
 use crate::root::{self, Role, Shared};
 use crate::upstream::Upstream;
 
@@ -117,20 +117,20 @@ impl Host for ProxyWasm {
         }
     }
 
-    fn shared_data(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+    fn get_shared_data(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
         hostcalls::get_shared_data(key).unwrap_or_else(|status| {
             log::warn!("model-router: cannot read shared data {key}: {status:?}");
             (None, None)
         })
     }
 
-    fn set_shared_data(&self, key: &str, value: &[u8], cas: Option<u32>) -> SharedWrite {
-        match hostcalls::set_shared_data(key, Some(value), cas) {
-            Ok(()) => SharedWrite::Written,
-            Err(Status::CasMismatch) => SharedWrite::CasMismatch,
+    fn set_shared_data(&self, key: &str, value: Option<&[u8]>, cas: Option<u32>) -> bool {
+        match hostcalls::set_shared_data(key, value, cas) {
+            Ok(()) => true,
+            Err(proxy_wasm::types::Status::CasMismatch) => false,
             Err(status) => {
                 log::warn!("model-router: cannot write shared data {key}: {status:?}");
-                SharedWrite::Failed
+                false
             }
         }
     }

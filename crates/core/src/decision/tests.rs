@@ -737,6 +737,7 @@ fn under(policy: &Policy, headers: &[(&str, &str)], traffic: &Traffic<'_>) -> De
             body: chat("hi").as_bytes(),
         },
         traffic,
+        &crate::classifier::TrainingQuantiles,
     )
 }
 

@@ -1,18 +1,22 @@
 //! RawPolicy → Policy: every check happens here, once, at load time.
 
+use std::collections::HashMap;
+
 use regex::Regex;
 
 use super::pricing::{priced, CatalogCache};
 use super::raw::*;
 use super::{
     HeaderNames, Model, ModelId, Policy, PolicyError, RequestedModelPolicy, RetrySettings, Rule,
-    Target, TaskId,
+    RuleIndex, Target, TaskId,
 };
-use crate::condition::{Condition, HeaderTest, PathTest, Range};
+use crate::classifier::{Classifier, ClassifierId, MAX_CLASSIFIERS};
+use crate::condition::{Condition, HeaderTest, PathTest, Range, ScoreTest};
 use crate::headers::DEFAULT_CLUSTER_HEADER;
 use crate::policy::split::{Branch, Split};
+use crate::provider::{Clients, Provider, ProviderId, CLIENT_TENANT_HEADER};
 use crate::request::{Api, ApiSet, ApiShape, Ratio};
-use crate::task::Task;
+use crate::task::{Task, TaskMatcher, TaskSource};
 use crate::tokens::Encoding;
 
 const DEFAULT_OUTPUT_TOKENS: u64 = 1024;
@@ -22,6 +26,11 @@ const DEFAULT_MAX_TENANTS: usize = 50;
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 pub(super) fn compile_json(json: &str) -> Result<Policy, PolicyError> {
+    // Valid policies parse without path tracking (a third of a large
+    // policy's load time); an invalid one is parsed again to name the path.
+    if let Ok(raw) = serde_json::from_str::<RawPolicy>(json) {
+        return compile(raw);
+    }
     let mut de = serde_json::Deserializer::from_str(json);
     let raw: RawPolicy = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -35,12 +44,17 @@ pub(super) fn compile_json(json: &str) -> Result<Policy, PolicyError> {
 fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
     let default_encoding = encoding(raw.default_encoding.as_deref(), "default_encoding")?
         .unwrap_or(Encoding::O200kBase);
-    let models = compile_models(&raw, default_encoding)?;
-    let tasks = compile_tasks(&raw)?;
+    let providers = super::providers::compile_providers(&raw.providers.0)?;
+    let clients = super::providers::compile_clients(raw.clients.as_ref())?;
+    let models = compile_models(&raw, default_encoding, &providers)?;
+    let (tasks, task_matcher) = compile_tasks(&raw)?;
+    let classifiers = compile_classifiers(&raw)?;
     let scope = Scope {
         models: &models,
-        tasks: &tasks,
+        classifiers: &classifiers,
+        task_ids: first_index(tasks.iter().map(|t| t.name.as_str())),
     };
+    let rule_ids = first_index(raw.rules.iter().map(|r| r.name.as_str()));
 
     let mut rules = Vec::with_capacity(raw.rules.len());
     for (i, rule) in raw.rules.iter().enumerate() {
@@ -51,7 +65,7 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
                 "must not be empty",
             ));
         }
-        if let Some(j) = raw.rules.iter().take(i).position(|r| r.name == rule.name) {
+        if let Some(&j) = rule_ids.get(rule.name.as_str()).filter(|&&j| j < i) {
             return Err(PolicyError::new(
                 format!("{path}.name"),
                 format!("duplicate rule name {:?} (also rules[{j}])", rule.name),
@@ -70,7 +84,11 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
         });
     }
     let default = scope.target(&raw.default, "default")?;
+    let windowed = (0..classifiers.len())
+        .map(|i| rules.iter().any(|r| reads_share(&r.when, ClassifierId(i))))
+        .collect();
     check_apis(&rules, &default, &models)?;
+    let rule_index = RuleIndex::new(&rules, tasks.len());
 
     let requested_model = match &raw.requested_model {
         None => RequestedModelPolicy::default(),
@@ -106,7 +124,7 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
                 .unwrap_or_else(|| DEFAULT_CLUSTER_HEADER.to_string()),
             budget: header_name(raw.budget_header.as_deref(), "budget_header")?,
             task: header_name(raw.task_header.as_deref(), "task_header")?,
-            tenant: header_name(raw.tenant_header.as_deref(), "tenant_header")?,
+            tenant: tenant_header(&raw, clients.as_ref())?,
         },
         on_context_overflow: raw.on_context_overflow,
         on_budget_exceeded: raw.on_budget_exceeded,
@@ -122,11 +140,116 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
         default_image_tokens: raw.default_image_tokens,
         cooldown: super::traffic::cooldown(raw.cooldown.as_ref())?,
         clusters: super::traffic::clusters(raw.clusters.as_ref(), &models)?,
+        task_matcher,
+        rule_index,
         models,
+        providers,
+        clients,
+        classifiers,
+        windowed,
     })
 }
 
-fn compile_models(raw: &RawPolicy, default_encoding: Encoding) -> Result<Vec<Model>, PolicyError> {
+fn compile_classifiers(raw: &RawPolicy) -> Result<Vec<Classifier>, PolicyError> {
+    if raw.classifiers.0.len() > MAX_CLASSIFIERS {
+        return Err(PolicyError::new(
+            "classifiers",
+            format!("at most {MAX_CLASSIFIERS} classifiers"),
+        ));
+    }
+    raw.classifiers
+        .0
+        .iter()
+        .map(|(name, c)| {
+            let path = format!("classifiers.{name}");
+            if name.is_empty() || !is_header_value(name) {
+                return Err(PolicyError::new(
+                    path,
+                    "a classifier name must be non-empty printable ASCII without spaces (it is a metric label)",
+                ));
+            }
+            Classifier::compile(name, c, &path).map_err(PolicyError::from)
+        })
+        .collect()
+}
+
+/// Whether `when` has a `top_share` test of `id` (its scores then feed a window).
+fn reads_share(when: &Condition, id: ClassifierId) -> bool {
+    match when {
+        Condition::Score {
+            classifier,
+            test: ScoreTest::TopShare(_),
+        } => *classifier == id,
+        Condition::All(items) | Condition::Any(items) => items.iter().any(|c| reads_share(c, id)),
+        Condition::Not(inner) => reads_share(inner, id),
+        _ => false,
+    }
+}
+
+/// With `clients`, the tenant is the authenticated key's (Envoy's API-key
+/// filter writes it into `CLIENT_TENANT_HEADER`, over any client copy), so
+/// no other header may name it.
+fn tenant_header(
+    raw: &RawPolicy,
+    clients: Option<&Clients>,
+) -> Result<Option<String>, PolicyError> {
+    let named = header_name(raw.tenant_header.as_deref(), "tenant_header")?;
+    match (clients, named) {
+        (None, named) => Ok(named),
+        (Some(_), None) => Ok(Some(CLIENT_TENANT_HEADER.to_string())),
+        (Some(_), Some(name)) if name == CLIENT_TENANT_HEADER => Ok(Some(name)),
+        (Some(_), Some(name)) => Err(PolicyError::new(
+            "tenant_header",
+            format!("with `clients` the tenant comes from the authenticated key (header {CLIENT_TENANT_HEADER}); {name:?} could be forged by a client: remove tenant_header"),
+        )),
+    }
+}
+
+/// The model's cluster: its own `cluster`, or its provider's (named after
+/// the provider). Exactly one of the two.
+fn model_upstream(
+    m: &RawModel,
+    path: &str,
+    providers: &[Provider],
+) -> Result<(String, Option<ProviderId>), PolicyError> {
+    match (&m.cluster, &m.provider) {
+        (Some(cluster), None) => {
+            if !is_header_value(cluster) || cluster.is_empty() {
+                return Err(PolicyError::new(
+                    format!("{path}.cluster"),
+                    format!("{cluster:?} is not a valid Envoy cluster name"),
+                ));
+            }
+            if let Some(p) = providers.iter().find(|p| &p.name == cluster) {
+                return Err(PolicyError::new(
+                    format!("{path}.cluster"),
+                    format!("{:?} is a provider's generated cluster: write \"provider\": {:?}", p.name, p.name),
+                ));
+            }
+            Ok((cluster.clone(), None))
+        }
+        (None, Some(name)) => {
+            let id = providers.iter().position(|p| &p.name == name).ok_or_else(|| {
+                PolicyError::new(format!("{path}.provider"), format!("unknown provider {name:?}"))
+            })?;
+            Ok((name.clone(), Some(ProviderId(id))))
+        }
+        (Some(_), Some(_)) => Err(PolicyError::new(
+            path,
+            "set exactly one of cluster and provider, not both",
+        )),
+        (None, None) => Err(PolicyError::new(
+            path,
+            "set exactly one of cluster (an Envoy cluster you wire) and provider (one of `providers`)",
+        )),
+    }
+}
+
+fn compile_models(
+    raw: &RawPolicy,
+    default_encoding: Encoding,
+    providers: &[Provider],
+) -> Result<Vec<Model>, PolicyError> {
     if raw.models.0.is_empty() {
         return Err(PolicyError::new("models", "at least one model is required"));
     }
@@ -140,12 +263,10 @@ fn compile_models(raw: &RawPolicy, default_encoding: Encoding) -> Result<Vec<Mod
                 "a model name must be non-empty printable ASCII without spaces or commas (it travels in a header)",
             ));
         }
-        if !is_header_value(&m.cluster) || m.cluster.is_empty() {
-            return Err(PolicyError::new(
-                format!("{path}.cluster"),
-                format!("{:?} is not a valid Envoy cluster name", m.cluster),
-            ));
-        }
+        let (cluster, provider) = model_upstream(m, &path, providers)?;
+        let preset = provider
+            .and_then(|id| providers.get(id.0))
+            .and_then(|p| p.preset);
         let provider_model = m.provider_model.clone().unwrap_or_else(|| name.clone());
         if provider_model.is_empty() || provider_model.chars().any(char::is_control) {
             return Err(PolicyError::new(
@@ -172,9 +293,10 @@ fn compile_models(raw: &RawPolicy, default_encoding: Encoding) -> Result<Vec<Mod
             }
         }
         let (encoding, estimate) = counting(m, &path, default_encoding)?;
+        let deployment = deployment(m, &path, &provider_model, provider, providers)?;
         models.push(Model {
             name: name.clone(),
-            cluster: m.cluster.clone(),
+            cluster,
             provider_model_json: crate::rewrite::json_string(&provider_model),
             provider_model,
             tier: m.tier.clone(),
@@ -183,18 +305,24 @@ fn compile_models(raw: &RawPolicy, default_encoding: Encoding) -> Result<Vec<Mod
             pricing: priced.pricing,
             encoding,
             estimate,
-            apis: match &m.api {
-                None => ApiSet::of(Api::OpenaiChat),
-                Some(raw) => apis(raw, &format!("{path}.api"))?,
+            apis: match (&m.api, preset) {
+                (None, None) => ApiSet::of(Api::OpenaiChat),
+                (None, Some(preset)) => preset.api_set(),
+                (Some(raw), _) => apis(raw, &format!("{path}.api"))?,
             },
             catalog: priced.catalog,
+            provider,
+            deployment,
         });
     }
     Ok(models)
 }
 
-fn compile_tasks(raw: &RawPolicy) -> Result<Vec<Task>, PolicyError> {
+fn compile_tasks(raw: &RawPolicy) -> Result<(Vec<Task>, TaskMatcher), PolicyError> {
     let mut tasks = Vec::with_capacity(raw.tasks.0.len());
+    let mut sources = Vec::with_capacity(raw.tasks.0.len());
+    let mut pattern_count: usize = 0;
+    let mut checker = PatternChecker::new();
     for (name, t) in &raw.tasks.0 {
         let path = format!("tasks.{name}");
         if t.keywords.is_empty() && t.patterns.is_empty() {
@@ -203,34 +331,84 @@ fn compile_tasks(raw: &RawPolicy) -> Result<Vec<Task>, PolicyError> {
                 "needs at least one keyword or pattern",
             ));
         }
-        let mut detectors = Vec::new();
         if let Some(i) = t.keywords.iter().position(|k| k.trim().is_empty()) {
             return Err(PolicyError::new(
                 format!("{path}.keywords[{i}]"),
                 "must not be empty",
             ));
         }
-        if !t.keywords.is_empty() {
-            let regex = Task::keyword_regex(&t.keywords)
-                .map_err(|e| PolicyError::new(format!("{path}.keywords"), e.to_string()))?;
-            detectors.push(regex);
-        }
+        let mut patterns = Vec::with_capacity(t.patterns.len());
         for (i, pattern) in t.patterns.iter().enumerate() {
-            detectors.push(regex(pattern, &format!("{path}.patterns[{i}]"))?);
+            patterns.push(checker.check(pattern, &format!("{path}.patterns[{i}]"))?);
         }
+        pattern_count = pattern_count.saturating_add(t.patterns.len());
         tasks.push(Task {
             name: name.clone(),
-            detectors,
+            scan: t.scan,
+        });
+        sources.push(TaskSource {
+            keywords: &t.keywords,
+            patterns,
             scan: t.scan,
         });
     }
-    Ok(tasks)
+    // Each pattern is within REGEX_SIZE_LIMIT (checked above); the set of
+    // all of them is bounded by their sum.
+    let set_limit = REGEX_SIZE_LIMIT.saturating_mul(pattern_count.max(1));
+    let matcher = TaskMatcher::new(&sources, set_limit)
+        .map_err(|e| PolicyError::new("tasks", e.to_string()))?;
+    Ok((tasks, matcher))
+}
+
+/// Checks task patterns one by one as `regex` would build each alone (its
+/// parser, its Thompson NFA size bound REGEX_SIZE_LIMIT), so that errors
+/// name their JSON path, without building per-pattern search engines: the
+/// matcher builds one for all patterns. The NFA compiler is reused (a
+/// fresh one allocates ~1 ms of tables); the parser is not, since its
+/// translator keeps flags such as `(?i)` from one pattern to the next.
+struct PatternChecker {
+    compiler: regex_automata::nfa::thompson::Compiler,
+}
+
+impl PatternChecker {
+    fn new() -> PatternChecker {
+        let mut compiler = regex_automata::nfa::thompson::Compiler::new();
+        compiler.configure(
+            regex_automata::nfa::thompson::Config::new()
+                .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
+                .shrink(false),
+        );
+        PatternChecker { compiler }
+    }
+
+    fn check(&mut self, pattern: &str, path: &str) -> Result<regex_syntax::hir::Hir, PolicyError> {
+        let invalid =
+            |e: &dyn std::fmt::Display| PolicyError::new(path, format!("invalid regex: {e}"));
+        let hir = regex_syntax::Parser::new()
+            .parse(pattern)
+            .map_err(|e| invalid(&e))?;
+        self.compiler
+            .build_from_hir(&hir)
+            .map_err(|e| invalid(&e))?;
+        Ok(hir)
+    }
 }
 
 /// Names a condition or target may refer to.
 struct Scope<'a> {
     models: &'a [Model],
-    tasks: &'a [Task],
+    classifiers: &'a [Classifier],
+    /// Task name → its index (a large policy names thousands).
+    task_ids: HashMap<&'a str, usize>,
+}
+
+/// Name → index of its first occurrence.
+fn first_index<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<&'a str, usize> {
+    let mut index = HashMap::new();
+    for (i, name) in names.enumerate() {
+        index.entry(name).or_insert(i);
+    }
+    index
 }
 
 impl Scope<'_> {
@@ -265,10 +443,9 @@ impl Scope<'_> {
                 }
                 let mut ids = Vec::with_capacity(names.len());
                 for name in names {
-                    let id = self
-                        .tasks
-                        .iter()
-                        .position(|t| &t.name == name)
+                    let id = *self
+                        .task_ids
+                        .get(name.as_str())
                         .ok_or_else(|| PolicyError::new(&path, format!("unknown task {name:?}")))?;
                     ids.push(TaskId(id));
                 }
@@ -333,6 +510,42 @@ impl Scope<'_> {
                     }
                 }
             }
+            RawCondition::Score(s) => self.score(s, &format!("{path}.score"))?,
+        })
+    }
+
+    fn score(&self, raw: &RawScore, path: &str) -> Result<Condition, PolicyError> {
+        let id = self
+            .classifiers
+            .iter()
+            .position(|c| c.name == raw.classifier)
+            .map(ClassifierId)
+            .ok_or_else(|| {
+                PolicyError::new(
+                    format!("{path}.classifier"),
+                    format!("unknown classifier {:?}", raw.classifier),
+                )
+            })?;
+        let test = exactly_one(
+            [
+                raw.gt.map(|v| ("gt", ScoreTest::Gt(v), v)),
+                raw.lt.map(|v| ("lt", ScoreTest::Lt(v), v)),
+                raw.top_share
+                    .map(|v| ("top_share", ScoreTest::TopShare(v), v)),
+            ],
+            path,
+            "gt, lt or top_share",
+        )?;
+        let (name, test, value) = test;
+        if !(0.0..=1.0).contains(&value) {
+            return Err(PolicyError::new(
+                format!("{path}.{name}"),
+                "must be between 0 and 1",
+            ));
+        }
+        Ok(Condition::Score {
+            classifier: id,
+            test,
         })
     }
 
@@ -505,6 +718,43 @@ fn leaves<'t>(path: &str, target: &'t Target) -> Vec<(String, &'t Target)> {
             .map(|(i, b)| (format!("{path}.split[{i}].target"), &b.target))
             .collect(),
         other => vec![(path.to_string(), other)],
+    }
+}
+
+/// An Azure model's deployment (its provider_model unless set); refused on
+/// providers whose paths have none.
+fn deployment(
+    m: &RawModel,
+    path: &str,
+    provider_model: &str,
+    provider: Option<ProviderId>,
+    providers: &[Provider],
+) -> Result<String, PolicyError> {
+    let deployments = provider
+        .and_then(|id| providers.get(id.0))
+        .is_some_and(|p| p.deployments.is_some());
+    let name = match &m.deployment {
+        None if !deployments => return Ok(provider_model.to_string()),
+        Some(_) if !deployments => {
+            return Err(PolicyError::new(
+                format!("{path}.deployment"),
+                "only models of an azure_openai provider have a deployment",
+            ))
+        }
+        None => provider_model,
+        Some(name) => name.as_str(),
+    };
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if valid {
+        Ok(name.to_string())
+    } else {
+        Err(PolicyError::new(
+            format!("{path}.deployment"),
+            format!("deployment {name:?} (default: the provider_model) must be letters, digits, '-', '_' or '.': it is a path segment"),
+        ))
     }
 }
 

@@ -1,26 +1,31 @@
 //! The routing policy: raw JSON (`raw`) compiled once into typed runtime
 //! structures (`Policy`). Every problem is a `PolicyError` naming its JSON path.
 
+pub mod catalog;
 mod compile;
 mod error;
 mod ordered;
 mod pricing;
+mod providers;
 pub mod raw;
+mod rule_index;
 pub mod split;
 mod traffic;
 
 use crate::condition::Condition;
 use crate::cost::Pricing;
 use crate::headers::Headers;
-use crate::request::{Api, ApiSet, Ratio, RequestFacts};
+use crate::provider::{Clients, Provider, ProviderId};
+use crate::request::{Api, ApiSet, ApiShape, Ratio, RequestFacts};
 use crate::signals::{Counting, Tokenizer};
-use crate::task::Task;
+use crate::task::{Task, TaskMatcher};
 use crate::tokens::Encoding;
 
 pub use error::PolicyError;
 pub use raw::{
     Mode, OnBudgetExceeded, OnContextOverflow, OnInvalidRequest, Scan, StreamUsage, TokenCounting,
 };
+pub use rule_index::RuleIndex;
 
 pub use crate::ids::{ModelId, TaskId};
 
@@ -45,6 +50,11 @@ pub struct Model {
     pub apis: ApiSet,
     /// The price catalogue entry the model's prices come from, if any.
     pub catalog: Option<String>,
+    /// The provider serving it (its cluster is the provider's name), when
+    /// the model names one instead of a cluster.
+    pub provider: Option<ProviderId>,
+    /// Azure OpenAI deployment name (the provider_model unless set).
+    pub deployment: String,
 }
 
 impl Model {
@@ -146,6 +156,17 @@ pub struct Policy {
     pub token_counting: TokenCounting,
     /// Tokens of an image of unknown size; None: the provider's 1024 × 1024 price.
     pub default_image_tokens: Option<u64>,
+    /// Learned classifiers, in policy order (`ClassifierId` indexes them).
+    pub classifiers: Vec<crate::classifier::Classifier>,
+    /// Per classifier: some `top_share` condition reads it, so its scores
+    /// feed a sliding window.
+    pub windowed: Vec<bool>,
+    /// Every task's keywords and patterns, compiled together.
+    pub task_matcher: TaskMatcher,
+    /// `rules` indexed by the task their first condition needs.
+    pub rule_index: RuleIndex,
+    pub providers: Vec<Provider>,
+    pub clients: Option<Clients>,
     pub cooldown: crate::cooldown::CooldownSettings,
     /// Clusters with endpoints listed in the policy (for the generated Envoy config).
     pub clusters: Vec<ClusterSpec>,
@@ -198,6 +219,36 @@ impl Policy {
         self.models.iter().position(|m| m.name == name).map(ModelId)
     }
 
+    pub fn provider_of(&self, model: &Model) -> Option<&Provider> {
+        model.provider.and_then(|id| self.providers.get(id.0))
+    }
+
+    /// The path a request of `shape` is sent to on `model`'s provider; None
+    /// for models on user clusters (the client's path is kept).
+    pub fn upstream_path(&self, model: &Model, shape: ApiShape) -> Option<String> {
+        self.provider_of(model)
+            .map(|p| p.upstream_path(shape, &model.deployment))
+    }
+
+    /// Files the policy names, with where: key files, CA bundles, the
+    /// clients' key file. The filter never opens them; `model-router check`
+    /// and `envoy` refuse a policy naming one that does not exist.
+    pub fn named_files(&self) -> Vec<(String, String)> {
+        let mut files = Vec::new();
+        for p in &self.providers {
+            if let Some(auth) = &p.auth {
+                files.push((auth.file_path.clone(), auth.file.clone()));
+            }
+            if let Some(ca) = &p.ca_file {
+                files.push((format!("providers.{}.tls.ca_file", p.name), ca.clone()));
+            }
+        }
+        if let Some(clients) = &self.clients {
+            files.push(("clients.keys_file".to_string(), clients.keys_file.clone()));
+        }
+        files
+    }
+
     pub fn task(&self, id: TaskId) -> Option<&Task> {
         self.tasks.get(id.0)
     }
@@ -206,6 +257,7 @@ impl Policy {
     pub fn encodings(&self) -> Vec<Encoding> {
         let mut used: Vec<Encoding> = self.models.iter().map(|m| m.encoding).collect();
         used.push(self.default_encoding);
+        used.extend(self.classifiers.iter().map(|c| c.encoding()));
         used.sort();
         used.dedup();
         used
@@ -231,7 +283,7 @@ impl Policy {
                 }
             }
         }
-        self.tasks.iter().position(|t| t.matches(facts)).map(TaskId)
+        self.task_matcher.first_match(facts)
     }
 }
 

@@ -5,6 +5,7 @@
 use serde::Deserialize;
 
 use super::ordered::OrderedMap;
+pub use crate::provider::raw::{RawAuth, RawClients, RawProvider, RawTls};
 pub use crate::signals::TokenCounting;
 pub use crate::task::Scan;
 
@@ -58,6 +59,15 @@ pub struct RawPolicy {
     /// request's provider (OpenAI 765, Anthropic 1399).
     #[serde(default)]
     pub default_image_tokens: Option<u64>,
+    /// Learned classifiers by name, read by `score` conditions.
+    #[serde(default)]
+    pub classifiers: OrderedMap<crate::classifier::RawClassifier>,
+    /// Where models' requests go: name → base URL, auth, headers, TLS.
+    #[serde(default)]
+    pub providers: OrderedMap<RawProvider>,
+    /// Callers authenticate with their own keys (Envoy's API-key filter).
+    #[serde(default)]
+    pub clients: Option<RawClients>,
     /// Model cooldowns after 429s (and failures past a threshold).
     #[serde(default)]
     pub cooldown: Option<RawCooldown>,
@@ -112,7 +122,9 @@ pub struct RawOutlierDetection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawModel {
-    pub cluster: String,
+    /// An Envoy cluster the user wires; exactly one of `cluster` and `provider`.
+    #[serde(default)]
+    pub cluster: Option<String>,
     #[serde(default)]
     pub provider_model: Option<String>,
     #[serde(default)]
@@ -137,6 +149,12 @@ pub struct RawModel {
     /// context window and max output fill in what the policy leaves out.
     #[serde(default)]
     pub catalog: Option<String>,
+    /// A provider of `providers`: its generated cluster serves the model.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// Azure OpenAI: the deployment name in the path (default: provider_model).
+    #[serde(default)]
+    pub deployment: Option<String>,
 }
 
 /// `"openai_chat"` or `["openai_chat", "openai_responses"]`.
@@ -270,6 +288,19 @@ pub enum RawCondition {
     Images(bool),
     /// The request's API: a name, or `{"in": [names]}`.
     Api(RawTaskMatch),
+    /// A classifier's probability that the weak model fails.
+    Score(RawScore),
+}
+
+/// `{"classifier": NAME, "gt" | "lt": probability}` or
+/// `{"classifier": NAME, "top_share": share}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScore {
+    pub classifier: String,
+    pub gt: Option<f64>,
+    pub lt: Option<f64>,
+    pub top_share: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
