@@ -30,6 +30,7 @@ pub mod envoy_config;
 pub mod explain;
 pub mod headers;
 pub mod metrics;
+pub mod models_list;
 pub mod policy;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod report;
@@ -38,6 +39,8 @@ pub mod rewrite;
 pub mod signals;
 pub mod task;
 pub mod tokens;
+pub mod translate;
+pub mod translation;
 pub mod usage;
 
 #[cfg(target_arch = "wasm32")]

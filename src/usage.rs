@@ -574,7 +574,7 @@ impl TextCounter {
 /// skipped up to its closing blank line. An over-long line of a field that is
 /// not read (comment, `id`, `retry`, unknown) is dropped alone.
 #[derive(Debug)]
-struct SseParser {
+pub(crate) struct SseParser {
     max_event_bytes: usize,
     /// The unfinished line, without its terminator.
     line: Vec<u8>,
@@ -598,7 +598,7 @@ struct SseParser {
 }
 
 impl SseParser {
-    fn new(max_event_bytes: usize) -> SseParser {
+    pub(crate) fn new(max_event_bytes: usize) -> SseParser {
         SseParser {
             max_event_bytes,
             line: Vec::new(),
@@ -614,7 +614,7 @@ impl SseParser {
         }
     }
 
-    fn retained_bytes(&self) -> usize {
+    pub(crate) fn retained_bytes(&self) -> usize {
         self.line
             .capacity()
             .saturating_add(self.data.capacity())
@@ -622,7 +622,7 @@ impl SseParser {
     }
 
     /// Feeds bytes; `on_event(name, data)` is called for each complete event.
-    fn feed<F: FnMut(&[u8], &[u8])>(&mut self, chunk: &[u8], on_event: &mut F) {
+    pub(crate) fn feed<F: FnMut(&[u8], &[u8])>(&mut self, chunk: &[u8], on_event: &mut F) {
         // Lines end with "\r\n", "\n" or "\r".
         for piece in chunk.split_inclusive(|&b| b == b'\n' || b == b'\r') {
             let piece = if std::mem::take(&mut self.after_cr) {

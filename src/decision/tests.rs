@@ -574,14 +574,19 @@ fn context_escalation_stays_among_models_that_accept_the_api() {
 }
 
 #[test]
-fn an_api_no_model_accepts_is_rejected_and_never_translated() {
-    let p = example(); // every model speaks openai_chat only
+fn an_api_no_model_accepts_is_translated_unless_translate_is_off() {
+    // Every model of the example speaks openai_chat only.
+    let translating = example();
+    let p = Policy::from_json(&EXAMPLE.replacen('{', r#"{"translate":false,"#, 1)).unwrap();
     for path in [MESSAGES, RESPONSES] {
-        let d = decide_at(&p, path, &body_for(path, "auto", "hello"));
+        let body = body_for(path, "auto", "hello");
+        let d = decide_at(&translating, path, &body);
+        assert!(matches!(d.outcome, Outcome::Route { .. }), "{path}: {:?}", d.outcome);
+        let d = decide_at(&p, path, &body);
         match &d.outcome {
             Outcome::Reject { reason, message } => {
                 assert_eq!(*reason, RejectReason::UnsupportedApi);
-                assert!(message.contains("does not translate"), "{message}");
+                assert!(message.contains("natively or translated"), "{message}");
             }
             other => panic!("{path}: {other:?}"),
         }

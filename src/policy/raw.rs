@@ -56,6 +56,9 @@ pub struct RawPolicy {
     /// request's provider (OpenAI 765, Anthropic 1399).
     #[serde(default)]
     pub default_image_tokens: Option<u64>,
+    /// Translate requests for models whose `api` does not accept them (default true).
+    #[serde(default)]
+    pub translate: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,6 +82,9 @@ pub struct RawModel {
     /// The API(s) the model's endpoint accepts; default `openai_chat`.
     #[serde(default)]
     pub api: Option<RawApis>,
+    /// Overrides the policy's `translate` for this model.
+    #[serde(default)]
+    pub translate: Option<bool>,
 }
 
 /// `"openai_chat"` or `["openai_chat", "openai_responses"]`.
