@@ -67,6 +67,56 @@ pub fn with_billing(record: &str, billing: &Billing<'_>) -> String {
     out
 }
 
+/// `record` with the translation of the first attempt appended: the APIs
+/// and the request fields dropped for want of a counterpart.
+pub fn with_translation(record: &str, note: &crate::translation::TranslationNote) -> String {
+    let value = json!({"from": note.from.name(), "to": note.to.name(), "dropped": note.dropped});
+    append_fields(record, &[("translation", value)])
+}
+
+/// What the first attempt sends upstream (`model-router explain --show-body`):
+/// the path, the body (translated when the first model does not speak the
+/// request's API) and the translation, or the local reply.
+pub fn upstream_request(policy: &Policy, decision: &Decision, path: &str, body: &[u8]) -> Value {
+    let (todo, note) = crate::translation::request_actions(policy, decision, path, body);
+    if let Some(reply) = &todo.reply {
+        let body = serde_json::from_str::<Value>(&reply.body).unwrap_or_else(|_| reply.body.clone().into());
+        return json!({"reply": {"status": reply.status, "body": body}});
+    }
+    let sent = todo.body.as_deref().unwrap_or(body);
+    let path = todo
+        .set_headers
+        .iter()
+        .find(|(n, _)| n == ":path")
+        .map_or(path, |(_, v)| v.as_str());
+    json!({
+        "path": path,
+        "body": serde_json::from_slice::<Value>(sent).unwrap_or_else(|_| String::from_utf8_lossy(sent).into()),
+        "translation": note.map(|n| json!({"from": n.from.name(), "to": n.to.name(), "dropped": n.dropped})),
+    })
+}
+
+/// `record` (a JSON object's text) with `fields` appended.
+fn append_fields(record: &str, fields: &[(&str, Value)]) -> String {
+    let Some(open) = record.trim_end().strip_suffix('}') else {
+        return record.to_string();
+    };
+    let mut out = String::with_capacity(record.len().saturating_add(256));
+    out.push_str(open);
+    let mut first = open.trim_end().ends_with('{');
+    for (name, value) in fields {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(&Value::from(*name).to_string());
+        out.push(':');
+        out.push_str(&value.to_string());
+    }
+    out.push('}');
+    out
+}
+
 pub fn explain(policy: &Policy, decision: &Decision) -> Value {
     let chain: Vec<&crate::policy::Model> = decision
         .chain()

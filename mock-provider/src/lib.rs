@@ -17,6 +17,7 @@ mod conn;
 pub mod faults;
 pub mod record;
 pub mod server;
+pub mod tool_calls;
 
 use std::time::Duration;
 

@@ -8,6 +8,7 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use super::host;
+use super::translation as glue;
 use super::root::Shared;
 use crate::actions::{self, served_model};
 use crate::cost::Usage;
@@ -16,6 +17,7 @@ use crate::explain::{self, with_billing, Billing};
 use crate::headers::{Headers, ATTEMPT_COUNT_HEADER, DECISION_STATE, OWN_PREFIX};
 use crate::metrics::{self, Completion, UsageSource};
 use crate::request::ApiShape;
+use crate::translation::{self, ResponseTranslation};
 use crate::usage::{ReadUsage, ResponseFormat, UsageReader};
 
 /// A JSON response larger than this is passed on without reading its usage.
@@ -48,6 +50,8 @@ struct InFlight {
     attempts: u32,
     /// None until the response headers arrive, and for error responses.
     reader: Option<UsageReader>,
+    /// Set when the model that answered does not speak the client's API.
+    translation: Option<ResponseTranslation>,
 }
 
 pub struct Downstream {
@@ -84,7 +88,7 @@ impl Downstream {
                 body,
             },
         );
-        let todo = actions::request_actions(policy, &decision, body);
+        let (todo, note) = translation::request_actions(policy, &decision, path, body);
         let decision_micros = host::now_micros().saturating_sub(started);
         if let Some(reason) = &decision.invalid_reason {
             log::info!("model-router: invalid request on {path}: {reason}");
@@ -101,7 +105,11 @@ impl Downstream {
             }
         };
         // Set now so that a request that never completes is logged with its decision.
-        let audit = explain::audit_record(policy, &decision, &tenant);
+        let mut audit = explain::audit_record(policy, &decision, &tenant);
+        if let Some(note) = &note {
+            audit = explain::with_translation(&audit, note);
+            glue::record(shared, &translation::samples(note));
+        }
         host::set_filter_state(DECISION_STATE, &audit);
 
         let flight = InFlight {
@@ -111,6 +119,7 @@ impl Downstream {
             decision_micros,
             attempts: 1,
             reader: None,
+            translation: None,
         };
         if let Some(reply) = &todo.reply {
             self.complete(flight, None, UsageSource::Missing);
@@ -213,6 +222,9 @@ impl HttpContext for Downstream {
         for name in actions::forged_headers(&shared.policy, &headers) {
             host::remove_request_header(&name);
         }
+        if glue::answer_models(&shared.policy, &headers) {
+            return Action::Pause;
+        }
         let path = headers.get(":path").unwrap_or_default().to_string();
         let shape = match ApiShape::from_path(&path) {
             Some(shape) if headers.get(":method") == Some("POST") => shape,
@@ -288,6 +300,20 @@ impl HttpContext for Downstream {
             );
         }
         let status_ok = response.get(":status").is_some_and(|s| s.starts_with('2'));
+        let status = response
+            .get(":status")
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .unwrap_or(0);
+        flight.translation = ResponseTranslation::for_response(
+            policy,
+            &flight.decision,
+            flight.attempts,
+            status,
+            response.get("content-type").unwrap_or_default(),
+        );
+        if let Some(t) = &flight.translation {
+            glue::on_response_headers(t);
+        }
         if status_ok {
             let format =
                 ResponseFormat::from_content_type(response.get("content-type").unwrap_or_default());
@@ -318,7 +344,11 @@ impl HttpContext for Downstream {
         let Phase::InFlight(flight) = &mut self.phase else {
             return Action::Continue;
         };
-        if let Some(reader) = flight.reader.as_mut() {
+        if let Some(t) = flight.translation.as_mut() {
+            if !glue::on_response_body(t, flight.reader.as_mut(), size, end_of_stream) {
+                return Action::Pause;
+            }
+        } else if let Some(reader) = flight.reader.as_mut() {
             // Read the chunk as it passes; it is never held back or changed.
             reader.feed(&host::response_body_chunk(size));
         }

@@ -121,3 +121,11 @@ pub fn now_micros() -> u64 {
 pub fn response_body_chunk(size: usize) -> Vec<u8> {
     buffer(BufferType::HttpResponseBody, size)
 }
+
+/// Replaces the first `old_size` bytes of the response body (the current
+/// chunk, or the whole buffered body) with `body`.
+pub fn replace_response_body(old_size: usize, body: &[u8]) {
+    if let Err(status) = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, old_size, body) {
+        log::warn!("model-router: cannot replace the response body: {status:?}");
+    }
+}

@@ -10,6 +10,7 @@ mod downstream;
 mod host;
 mod metrics;
 mod root;
+mod translation;
 mod upstream;
 
 use proxy_wasm::traits::RootContext;

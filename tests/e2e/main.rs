@@ -20,3 +20,4 @@ mod reload;
 mod routing;
 mod shapes;
 mod soak;
+mod translation;
