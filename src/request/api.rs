@@ -1,7 +1,7 @@
 //! Provider APIs: what a request speaks (from its shape) and what a model
 //! accepts (its `api` field in the policy).
 //!
-//! The router never translates between APIs: a request is only sent to
+//! A request is sent natively to models that accept its API, or translated
 //! models that accept its API as it is.
 
 use std::fmt;
