@@ -287,8 +287,22 @@ mod tests {
             include_str!("../examples/requests/shapes/messages.json"),
         );
         assert!(out["prompt_tokens"].as_u64().unwrap() > 1590 + 346);
-        // A Messages request to a policy without Messages models is refused, explained.
-        let policy = Policy::from_json(include_str!("../examples/policy.json")).unwrap();
+        // A Messages request to a policy without Messages models, translation
+        // off, is refused, explained (with translation it is routed).
+        let example = include_str!("../examples/policy.json");
+        let translating = Policy::from_json(example).unwrap();
+        let policy = Policy::from_json(&example.replacen('{', r#"{"translate":false,"#, 1)).unwrap();
+        let messages = include_str!("../examples/requests/shapes/messages-text.json");
+        let request = Request {
+            shape: ApiShape::Messages,
+            path: "/v1/messages",
+            headers: &Headers::new(),
+            body: messages.as_bytes(),
+        };
+        assert_eq!(explain(&translating, &decide(&translating, &request))["status"], "routed");
+        let upstream = upstream_request(&translating, &decide(&translating, &request), "/v1/messages", messages.as_bytes());
+        assert_eq!(upstream["path"], "/v1/chat/completions");
+        assert_eq!(upstream["translation"]["to"], "openai_chat");
         let decision = decide(
             &policy,
             &Request {

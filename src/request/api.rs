@@ -2,7 +2,7 @@
 //! accepts (its `api` field in the policy).
 //!
 //! A request is sent natively to models that accept its API, or translated
-//! models that accept its API as it is.
+//! (see `translate`) for the others unless the policy turns translation off.
 
 use std::fmt;
 
