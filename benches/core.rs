@@ -276,7 +276,9 @@ fn anthropic_stream(bytes: usize) -> Vec<u8> {
     while out.len() < bytes {
         out.push_str("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" the router \"}}\n\n");
     }
-    out.push_str("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
+    out.push_str(
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    );
     out.push_str("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":15}}\n\n");
     out.push_str("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
     out.into_bytes()
@@ -290,9 +292,11 @@ fn translation(c: &mut Criterion) {
     let text: String =
         "the router sends each request to a model whose price and context window fit ".repeat(12);
     let body = chat_body(&text[..900]);
-    let chat_messages =
-        translate::translator(ApiShape::ChatCompletions, model_router::request::Api::AnthropicMessages)
-            .unwrap();
+    let chat_messages = translate::translator(
+        ApiShape::ChatCompletions,
+        model_router::request::Api::AnthropicMessages,
+    )
+    .unwrap();
     let target = Target {
         provider_model: "claude-3-5-haiku-latest",
         default_max_tokens: 1024,
@@ -301,7 +305,11 @@ fn translation(c: &mut Criterion) {
     let mut group = c.benchmark_group("translation");
     configure(&mut group);
     group.bench_function("request_1kb_chat_to_messages", |b| {
-        b.iter(|| chat_messages.request(black_box(body.as_bytes()), &target).unwrap())
+        b.iter(|| {
+            chat_messages
+                .request(black_box(body.as_bytes()), &target)
+                .unwrap()
+        })
     });
     group.bench_function("response_json_messages_to_chat", |b| {
         b.iter(|| chat_messages.response(200, black_box(answer), &ResponseContext::default()))
@@ -312,10 +320,18 @@ fn translation(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(10))
         .throughput(Throughput::Bytes(stream.len() as u64));
     let read = |translate: bool| {
-        let mut reader =
-            UsageReader::new(ResponseFormat::EventStream, 4 << 20, 1 << 20, Encoding::O200kBase);
+        let mut reader = UsageReader::new(
+            ResponseFormat::EventStream,
+            4 << 20,
+            1 << 20,
+            Encoding::O200kBase,
+        );
         let mut out = 0usize;
-        let mut t = translate.then(|| chat_messages.stream(&ResponseContext { include_usage: true }));
+        let mut t = translate.then(|| {
+            chat_messages.stream(&ResponseContext {
+                include_usage: true,
+            })
+        });
         for chunk in stream.chunks(16 * 1024) {
             reader.feed(chunk);
             if let Some(t) = t.as_mut() {

@@ -48,23 +48,7 @@ pub fn with_billing(record: &str, billing: &Billing<'_>) -> String {
             }),
         ),
     ];
-    let Some(open) = record.trim_end().strip_suffix('}') else {
-        return record.to_string();
-    };
-    let mut out = String::with_capacity(record.len().saturating_add(256));
-    out.push_str(open);
-    let mut first = open.trim_end().ends_with('{');
-    for (name, value) in fields {
-        if !first {
-            out.push(',');
-        }
-        first = false;
-        out.push_str(&Value::from(name).to_string());
-        out.push(':');
-        out.push_str(&value.to_string());
-    }
-    out.push('}');
-    out
+    append_fields(record, &fields)
 }
 
 /// `record` with the translation of the first attempt appended: the APIs
@@ -80,7 +64,8 @@ pub fn with_translation(record: &str, note: &crate::translation::TranslationNote
 pub fn upstream_request(policy: &Policy, decision: &Decision, path: &str, body: &[u8]) -> Value {
     let (todo, note) = crate::translation::request_actions(policy, decision, path, body);
     if let Some(reply) = &todo.reply {
-        let body = serde_json::from_str::<Value>(&reply.body).unwrap_or_else(|_| reply.body.clone().into());
+        let body = serde_json::from_str::<Value>(&reply.body)
+            .unwrap_or_else(|_| reply.body.clone().into());
         return json!({"reply": {"status": reply.status, "body": body}});
     }
     let sent = todo.body.as_deref().unwrap_or(body);
@@ -291,7 +276,8 @@ mod tests {
         // off, is refused, explained (with translation it is routed).
         let example = include_str!("../examples/policy.json");
         let translating = Policy::from_json(example).unwrap();
-        let policy = Policy::from_json(&example.replacen('{', r#"{"translate":false,"#, 1)).unwrap();
+        let policy =
+            Policy::from_json(&example.replacen('{', r#"{"translate":false,"#, 1)).unwrap();
         let messages = include_str!("../examples/requests/shapes/messages-text.json");
         let request = Request {
             shape: ApiShape::Messages,
@@ -299,8 +285,16 @@ mod tests {
             headers: &Headers::new(),
             body: messages.as_bytes(),
         };
-        assert_eq!(explain(&translating, &decide(&translating, &request))["status"], "routed");
-        let upstream = upstream_request(&translating, &decide(&translating, &request), "/v1/messages", messages.as_bytes());
+        assert_eq!(
+            explain(&translating, &decide(&translating, &request))["status"],
+            "routed"
+        );
+        let upstream = upstream_request(
+            &translating,
+            &decide(&translating, &request),
+            "/v1/messages",
+            messages.as_bytes(),
+        );
         assert_eq!(upstream["path"], "/v1/chat/completions");
         assert_eq!(upstream["translation"]["to"], "openai_chat");
         let decision = decide(

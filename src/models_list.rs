@@ -107,7 +107,12 @@ mod tests {
         let (status, v) = get("/v1/models");
         assert_eq!(status, 200);
         assert_eq!(v["object"], "list");
-        let ids: Vec<&str> = v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+        let ids: Vec<&str> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
         let mut expected: Vec<&str> = p.models.iter().map(|m| m.name.as_str()).collect();
         expected.extend(p.requested_model.aliases.iter().map(String::as_str));
         assert_eq!(ids, expected);

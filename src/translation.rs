@@ -140,13 +140,21 @@ pub fn attempt_request(
         }
         Some(t) => {
             let body = t.request(client_body, &target(policy, model)).ok()?.body;
-            Some((body, translate::upstream_path(client_path, shape, t.upstream())))
+            Some((
+                body,
+                translate::upstream_path(client_path, shape, t.upstream()),
+            ))
         }
     }
 }
 
 /// The path of retry attempt `attempt` (known before its body arrives).
-pub fn attempt_path(policy: &Policy, plan: &str, attempt: u32, client_path: &str) -> Option<String> {
+pub fn attempt_path(
+    policy: &Policy,
+    plan: &str,
+    attempt: u32,
+    client_path: &str,
+) -> Option<String> {
     let shape = ApiShape::from_path(client_path)?;
     let model = policy.model(actions::planned_model(policy, plan, attempt)?)?;
     Some(match translator_for(shape, model) {
@@ -168,7 +176,10 @@ pub fn samples(note: &TranslationNote) -> Vec<Sample> {
     for field in &note.dropped {
         out.push(Sample {
             kind: Kind::Counter,
-            name: encode(DROPPED_FIELDS, &[("from", note.from.name()), ("field", field)]),
+            name: encode(
+                DROPPED_FIELDS,
+                &[("from", note.from.name()), ("field", field)],
+            ),
             value: 1,
         });
     }

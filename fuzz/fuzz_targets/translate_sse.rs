@@ -45,7 +45,11 @@ fuzz_target!(|data: &[u8]| {
         let len = (state % 16 + 1) as usize;
         let (piece, tail) = rest.split_at(len.min(rest.len()));
         got.extend(s.feed(piece));
-        assert!(s.retained_bytes() <= 2 * MAX_EVENT + 64, "retained {}", s.retained_bytes());
+        assert!(
+            s.retained_bytes() <= 2 * MAX_EVENT + 64,
+            "retained {}",
+            s.retained_bytes()
+        );
         rest = tail;
     }
     got.extend(s.finish());

@@ -23,11 +23,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use crate::answers::{self, Answer, Api, Filler, TextPlan};
-use crate::tool_calls;
 use crate::body::{self, Aborted, ResBody};
 use crate::conn::{ConnControl, ResettableIo};
 use crate::faults::{self, Action, Counters, FaultSpec, Source};
 use crate::record::{Record, Recorder};
+use crate::tool_calls;
 use crate::Config;
 
 /// Request header carrying a fault spec.

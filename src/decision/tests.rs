@@ -536,10 +536,25 @@ fn requests_only_go_to_models_that_accept_their_api() {
 fn translation_fills_the_gaps_in_the_order_the_target_gives() {
     let p = shapes_policy_translating();
     let cases = [
-        (CHAT, "auto", vec!["claude-small", "gpt", "llama"], "default"),
-        (MESSAGES, "auto", vec!["claude-small", "gpt", "llama"], "default"),
+        (
+            CHAT,
+            "auto",
+            vec!["claude-small", "gpt", "llama"],
+            "default",
+        ),
+        (
+            MESSAGES,
+            "auto",
+            vec!["claude-small", "gpt", "llama"],
+            "default",
+        ),
         // Responses reach claude-small through chat.
-        (RESPONSES, "auto", vec!["claude-small", "gpt", "llama"], "default"),
+        (
+            RESPONSES,
+            "auto",
+            vec!["claude-small", "gpt", "llama"],
+            "default",
+        ),
         // An explicit model of another API is honoured now.
         (CHAT, "claude-big", vec!["claude-big"], "explicit_model"),
         (MESSAGES, "gpt", vec!["gpt"], "explicit_model"),
@@ -550,7 +565,11 @@ fn translation_fills_the_gaps_in_the_order_the_target_gives() {
         assert_eq!(d.decided_by.label(&p), rule, "{path} {model}");
     }
     // Legacy completions are never translated.
-    let d = decide_at(&p, "/v1/completions", &serde_json::json!({"model": "auto", "prompt": "hi"}));
+    let d = decide_at(
+        &p,
+        "/v1/completions",
+        &serde_json::json!({"model": "auto", "prompt": "hi"}),
+    );
     assert_eq!(chain_names(&p, &d), ["gpt", "llama"]);
 }
 
@@ -612,7 +631,11 @@ fn an_api_no_model_accepts_is_translated_unless_translate_is_off() {
     for path in [MESSAGES, RESPONSES] {
         let body = body_for(path, "auto", "hello");
         let d = decide_at(&translating, path, &body);
-        assert!(matches!(d.outcome, Outcome::Route { .. }), "{path}: {:?}", d.outcome);
+        assert!(
+            matches!(d.outcome, Outcome::Route { .. }),
+            "{path}: {:?}",
+            d.outcome
+        );
         let d = decide_at(&p, path, &body);
         match &d.outcome {
             Outcome::Reject { reason, message } => {

@@ -8,8 +8,8 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use super::host;
-use super::translation as glue;
 use super::root::Shared;
+use super::translation as glue;
 use crate::actions::{self, served_model};
 use crate::cost::Usage;
 use crate::decision::{decide, Decision, Request};

@@ -51,8 +51,8 @@ impl HttpContext for Upstream {
         // The header map is shared between attempts: every retry sets its own path.
         if let Some(client_path) = host::filter_state(CLIENT_PATH_STATE) {
             let policy = self.shared.as_deref().map(|s| &s.policy);
-            if let Some(path) = policy
-                .and_then(|p| translation::attempt_path(p, &plan, attempt, &client_path))
+            if let Some(path) =
+                policy.and_then(|p| translation::attempt_path(p, &plan, attempt, &client_path))
             {
                 host::set_request_header(":path", &path);
             }

@@ -71,7 +71,8 @@ impl Translator for ChatToMessages {
             .unwrap_or(target.default_max_tokens);
         out.insert("max_tokens".into(), max_tokens.into());
         let messages = req.get("messages").and_then(Value::as_array);
-        let (system, turns) = messages_to_turns(messages.map_or(&[][..], Vec::as_slice), &mut dropped)?;
+        let (system, turns) =
+            messages_to_turns(messages.map_or(&[][..], Vec::as_slice), &mut dropped)?;
         if !system.is_empty() {
             out.insert("system".into(), system.into());
         }
@@ -116,7 +117,10 @@ impl Translator for ChatToMessages {
         }
         match serde_json::from_slice::<Value>(body) {
             Ok(msg) => message_to_completion(&msg).to_string().into_bytes(),
-            Err(_) => j::openai_error(502, br#"{"error":{"message":"unreadable upstream response"}}"#),
+            Err(_) => j::openai_error(
+                502,
+                br#"{"error":{"message":"unreadable upstream response"}}"#,
+            ),
         }
     }
 
@@ -181,7 +185,9 @@ fn user_blocks(content: Option<&Value>, dropped: &mut Dropped) -> Vec<Value> {
         Some(Value::Array(parts)) => parts
             .iter()
             .filter_map(|p| match j::str_at(p, "type") {
-                Some("text") => Some(json!({"type": "text", "text": j::str_at(p, "text").unwrap_or_default()})),
+                Some("text") => {
+                    Some(json!({"type": "text", "text": j::str_at(p, "text").unwrap_or_default()}))
+                }
                 Some("image_url") => {
                     let url = p
                         .get("image_url")
@@ -191,7 +197,10 @@ fn user_blocks(content: Option<&Value>, dropped: &mut Dropped) -> Vec<Value> {
                     Some(image_block(url))
                 }
                 other => {
-                    dropped.add(format!("messages[].content[].type={}", other.unwrap_or("?")));
+                    dropped.add(format!(
+                        "messages[].content[].type={}",
+                        other.unwrap_or("?")
+                    ));
                     None
                 }
             })
@@ -217,7 +226,12 @@ fn assistant_blocks(m: &Value, index: usize) -> Result<Vec<Value>, TranslateErro
     if !text.is_empty() {
         blocks.push(json!({"type": "text", "text": text}));
     }
-    for call in m.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+    for call in m
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let function = call.get("function").unwrap_or(&Value::Null);
         let Some(name) = j::str_at(function, "name") else {
             return Err(TranslateError::new(format!(
@@ -349,7 +363,12 @@ fn usage(u: &Value) -> Value {
 fn message_to_completion(msg: &Value) -> Value {
     let mut text = String::new();
     let mut calls = Vec::new();
-    for block in msg.get("content").and_then(Value::as_array).into_iter().flatten() {
+    for block in msg
+        .get("content")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         match j::str_at(block, "type") {
             Some("text") => text.push_str(j::str_at(block, "text").unwrap_or_default()),
             Some("tool_use") => calls.push(json!({

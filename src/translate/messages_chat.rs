@@ -55,7 +55,12 @@ impl Translator for MessagesToChat {
         if !system.is_empty() {
             messages.push(json!({"role": "system", "content": system}));
         }
-        for m in req.get("messages").and_then(Value::as_array).into_iter().flatten() {
+        for m in req
+            .get("messages")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             turn_to_messages(m, &mut messages, &mut dropped);
         }
         out.insert("messages".into(), Value::Array(messages));
@@ -67,7 +72,10 @@ impl Translator for MessagesToChat {
                 out.insert(key.into(), v.clone());
             }
         }
-        if let Some(stop) = req.get("stop_sequences").filter(|s| s.as_array().is_some_and(|a| !a.is_empty())) {
+        if let Some(stop) = req
+            .get("stop_sequences")
+            .filter(|s| s.as_array().is_some_and(|a| !a.is_empty()))
+        {
             out.insert("stop".into(), stop.clone());
         }
         if let Some(user) = req.get("metadata").and_then(|m| m.get("user_id")) {
@@ -109,7 +117,10 @@ impl Translator for MessagesToChat {
         }
         match serde_json::from_slice::<Value>(body) {
             Ok(c) => completion_to_message(&c).to_string().into_bytes(),
-            Err(_) => j::anthropic_error(502, br#"{"error":{"message":"unreadable upstream response"}}"#),
+            Err(_) => j::anthropic_error(
+                502,
+                br#"{"error":{"message":"unreadable upstream response"}}"#,
+            ),
         }
     }
 
@@ -196,7 +207,10 @@ fn tools(req: &Map<String, Value>, out: &mut Map<String, Value>, dropped: &mut D
         .filter_map(|t| {
             // Server tools (web search, code execution, ...) have a versioned type.
             if j::str_at(t, "type").is_some_and(|k| k != "custom") {
-                dropped.add(format!("tools[].type={}", j::str_at(t, "type").unwrap_or_default()));
+                dropped.add(format!(
+                    "tools[].type={}",
+                    j::str_at(t, "type").unwrap_or_default()
+                ));
                 return None;
             }
             let mut function = Map::new();
@@ -206,7 +220,9 @@ fn tools(req: &Map<String, Value>, out: &mut Map<String, Value>, dropped: &mut D
             }
             function.insert(
                 "parameters".into(),
-                t.get("input_schema").cloned().unwrap_or_else(|| json!({"type": "object"})),
+                t.get("input_schema")
+                    .cloned()
+                    .unwrap_or_else(|| json!({"type": "object"})),
             );
             Some(json!({"type": "function", "function": function}))
         })
@@ -265,7 +281,12 @@ fn completion_to_message(c: &Value) -> Value {
     if !text.is_empty() {
         content.push(json!({"type": "text", "text": text}));
     }
-    for call in message.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+    for call in message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let function = call.get("function").unwrap_or(&Value::Null);
         content.push(json!({
             "type": "tool_use",
@@ -341,7 +362,11 @@ impl EventWriter {
             return;
         }
         let index = self.next_block.saturating_sub(1);
-        stream::named(out, "content_block_stop", &json!({"type": "content_block_stop", "index": index}));
+        stream::named(
+            out,
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": index}),
+        );
         self.open = Open::None;
     }
 
@@ -374,7 +399,12 @@ impl EventWriter {
             }
             self.delta(json!({"type": "text_delta", "text": text}), out);
         }
-        for call in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+        for call in delta
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let index = j::u64_at(call, "index");
             let function = call.get("function").unwrap_or(&Value::Null);
             if self.open != Open::Tool(index) {
@@ -382,7 +412,10 @@ impl EventWriter {
                 self.open(Open::Tool(index), block, out);
             }
             if let Some(part) = j::str_at(function, "arguments").filter(|a| !a.is_empty()) {
-                self.delta(json!({"type": "input_json_delta", "partial_json": part}), out);
+                self.delta(
+                    json!({"type": "input_json_delta", "partial_json": part}),
+                    out,
+                );
             }
         }
         if let Some(finish) = j::str_at(choice, "finish_reason") {
@@ -432,7 +465,12 @@ impl EventSink for EventWriter {
         if let Some(u) = chunk.get("usage").filter(|u| !u.is_null()) {
             self.usage = Some(u.clone());
         }
-        for choice in chunk.get("choices").and_then(Value::as_array).into_iter().flatten() {
+        for choice in chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             self.choice(choice, out);
         }
     }

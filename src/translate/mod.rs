@@ -154,7 +154,11 @@ pub fn reachable_apis(apis: ApiSet) -> ApiSet {
 /// → `/openai/v1/messages`.
 pub fn upstream_path(path: &str, client: ApiShape, upstream: Api) -> String {
     // Query parameters are API-specific (Anthropic's `beta=true`): not carried over.
-    let bare = path.split(['?', '#']).next().unwrap_or(path).trim_end_matches('/');
+    let bare = path
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(path)
+        .trim_end_matches('/');
     let suffix = match client {
         ApiShape::ChatCompletions => "/v1/chat/completions",
         ApiShape::Completions => "/v1/completions",

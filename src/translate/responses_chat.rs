@@ -72,7 +72,11 @@ impl Translator for ResponsesToChat {
         let mut out = Map::new();
         out.insert("model".into(), target.provider_model.into());
         let mut messages = Vec::new();
-        if let Some(text) = req.get("instructions").map(j::text_of).filter(|t| !t.is_empty()) {
+        if let Some(text) = req
+            .get("instructions")
+            .map(j::text_of)
+            .filter(|t| !t.is_empty())
+        {
             messages.push(json!({"role": "system", "content": text}));
         }
         match req.get("input") {
@@ -121,7 +125,10 @@ impl Translator for ResponsesToChat {
         }
         match serde_json::from_slice::<Value>(body) {
             Ok(c) => completion_to_response(&c).to_string().into_bytes(),
-            Err(_) => j::openai_error(502, br#"{"error":{"message":"unreadable upstream response"}}"#),
+            Err(_) => j::openai_error(
+                502,
+                br#"{"error":{"message":"unreadable upstream response"}}"#,
+            ),
         }
     }
 
@@ -131,7 +138,11 @@ impl Translator for ResponsesToChat {
 }
 
 fn item_to_messages(item: &Value, messages: &mut Vec<Value>, dropped: &mut Dropped) {
-    let kind = j::str_at(item, "type").unwrap_or(if item.get("role").is_some() { "message" } else { "" });
+    let kind = j::str_at(item, "type").unwrap_or(if item.get("role").is_some() {
+        "message"
+    } else {
+        ""
+    });
     match kind {
         "message" => {
             let role = match j::str_at(item, "role").unwrap_or("user") {
@@ -175,7 +186,9 @@ fn item_to_messages(item: &Value, messages: &mut Vec<Value>, dropped: &mut Dropp
                 Some(other) => j::text_of(other),
                 None => String::new(),
             };
-            messages.push(json!({"role": "tool", "tool_call_id": item.get("call_id"), "content": output}));
+            messages.push(
+                json!({"role": "tool", "tool_call_id": item.get("call_id"), "content": output}),
+            );
         }
         other => dropped.add(format!("input[].type={other}")),
     }
@@ -213,7 +226,10 @@ fn tools(req: &Map<String, Value>, out: &mut Map<String, Value>, dropped: &mut D
         .flatten()
         .filter_map(|t| {
             if j::str_at(t, "type") != Some("function") {
-                dropped.add(format!("tools[].type={}", j::str_at(t, "type").unwrap_or("?")));
+                dropped.add(format!(
+                    "tools[].type={}",
+                    j::str_at(t, "type").unwrap_or("?")
+                ));
                 return None;
             }
             let mut function = Map::new();
@@ -293,7 +309,14 @@ fn usage(u: &Value) -> Value {
     })
 }
 
-fn response_object(id: &str, created: u64, model: &Value, status: &str, output: Vec<Value>, usage: Value) -> Value {
+fn response_object(
+    id: &str,
+    created: u64,
+    model: &Value,
+    status: &str,
+    output: Vec<Value>,
+    usage: Value,
+) -> Value {
     json!({
         "id": id,
         "object": "response",
@@ -339,7 +362,13 @@ fn completion_to_response(c: &Value) -> Value {
     if !text.is_empty() {
         output.push(message_item(&format!("msg_{id}"), &text, "completed"));
     }
-    for (i, call) in message.get("tool_calls").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, call) in message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let function = call.get("function").unwrap_or(&Value::Null);
         output.push(call_item(
             &format!("fc_{id}_{i}"),
@@ -349,7 +378,11 @@ fn completion_to_response(c: &Value) -> Value {
             "completed",
         ));
     }
-    let status = if j::str_at(choice, "finish_reason") == Some("length") { "incomplete" } else { "completed" };
+    let status = if j::str_at(choice, "finish_reason") == Some("length") {
+        "incomplete"
+    } else {
+        "completed"
+    };
     response_object(
         &id,
         j::u64_at(c, "created"),
@@ -399,7 +432,11 @@ impl EventWriter {
     }
 
     fn snapshot(&self, status: &str) -> Value {
-        let output = self.items.iter().map(|i| self.item_value(i, status)).collect();
+        let output = self
+            .items
+            .iter()
+            .map(|i| self.item_value(i, status))
+            .collect();
         let usage = self.usage.as_ref().map_or(Value::Null, usage);
         response_object(&self.id, self.created, &self.model, status, output, usage)
     }
@@ -441,16 +478,33 @@ impl EventWriter {
             None => {
                 let i = self.items.len();
                 let id = format!("msg_{}", self.id);
-                self.items.push(Item { id: id.clone(), call: None, text: String::new(), done: false });
+                self.items.push(Item {
+                    id: id.clone(),
+                    call: None,
+                    text: String::new(),
+                    done: false,
+                });
                 self.message_item = Some(i);
                 let item = json!({"type": "message", "id": id, "status": "in_progress", "role": "assistant", "content": []});
-                self.emit(out, "response.output_item.added", json!({"output_index": i, "item": item}));
-                self.emit(out, "response.content_part.added", json!({"item_id": id, "output_index": i, "content_index": 0,
-                    "part": {"type": "output_text", "text": "", "annotations": []}}));
+                self.emit(
+                    out,
+                    "response.output_item.added",
+                    json!({"output_index": i, "item": item}),
+                );
+                self.emit(
+                    out,
+                    "response.content_part.added",
+                    json!({"item_id": id, "output_index": i, "content_index": 0,
+                    "part": {"type": "output_text", "text": "", "annotations": []}}),
+                );
                 i
             }
         };
-        let id = self.items.get(index).map(|i| i.id.clone()).unwrap_or_default();
+        let id = self
+            .items
+            .get(index)
+            .map(|i| i.id.clone())
+            .unwrap_or_default();
         self.keep(index, text);
         self.emit(out, "response.output_text.delta", json!({"item_id": id, "output_index": index, "content_index": 0, "delta": text, "logprobs": []}));
     }
@@ -466,22 +520,41 @@ impl EventWriter {
                 let call_id = call.get("id").cloned().unwrap_or(Value::Null);
                 let name = function.get("name").cloned().unwrap_or(Value::Null);
                 let item = call_item(&id, &call_id, &name, "", "in_progress");
-                self.items.push(Item { id, call: Some((call_id, name)), text: String::new(), done: false });
+                self.items.push(Item {
+                    id,
+                    call: Some((call_id, name)),
+                    text: String::new(),
+                    done: false,
+                });
                 self.tool_items.push((chat_index, i));
-                self.emit(out, "response.output_item.added", json!({"output_index": i, "item": item}));
+                self.emit(
+                    out,
+                    "response.output_item.added",
+                    json!({"output_index": i, "item": item}),
+                );
                 i
             }
         };
         if let Some(part) = j::str_at(function, "arguments").filter(|a| !a.is_empty()) {
-            let id = self.items.get(index).map(|i| i.id.clone()).unwrap_or_default();
+            let id = self
+                .items
+                .get(index)
+                .map(|i| i.id.clone())
+                .unwrap_or_default();
             self.keep(index, part);
-            self.emit(out, "response.function_call_arguments.delta", json!({"item_id": id, "output_index": index, "delta": part}));
+            self.emit(
+                out,
+                "response.function_call_arguments.delta",
+                json!({"item_id": id, "output_index": index, "delta": part}),
+            );
         }
     }
 
     fn close_items(&mut self, out: &mut Vec<u8>) {
         for index in 0..self.items.len() {
-            let Some(item) = self.items.get(index) else { continue };
+            let Some(item) = self.items.get(index) else {
+                continue;
+            };
             if item.done {
                 continue;
             }
@@ -492,14 +565,30 @@ impl EventWriter {
                 item.done = true;
             }
             if is_call {
-                self.emit(out, "response.function_call_arguments.done", json!({"item_id": id, "output_index": index, "arguments": text}));
+                self.emit(
+                    out,
+                    "response.function_call_arguments.done",
+                    json!({"item_id": id, "output_index": index, "arguments": text}),
+                );
             } else {
                 self.emit(out, "response.output_text.done", json!({"item_id": id, "output_index": index, "content_index": 0, "text": text, "logprobs": []}));
-                self.emit(out, "response.content_part.done", json!({"item_id": id, "output_index": index, "content_index": 0,
-                    "part": {"type": "output_text", "text": text, "annotations": []}}));
+                self.emit(
+                    out,
+                    "response.content_part.done",
+                    json!({"item_id": id, "output_index": index, "content_index": 0,
+                    "part": {"type": "output_text", "text": text, "annotations": []}}),
+                );
             }
-            let value = self.items.get(index).map(|i| self.item_value(i, "completed")).unwrap_or(Value::Null);
-            self.emit(out, "response.output_item.done", json!({"output_index": index, "item": value}));
+            let value = self
+                .items
+                .get(index)
+                .map(|i| self.item_value(i, "completed"))
+                .unwrap_or(Value::Null);
+            self.emit(
+                out,
+                "response.output_item.done",
+                json!({"output_index": index, "item": value}),
+            );
         }
     }
 
@@ -528,7 +617,11 @@ impl EventSink for EventWriter {
             return;
         };
         if let Some(error) = chunk.get("error") {
-            self.emit(out, "error", json!({"code": error.get("code"), "message": error.get("message"), "param": null}));
+            self.emit(
+                out,
+                "error",
+                json!({"code": error.get("code"), "message": error.get("message"), "param": null}),
+            );
             self.done = true;
             return;
         }
@@ -536,12 +629,22 @@ impl EventSink for EventWriter {
         if let Some(u) = chunk.get("usage").filter(|u| !u.is_null()) {
             self.usage = Some(u.clone());
         }
-        for choice in chunk.get("choices").and_then(Value::as_array).into_iter().flatten() {
+        for choice in chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let delta = choice.get("delta").unwrap_or(&Value::Null);
             if let Some(text) = j::str_at(delta, "content").filter(|t| !t.is_empty()) {
                 self.text(text, out);
             }
-            for call in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+            for call in delta
+                .get("tool_calls")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 self.tool(call, out);
             }
             if j::str_at(choice, "finish_reason") == Some("length") {

@@ -26,12 +26,18 @@ pub fn request(client: ApiShape, upstream: Api, body: &Value) -> (Value, Vec<Str
 
 pub fn refused(client: ApiShape, upstream: Api, body: &Value) -> String {
     let t = translator(client, upstream).unwrap();
-    t.request(body.to_string().as_bytes(), &target()).unwrap_err().message
+    t.request(body.to_string().as_bytes(), &target())
+        .unwrap_err()
+        .message
 }
 
 pub fn response(client: ApiShape, upstream: Api, status: u32, body: &Value) -> Value {
     let t = translator(client, upstream).unwrap();
-    let out = t.response(status, body.to_string().as_bytes(), &ResponseContext::default());
+    let out = t.response(
+        status,
+        body.to_string().as_bytes(),
+        &ResponseContext::default(),
+    );
     serde_json::from_slice(&out).unwrap()
 }
 
@@ -50,7 +56,11 @@ pub fn stream(client: ApiShape, upstream: Api, include_usage: bool, input: &str)
             got.extend(s.feed(chunk));
         }
         got.extend(s.finish());
-        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&expected), "step {step}");
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&expected),
+            "step {step}"
+        );
     }
     String::from_utf8(expected).unwrap()
 }
@@ -92,30 +102,82 @@ fn a_model_is_served_natively_first_then_through_a_translator() {
     let messages = ApiSet::of(Api::AnthropicMessages);
     let cases = [
         (ApiShape::ChatCompletions, chat, true, Ok(None)),
-        (ApiShape::ChatCompletions, messages, true, Ok(Some(Api::AnthropicMessages))),
+        (
+            ApiShape::ChatCompletions,
+            messages,
+            true,
+            Ok(Some(Api::AnthropicMessages)),
+        ),
         (ApiShape::ChatCompletions, messages, false, Err(())),
         (ApiShape::Messages, chat, true, Ok(Some(Api::OpenaiChat))),
-        (ApiShape::Messages, chat.with(Api::AnthropicMessages), true, Ok(None)),
-        (ApiShape::Responses, messages, true, Ok(Some(Api::AnthropicMessages))),
-        (ApiShape::Responses, chat.with(Api::AnthropicMessages), true, Ok(Some(Api::OpenaiChat))),
+        (
+            ApiShape::Messages,
+            chat.with(Api::AnthropicMessages),
+            true,
+            Ok(None),
+        ),
+        (
+            ApiShape::Responses,
+            messages,
+            true,
+            Ok(Some(Api::AnthropicMessages)),
+        ),
+        (
+            ApiShape::Responses,
+            chat.with(Api::AnthropicMessages),
+            true,
+            Ok(Some(Api::OpenaiChat)),
+        ),
         (ApiShape::Completions, messages, true, Err(())),
-        (ApiShape::Messages, ApiSet::of(Api::OpenaiResponses), true, Err(())),
+        (
+            ApiShape::Messages,
+            ApiSet::of(Api::OpenaiResponses),
+            true,
+            Err(()),
+        ),
     ];
     for (shape, apis, translate, expected) in cases {
-        assert_eq!(upstream_api(shape, apis, translate), expected, "{shape:?} {apis}");
+        assert_eq!(
+            upstream_api(shape, apis, translate),
+            expected,
+            "{shape:?} {apis}"
+        );
     }
     assert_eq!(reachable_apis(chat), ApiSet::ALL);
     assert_eq!(reachable_apis(messages), ApiSet::ALL);
-    assert_eq!(reachable_apis(ApiSet::of(Api::OpenaiResponses)), ApiSet::of(Api::OpenaiResponses));
+    assert_eq!(
+        reachable_apis(ApiSet::of(Api::OpenaiResponses)),
+        ApiSet::of(Api::OpenaiResponses)
+    );
 }
 
 #[test]
 fn paths_keep_their_prefix() {
     let cases = [
-        ("/v1/chat/completions", ApiShape::ChatCompletions, Api::AnthropicMessages, "/v1/messages"),
-        ("/openai/v1/chat/completions?x=1", ApiShape::ChatCompletions, Api::AnthropicMessages, "/openai/v1/messages"),
-        ("/v1/messages?beta=true", ApiShape::Messages, Api::OpenaiChat, "/v1/chat/completions"),
-        ("/v1/responses", ApiShape::Responses, Api::OpenaiChat, "/v1/chat/completions"),
+        (
+            "/v1/chat/completions",
+            ApiShape::ChatCompletions,
+            Api::AnthropicMessages,
+            "/v1/messages",
+        ),
+        (
+            "/openai/v1/chat/completions?x=1",
+            ApiShape::ChatCompletions,
+            Api::AnthropicMessages,
+            "/openai/v1/messages",
+        ),
+        (
+            "/v1/messages?beta=true",
+            ApiShape::Messages,
+            Api::OpenaiChat,
+            "/v1/chat/completions",
+        ),
+        (
+            "/v1/responses",
+            ApiShape::Responses,
+            Api::OpenaiChat,
+            "/v1/chat/completions",
+        ),
     ];
     for (path, shape, api, expected) in cases {
         assert_eq!(upstream_path(path, shape, api), expected);

@@ -12,24 +12,37 @@ fn policy() -> Policy {
     Policy::from_json(MULTI).unwrap()
 }
 
-fn run(p: &Policy, path: &str, body: &Value) -> (Decision, RequestActions, Option<TranslationNote>) {
+fn run(
+    p: &Policy,
+    path: &str,
+    body: &Value,
+) -> (Decision, RequestActions, Option<TranslationNote>) {
     let body = body.to_string();
-    let d = decide(p, &Request {
-        shape: ApiShape::from_path(path).unwrap(),
-        path,
-        headers: &Headers::new(),
-        body: body.as_bytes(),
-    });
+    let d = decide(
+        p,
+        &Request {
+            shape: ApiShape::from_path(path).unwrap(),
+            path,
+            headers: &Headers::new(),
+            body: body.as_bytes(),
+        },
+    );
     let (a, note) = request_actions(p, &d, path, body.as_bytes());
     (d, a, note)
 }
 
 fn header<'a>(a: &'a RequestActions, name: &str) -> Option<&'a str> {
-    a.set_headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    a.set_headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn state<'a>(a: &'a RequestActions, name: &str) -> Option<&'a str> {
-    a.filter_state.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    a.filter_state
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 #[test]
@@ -41,24 +54,48 @@ fn a_chat_request_for_an_anthropic_model_is_translated_with_its_path() {
     assert_eq!(sent["model"], "claude-3-5-haiku-latest");
     assert_eq!(sent["max_tokens"], 8192, "the model's max_output_tokens");
     assert_eq!(header(&a, ":path"), Some("/v1/messages"));
-    assert_eq!(note, Some(TranslationNote { from: Api::OpenaiChat, to: Api::AnthropicMessages, dropped: vec!["seed".into()] }));
-    let names: Vec<String> = samples(note.as_ref().unwrap()).into_iter().map(|s| s.name).collect();
-    assert_eq!(names, ["model_router_translated_requests_total;from=openai_chat;to=anthropic_messages",
-        "model_router_translation_dropped_fields_total;from=openai_chat;field=seed"]);
+    assert_eq!(
+        note,
+        Some(TranslationNote {
+            from: Api::OpenaiChat,
+            to: Api::AnthropicMessages,
+            dropped: vec!["seed".into()]
+        })
+    );
+    let names: Vec<String> = samples(note.as_ref().unwrap())
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "model_router_translated_requests_total;from=openai_chat;to=anthropic_messages",
+            "model_router_translation_dropped_fields_total;from=openai_chat;field=seed"
+        ]
+    );
 }
 
 #[test]
 fn native_requests_are_not_translated_and_keep_no_client_state() {
     let p = policy();
-    let (_, a, note) = run(&p, "/v1/chat/completions", &json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}));
+    let (_, a, note) = run(
+        &p,
+        "/v1/chat/completions",
+        &json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}),
+    );
     assert!(note.is_none() && header(&a, ":path").is_none());
     assert!(state(&a, CLIENT_BODY_STATE).is_none());
 }
 
 #[test]
 fn a_chain_across_apis_keeps_the_client_body_for_retries() {
-    let p = Policy::from_json(&MULTI.replace(r#""default": ["gpt-4o-mini", "gpt-4.1"]"#, r#""default": ["claude-haiku", "gpt-4o-mini"]"#)).unwrap();
-    let body = json!({"model": "auto", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let p = Policy::from_json(&MULTI.replace(
+        r#""default": ["gpt-4o-mini", "gpt-4.1"]"#,
+        r#""default": ["claude-haiku", "gpt-4o-mini"]"#,
+    ))
+    .unwrap();
+    let body =
+        json!({"model": "auto", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
     let (d, a, _) = run(&p, "/v1/chat/completions", &body);
     assert_eq!(header(&a, ":path"), Some("/v1/messages"));
     assert_eq!(state(&a, CLIENT_PATH_STATE), Some("/v1/chat/completions"));
@@ -66,12 +103,25 @@ fn a_chain_across_apis_keeps_the_client_body_for_retries() {
     let plan = state(&a, crate::headers::CHAIN_STATE).unwrap();
     assert_eq!(plan, "claude-haiku,gpt-4o-mini");
     // Attempt 2 (gpt-4o-mini) gets the chat body, usage injected, at the chat path.
-    let (body2, path2) = attempt_request(&p, plan, 2, "/v1/chat/completions", client.as_bytes()).unwrap();
+    let (body2, path2) =
+        attempt_request(&p, plan, 2, "/v1/chat/completions", client.as_bytes()).unwrap();
     let v: Value = serde_json::from_slice(&body2).unwrap();
-    assert_eq!((v["model"].as_str(), v["stream_options"]["include_usage"].as_bool()), (Some("gpt-4o-mini"), Some(true)));
+    assert_eq!(
+        (
+            v["model"].as_str(),
+            v["stream_options"]["include_usage"].as_bool()
+        ),
+        (Some("gpt-4o-mini"), Some(true))
+    );
     assert_eq!(path2, "/v1/chat/completions");
-    assert_eq!(attempt_path(&p, plan, 2, "/v1/chat/completions").unwrap(), "/v1/chat/completions");
-    assert_eq!(attempt_path(&p, plan, 1, "/v1/chat/completions").unwrap(), "/v1/messages");
+    assert_eq!(
+        attempt_path(&p, plan, 2, "/v1/chat/completions").unwrap(),
+        "/v1/chat/completions"
+    );
+    assert_eq!(
+        attempt_path(&p, plan, 1, "/v1/chat/completions").unwrap(),
+        "/v1/messages"
+    );
     // The answer of attempt 1 is translated back; attempt 2's is not.
     assert!(ResponseTranslation::for_response(&p, &d, 1, 200, "text/event-stream").is_some());
     assert!(ResponseTranslation::for_response(&p, &d, 2, 200, "text/event-stream").is_none());
@@ -79,8 +129,16 @@ fn a_chain_across_apis_keeps_the_client_body_for_retries() {
 
 #[test]
 fn a_messages_request_for_a_chat_model_is_translated() {
-    let p = Policy::from_json(&MULTI.replace(r#""target": ["claude-haiku", "claude-sonnet"]"#, r#""target": ["gpt-4o-mini"]"#)).unwrap();
-    let (d, a, note) = run(&p, "/v1/messages", &json!({"model": "auto", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}));
+    let p = Policy::from_json(&MULTI.replace(
+        r#""target": ["claude-haiku", "claude-sonnet"]"#,
+        r#""target": ["gpt-4o-mini"]"#,
+    ))
+    .unwrap();
+    let (d, a, note) = run(
+        &p,
+        "/v1/messages",
+        &json!({"model": "auto", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}),
+    );
     assert_eq!(note.unwrap().to, Api::OpenaiChat);
     assert_eq!(header(&a, ":path"), Some("/v1/chat/completions"));
     let sent: Value = serde_json::from_slice(a.body.as_ref().unwrap()).unwrap();
@@ -94,7 +152,11 @@ fn a_messages_request_for_a_chat_model_is_translated() {
 #[test]
 fn untranslatable_requests_get_a_400_in_the_client_api() {
     let p = policy();
-    let (_, a, _) = run(&p, "/v1/chat/completions", &json!({"model": "claude-haiku", "n": 3, "messages": [{"role": "user", "content": "hi"}]}));
+    let (_, a, _) = run(
+        &p,
+        "/v1/chat/completions",
+        &json!({"model": "claude-haiku", "n": 3, "messages": [{"role": "user", "content": "hi"}]}),
+    );
     let reply = a.reply.unwrap();
     assert_eq!(reply.status, 400);
     assert!(reply.body.contains("n = 3") && reply.body.contains("invalid_request_error"));
@@ -104,9 +166,17 @@ fn untranslatable_requests_get_a_400_in_the_client_api() {
 #[test]
 fn translate_false_keeps_todays_behaviour() {
     let p = Policy::from_json(&MULTI.replacen('{', r#"{"translate":false,"#, 1)).unwrap();
-    let (d, _, note) = run(&p, "/v1/chat/completions", &json!({"model": "claude-haiku", "messages": [{"role": "user", "content": "hi"}]}));
+    let (d, _, note) = run(
+        &p,
+        "/v1/chat/completions",
+        &json!({"model": "claude-haiku", "messages": [{"role": "user", "content": "hi"}]}),
+    );
     assert!(note.is_none());
     // The explicit Anthropic model is ignored; the rules send it to a chat model.
-    let names: Vec<&str> = d.chain().iter().map(|id| p.model(*id).unwrap().name.as_str()).collect();
+    let names: Vec<&str> = d
+        .chain()
+        .iter()
+        .map(|id| p.model(*id).unwrap().name.as_str())
+        .collect();
     assert_eq!(names, ["gpt-4o-mini", "gpt-4.1"]);
 }

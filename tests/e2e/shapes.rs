@@ -524,7 +524,9 @@ fn chat_images_and_tools_are_billed_as_counted_and_apis_never_cross() {
     // (tests/e2e/translation.rs covers translation in depth).
     let named =
         json!({"model": "claude-sonnet-4", "messages": [{"role": "user", "content": "hi"}]});
-    let (id, reply) = s.envoy.post_tagged("/v1/chat/completions", named.to_string().as_bytes(), &[]);
+    let (id, reply) =
+        s.envoy
+            .post_tagged("/v1/chat/completions", named.to_string().as_bytes(), &[]);
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json()["object"], "chat.completion");
     assert_eq!(reply.header("x-model-router-model"), Some("claude"));
@@ -546,10 +548,7 @@ fn an_api_no_model_accepts_is_refused_locally() {
     let (_, reply) = envoy.post_tagged("/v1/messages", body.to_string().as_bytes(), &[]);
     assert_eq!(reply.status, 400, "{}", reply.body);
     assert_eq!(reply.json()["error"]["code"], "unsupported_api");
-    assert!(
-        openai.requests().is_empty(),
-        "never forwarded"
-    );
+    assert!(openai.requests().is_empty(), "never forwarded");
     // Chat still flows.
     let chat = json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]});
     let (_, reply) = envoy.post_tagged("/v1/chat/completions", chat.to_string().as_bytes(), &[]);

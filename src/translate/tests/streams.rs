@@ -12,10 +12,18 @@ const ANTHROPIC_TOOL: &str = "event: message_start\r\ndata: {\"type\":\"message_
 
 #[test]
 fn anthropic_text_stream_becomes_chat_chunks_with_usage() {
-    let out = events(&stream(ApiShape::ChatCompletions, Api::AnthropicMessages, true, ANTHROPIC_TEXT));
+    let out = events(&stream(
+        ApiShape::ChatCompletions,
+        Api::AnthropicMessages,
+        true,
+        ANTHROPIC_TEXT,
+    ));
     let data: Vec<&Value> = out.iter().map(|(_, d)| d).collect();
     assert_eq!(data.len(), 6, "{data:?}");
-    assert_eq!(data[0]["choices"][0]["delta"], json!({"role": "assistant", "content": ""}));
+    assert_eq!(
+        data[0]["choices"][0]["delta"],
+        json!({"role": "assistant", "content": ""})
+    );
     assert_eq!(data[0]["object"], "chat.completion.chunk");
     assert_eq!(data[0]["id"], "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY");
     assert_eq!(data[1]["choices"][0]["delta"]["content"], "Hello");
@@ -26,26 +34,58 @@ fn anthropic_text_stream_becomes_chat_chunks_with_usage() {
     assert_eq!(data[4]["usage"]["completion_tokens"], 15);
     assert_eq!(*data[5], json!("[DONE]"));
     // Without include_usage: no usage chunk.
-    let out = events(&stream(ApiShape::ChatCompletions, Api::AnthropicMessages, false, ANTHROPIC_TEXT));
+    let out = events(&stream(
+        ApiShape::ChatCompletions,
+        Api::AnthropicMessages,
+        false,
+        ANTHROPIC_TEXT,
+    ));
     assert_eq!(out.len(), 5);
 }
 
 #[test]
 fn anthropic_tool_stream_becomes_indexed_tool_call_deltas() {
-    let out = events(&stream(ApiShape::ChatCompletions, Api::AnthropicMessages, false, ANTHROPIC_TOOL));
-    let deltas: Vec<&Value> = out.iter().filter_map(|(_, d)| d.pointer("/choices/0/delta")).collect();
+    let out = events(&stream(
+        ApiShape::ChatCompletions,
+        Api::AnthropicMessages,
+        false,
+        ANTHROPIC_TOOL,
+    ));
+    let deltas: Vec<&Value> = out
+        .iter()
+        .filter_map(|(_, d)| d.pointer("/choices/0/delta"))
+        .collect();
     assert_eq!(deltas[1]["content"], "Okay");
-    assert_eq!(deltas[2]["tool_calls"], json!([{"index": 0, "id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]));
-    let args: String = deltas.iter().filter_map(|d| d.pointer("/tool_calls/0/function/arguments")).map(|a| a.as_str().unwrap()).collect();
-    assert_eq!(serde_json::from_str::<Value>(&args).unwrap(), json!({"location": "San Francisco, CA"}));
-    let finish: Vec<&Value> = out.iter().filter_map(|(_, d)| d.pointer("/choices/0/finish_reason")).filter(|f| !f.is_null()).collect();
+    assert_eq!(
+        deltas[2]["tool_calls"],
+        json!([{"index": 0, "id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "type": "function", "function": {"name": "get_weather", "arguments": ""}}])
+    );
+    let args: String = deltas
+        .iter()
+        .filter_map(|d| d.pointer("/tool_calls/0/function/arguments"))
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&args).unwrap(),
+        json!({"location": "San Francisco, CA"})
+    );
+    let finish: Vec<&Value> = out
+        .iter()
+        .filter_map(|(_, d)| d.pointer("/choices/0/finish_reason"))
+        .filter(|f| !f.is_null())
+        .collect();
     assert_eq!(finish, [&json!("tool_calls")]);
 }
 
 #[test]
 fn anthropic_stream_error_event_becomes_an_openai_error() {
     let input = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{}}}\n\nevent: error\ndata: {\"type\": \"error\", \"error\": {\"type\": \"overloaded_error\", \"message\": \"Overloaded\"}}\n\n";
-    let out = events(&stream(ApiShape::ChatCompletions, Api::AnthropicMessages, true, input));
+    let out = events(&stream(
+        ApiShape::ChatCompletions,
+        Api::AnthropicMessages,
+        true,
+        input,
+    ));
     assert_eq!(out[1].1["error"]["code"], "overloaded_error");
     assert_eq!(out.len(), 2);
 }
@@ -64,28 +104,81 @@ const OPENAI_STREAM: &str = concat!(
 
 #[test]
 fn openai_stream_becomes_anthropic_events() {
-    let out = events(&stream(ApiShape::Messages, Api::OpenaiChat, false, OPENAI_STREAM));
+    let out = events(&stream(
+        ApiShape::Messages,
+        Api::OpenaiChat,
+        false,
+        OPENAI_STREAM,
+    ));
     let names: Vec<&str> = out.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["message_start", "content_block_start", "content_block_delta", "content_block_stop",
-        "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop", "message_delta", "message_stop"]);
+    assert_eq!(
+        names,
+        [
+            "message_start",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
+    );
     assert_eq!(out[0].1["message"]["id"], "chatcmpl-123");
-    assert_eq!(out[2].1["delta"], json!({"type": "text_delta", "text": "Hello"}));
+    assert_eq!(
+        out[2].1["delta"],
+        json!({"type": "text_delta", "text": "Hello"})
+    );
     assert_eq!(out[4].1["index"], 1);
-    assert_eq!(out[4].1["content_block"], json!({"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {}}));
-    assert_eq!(out[5].1["delta"], json!({"type": "input_json_delta", "partial_json": "{\"city\":"}));
+    assert_eq!(
+        out[4].1["content_block"],
+        json!({"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {}})
+    );
+    assert_eq!(
+        out[5].1["delta"],
+        json!({"type": "input_json_delta", "partial_json": "{\"city\":"})
+    );
     assert_eq!(out[8].1["delta"]["stop_reason"], "tool_use");
-    assert_eq!(out[8].1["usage"], json!({"input_tokens": 5, "output_tokens": 12, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 0}));
+    assert_eq!(
+        out[8].1["usage"],
+        json!({"input_tokens": 5, "output_tokens": 12, "cache_read_input_tokens": 4, "cache_creation_input_tokens": 0})
+    );
 }
 
 #[test]
 fn openai_stream_becomes_responses_events() {
-    let out = events(&stream(ApiShape::Responses, Api::OpenaiChat, false, OPENAI_STREAM));
+    let out = events(&stream(
+        ApiShape::Responses,
+        Api::OpenaiChat,
+        false,
+        OPENAI_STREAM,
+    ));
     let names: Vec<&str> = out.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
-        "response.output_text.delta", "response.output_item.added", "response.function_call_arguments.delta",
-        "response.function_call_arguments.delta", "response.output_text.done", "response.content_part.done",
-        "response.output_item.done", "response.function_call_arguments.done", "response.output_item.done", "response.completed"]);
-    let seq: Vec<u64> = out.iter().map(|(_, d)| d["sequence_number"].as_u64().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.content_part.added",
+            "response.output_text.delta",
+            "response.output_item.added",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.delta",
+            "response.output_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "response.function_call_arguments.done",
+            "response.output_item.done",
+            "response.completed"
+        ]
+    );
+    let seq: Vec<u64> = out
+        .iter()
+        .map(|(_, d)| d["sequence_number"].as_u64().unwrap())
+        .collect();
     assert_eq!(seq, (0..14).collect::<Vec<u64>>());
     let done = &out[13].1["response"];
     assert_eq!(done["status"], "completed");
@@ -98,10 +191,18 @@ fn openai_stream_becomes_responses_events() {
 
 #[test]
 fn anthropic_stream_becomes_responses_events_through_chat() {
-    let out = events(&stream(ApiShape::Responses, Api::AnthropicMessages, false, ANTHROPIC_TEXT));
+    let out = events(&stream(
+        ApiShape::Responses,
+        Api::AnthropicMessages,
+        false,
+        ANTHROPIC_TEXT,
+    ));
     let last = &out.last().unwrap().1;
     assert_eq!(last["type"], "response.completed");
-    assert_eq!(last["response"]["output"][0]["content"][0]["text"], "Hello!");
+    assert_eq!(
+        last["response"]["output"][0]["content"][0]["text"],
+        "Hello!"
+    );
     assert_eq!(last["response"]["usage"]["output_tokens"], 15);
 }
 
@@ -109,10 +210,17 @@ fn anthropic_stream_becomes_responses_events_through_chat() {
 fn oversized_events_are_skipped_and_memory_stays_bounded() {
     let t = translator(ApiShape::Messages, Api::OpenaiChat).unwrap();
     let mut s = StreamTranslator::new(t.events(&ResponseContext::default()), 4096);
-    let big = format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"{}\"}}}}]}}\n\n", "x".repeat(100_000));
+    let big = format!(
+        "data: {{\"choices\":[{{\"delta\":{{\"content\":\"{}\"}}}}]}}\n\n",
+        "x".repeat(100_000)
+    );
     for chunk in big.as_bytes().chunks(1000) {
         s.feed(chunk);
-        assert!(s.retained_bytes() <= 2 * 4096 + 1024, "{}", s.retained_bytes());
+        assert!(
+            s.retained_bytes() <= 2 * 4096 + 1024,
+            "{}",
+            s.retained_bytes()
+        );
     }
     let out = String::from_utf8(s.feed(OPENAI_STREAM.as_bytes())).unwrap();
     assert!(out.contains("message_stop") && !out.contains("xxxx"));
