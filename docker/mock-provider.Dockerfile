@@ -6,14 +6,14 @@
 #
 # docker-compose.yaml builds it for the mock providers and the workload.
 # The filter itself (.wasm) is not in this image: compose mounts the one
-# `cargo build --release --target wasm32-wasip1 --lib` wrote.
+# `cargo build --release --target wasm32-wasip1` wrote.
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p mock-provider -p model-router --bins \
+    cargo build --release --locked -p mock-provider -p model-router-cli --bins \
     && mkdir -p /out \
     && cp target/release/mock-provider target/release/demo-workload target/release/model-router /out/
 

@@ -16,7 +16,9 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .canonicalize()
+        .unwrap()
 }
 
 /// Runs the CLI from the repository root (so relative paths in its output

@@ -10,11 +10,11 @@
     clippy::indexing_slicing
 )]
 
-use model_router::decision::{decide, Outcome, Request};
-use model_router::headers::Headers;
-use model_router::policy::Policy;
-use model_router::request::{self, ApiShape};
-use model_router::rewrite::{json_string, set_model};
+use model_router_core::decision::{decide, Outcome, Request};
+use model_router_core::headers::Headers;
+use model_router_core::policy::Policy;
+use model_router_core::request::{self, ApiShape};
+use model_router_core::rewrite::{json_string, set_model};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 

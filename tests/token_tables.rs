@@ -71,7 +71,10 @@ fn spanned(tokens: &[Vec<u8>], base: &[Vec<u8>]) -> Vec<u8> {
 }
 
 fn check(name: &str, expected: &[u8]) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("assets/{name}.tokens"));
+    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .canonicalize()
+        .unwrap()
+        .join(format!("assets/{name}.tokens"));
     if std::env::var_os("MODEL_ROUTER_WRITE_TOKEN_TABLES").is_some() {
         std::fs::write(&path, expected).unwrap();
     }

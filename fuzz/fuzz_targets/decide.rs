@@ -9,11 +9,11 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use model_router::actions::{attempt_body, plan, request_actions};
-use model_router::decision::{decide, Outcome, Request};
-use model_router::headers::Headers;
-use model_router::policy::Policy;
-use model_router::request::ApiShape;
+use model_router_core::actions::{attempt_body, plan, request_actions};
+use model_router_core::decision::{decide, Outcome, Request};
+use model_router_core::headers::Headers;
+use model_router_core::policy::Policy;
+use model_router_core::request::ApiShape;
 use serde_json::Value;
 
 fn policy() -> &'static Policy {

@@ -4,11 +4,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use model_router::decision::{decide, Request};
-use model_router::envoy_config::{bootstrap, EnvoyOptions};
-use model_router::headers::Headers;
-use model_router::policy::Policy;
-use model_router::request::ApiShape;
+use model_router_core::decision::{decide, Request};
+use model_router_cli::envoy_config::{bootstrap, EnvoyOptions};
+use model_router_core::headers::Headers;
+use model_router_core::policy::Policy;
+use model_router_core::request::ApiShape;
 
 const BODY: &str = r#"{"model":"auto","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"summarize this python function"}],"max_tokens":50}"#;
 

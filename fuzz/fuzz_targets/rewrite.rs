@@ -6,8 +6,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use model_router::request::model_spans;
-use model_router::rewrite::{json_string, set_model};
+use model_router_core::request::model_spans;
+use model_router_core::rewrite::{json_string, set_model};
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {

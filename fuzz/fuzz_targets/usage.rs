@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use model_router::tokens::Encoding;
-use model_router::usage::{ResponseFormat, UsageReader};
+use model_router_core::tokens::Encoding;
+use model_router_core::usage::{ResponseFormat, UsageReader};
 
 const JSON_LIMIT: usize = 8 * 1024;
 const MAX_EVENT: usize = 2 * 1024;

@@ -12,8 +12,8 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use model_router::request::{self, ApiShape};
-use model_router::tokens::{self, Encoding, TokenError};
+use model_router_core::request::{self, ApiShape};
+use model_router_core::tokens::{self, Encoding, TokenError};
 use serde_json::{json, Value};
 
 /// The API a request speaks, from its path suffix.
@@ -25,26 +25,20 @@ pub enum Api {
     Completions,
     /// OpenAI Responses `.../responses`.
     Responses,
-    /// Anthropic Messages `.../messages`.
+    /// Anthropic Messages `.../v1/messages`.
     Messages,
 }
 
 impl Api {
-    /// The API served at `path` (query ignored, any prefix allowed).
+    /// The API served at `path`: the router's own path dispatch
+    /// (`ApiShape::from_path`), so the mock answers exactly what the router routes.
     pub fn from_path(path: &str) -> Option<Api> {
-        let path = path.split(['?', '#']).next().unwrap_or(path);
-        let path = path.trim_end_matches('/');
-        if path.ends_with("/chat/completions") {
-            Some(Api::ChatCompletions)
-        } else if path.ends_with("/completions") {
-            Some(Api::Completions)
-        } else if path.ends_with("/responses") {
-            Some(Api::Responses)
-        } else if path.ends_with("/messages") {
-            Some(Api::Messages)
-        } else {
-            None
-        }
+        Some(match ApiShape::from_path(path)? {
+            ApiShape::ChatCompletions => Api::ChatCompletions,
+            ApiShape::Completions => Api::Completions,
+            ApiShape::Responses => Api::Responses,
+            ApiShape::Messages => Api::Messages,
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use hyper::header::HeaderValue;
-use model_router::tokens::Encoding;
+use model_router_core::tokens::Encoding;
 
 use crate::faults::FaultSpec;
 use crate::Config;

@@ -21,7 +21,7 @@ pub mod tool_calls;
 
 use std::time::Duration;
 
-use model_router::tokens::Encoding;
+use model_router_core::tokens::Encoding;
 
 pub use server::{serve, Server};
 

@@ -18,7 +18,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use mock_provider::faults::FaultSpec;
 use mock_provider::{Config, Server};
-use model_router::tokens::Encoding;
+use model_router_core::tokens::Encoding;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -164,14 +164,14 @@ fn chat(model: &str) -> Value {
 
 fn router_prompt_tokens(path: &str, body: &Value) -> u64 {
     let body = body.to_string();
-    model_router::request::parse(path, body.as_bytes())
+    model_router_core::request::parse(path, body.as_bytes())
         .unwrap()
         .prompt_tokens(Encoding::O200kBase)
         .unwrap()
 }
 
 fn o200k(text: &str) -> u64 {
-    model_router::tokens::count(Encoding::O200kBase, text).unwrap() as u64
+    model_router_core::tokens::count(Encoding::O200kBase, text).unwrap() as u64
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Command;
 
-use model_router::metrics;
+use model_router_core::metrics;
 use serde_json::Value;
 
 use crate::generate::{self, ADMIN_PORT, COMPOSE_WASM, LISTEN_PORT, MOCKS, PROVIDER_PORT};
@@ -150,7 +150,7 @@ fn compose_file_parses_and_its_references_hold() {
         "target/wasm32-wasip1/release/model_router.wasm"
     );
     assert!(
-        read("scripts/test").contains("cargo build --release --target wasm32-wasip1 --lib"),
+        read("scripts/test").contains("cargo build --release --target wasm32-wasip1 --quiet"),
         "scripts/test no longer builds the .wasm the compose file mounts"
     );
     let bootstrap = yaml_documents(config_path).remove(0);
@@ -315,7 +315,7 @@ fn the_compose_envoy_config_is_the_local_one_modulo_addresses() {
 /// src/metrics.rs (Envoy drops the `wasmcustom.` prefix; a `*_HISTOGRAM`
 /// constant is rendered as `_bucket`, `_sum` and `_count` series).
 pub fn emitted_metric_names() -> BTreeSet<String> {
-    let source = read("src/metrics.rs");
+    let source = read("crates/core/src/metrics.rs");
     let mut names = BTreeSet::new();
     for line in source.lines() {
         let Some(rest) = line.trim().strip_prefix("pub const ") else {

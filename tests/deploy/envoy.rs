@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use model_router::envoy_config::{self, EnvoyOptions};
-use model_router::policy::Policy;
+use model_router_cli::envoy_config::{self, EnvoyOptions};
+use model_router_core::policy::Policy;
 use serde_json::{json, Value};
 
 use crate::generate::{self, COMPOSE_WASM};

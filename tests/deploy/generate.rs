@@ -1,5 +1,5 @@
 //! Every generated deployment file, built from `examples/policy.json` and the
-//! library's own config generator (`model_router::envoy_config`), so the
+//! library's own config generator (`model_router_cli::envoy_config`), so the
 //! shipped Envoy configs, the compose stack and the Istio / Envoy Gateway
 //! manifests cannot drift from what the filter expects.
 //!
@@ -7,8 +7,8 @@
 //! `MODEL_ROUTER_WRITE_CONFIGS=1`); the `generated_files_are_up_to_date` test
 //! regenerates them into a temporary directory and compares.
 
-use model_router::envoy_config::{self, EnvoyOptions};
-use model_router::policy::Policy;
+use model_router_cli::envoy_config::{self, EnvoyOptions};
+use model_router_core::policy::Policy;
 use serde_json::{json, Value};
 
 use crate::repo;

@@ -5,9 +5,9 @@
 
 use std::collections::BTreeSet;
 
-use model_router::envoy_config;
-use model_router::headers::UPSTREAM_ROOT_ID;
-use model_router::policy::Policy;
+use model_router_cli::envoy_config;
+use model_router_core::headers::UPSTREAM_ROOT_ID;
+use model_router_core::policy::Policy;
 use serde_json::Value;
 
 use crate::generate::{self, MOCKS, NAMESPACE, PROVIDER_PORT};
@@ -164,7 +164,7 @@ fn the_istio_manifests_hold_together() {
         .unwrap()
         .iter()
         .any(
-            |p| format!("wasmcustom.{}", model_router::metrics::REQUESTS)
+            |p| format!("wasmcustom.{}", model_router_core::metrics::REQUESTS)
                 .starts_with(p.as_str().unwrap())
         ));
 

@@ -41,7 +41,9 @@ pub fn venv_tool(env_var: &str, relative: &str, what: &str) -> PathBuf {
 }
 
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .canonicalize()
+        .unwrap()
 }
 
 pub fn read(path: &str) -> String {

@@ -2,7 +2,7 @@
 //! policy passes it and the compiler, and on a table of small policies the
 //! schema and `Policy::from_json` agree.
 
-use model_router::policy::Policy;
+use model_router_core::policy::Policy;
 use serde_json::{json, Value};
 
 use crate::{example_policies, read, relative};

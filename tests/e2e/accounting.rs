@@ -158,8 +158,8 @@ fn scripted_traffic_is_counted_exactly() {
     )
     .1;
     assert!(billed(&r6).is_none());
-    let r6_completion = model_router::tokens::count(
-        model_router::tokens::Encoding::O200kBase,
+    let r6_completion = model_router_core::tokens::count(
+        model_router_core::tokens::Encoding::O200kBase,
         r6.json()["choices"][0]["message"]["content"]
             .as_str()
             .unwrap(),
@@ -178,8 +178,8 @@ fn scripted_traffic_is_counted_exactly() {
     )
     .1;
     assert!(billed(&r7).is_none());
-    let r7_completion = model_router::tokens::count(
-        model_router::tokens::Encoding::O200kBase,
+    let r7_completion = model_router_core::tokens::count(
+        model_router_core::tokens::Encoding::O200kBase,
         &streamed_text(&r7),
     )
     .unwrap() as u64;

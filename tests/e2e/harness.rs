@@ -11,14 +11,16 @@ use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use model_router::envoy_config::{self, EnvoyOptions};
-use model_router::policy::Policy;
+use model_router_cli::envoy_config::{self, EnvoyOptions};
+use model_router_core::policy::Policy;
 use serde_json::{json, Value};
 
 pub const TEST_ID: &str = "x-test-id";
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .canonicalize()
+        .unwrap()
 }
 
 fn target_dir() -> PathBuf {

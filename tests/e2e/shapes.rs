@@ -8,8 +8,8 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use model_router::request::{self, Ratio};
-use model_router::tokens::Encoding;
+use model_router_core::request::{self, Ratio};
+use model_router_core::tokens::Encoding;
 use serde_json::{json, Value};
 
 use crate::harness::{scrape, Envoy, Labels, Mock, Reply};

@@ -28,7 +28,7 @@ fn mix() -> Vec<(
 )> {
     let example = |name: &str| {
         std::fs::read(format!(
-            "{}/examples/requests/{name}.json",
+            "{}/../../examples/requests/{name}.json",
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap()
@@ -145,7 +145,7 @@ fn soak() {
         Mock::start_with("anthropic", &["--no-record", "--encoding", "cl100k_base"]),
     ];
     let policy = std::fs::read_to_string(format!(
-        "{}/examples/policy.json",
+        "{}/../../examples/policy.json",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();

@@ -156,7 +156,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Options>, Str
     if options.url.is_empty() {
         return Err("--url is required".to_string());
     }
-    model_router::report::check_loopback_http_url(&options.url)?;
+    model_router_cli::report::check_loopback_http_url(&options.url)?;
     Ok(Some(options))
 }
 

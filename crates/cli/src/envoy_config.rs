@@ -1,0 +1,462 @@
+//! Generates a complete Envoy bootstrap from a policy: listener, the routing
+//! filter with the policy embedded, the route that reads the cluster header
+//! (with the retry policy that carries fallback chains), and one cluster per
+//! provider with the per-attempt upstream filter.
+
+use serde_json::{json, Value};
+
+use model_router_core::headers::{
+    ATTEMPT_COUNT_HEADER, CHAIN_STATE, DECISION_STATE, TRY_STATE_PREFIX,
+};
+use model_router_core::policy::Policy;
+
+/// Where things are, for the generated config.
+#[derive(Debug, Clone)]
+pub struct EnvoyOptions {
+    pub listen_address: String,
+    pub listen_port: u16,
+    pub admin_port: u16,
+    pub wasm_path: String,
+    /// cluster name → (host, port). Clusters the policy names but this does
+    /// not list point at 127.0.0.1:8000 + their index, for local demos.
+    pub upstreams: Vec<(String, String, u16)>,
+    /// Largest request body the router buffers (bytes); Envoy answers 413 past it.
+    pub body_limit_bytes: u32,
+    /// Write one JSON access-log line per request to this path ("" = stdout).
+    pub access_log_path: Option<String>,
+    /// Envoy worker threads' VM: reload a VM that trapped instead of failing closed.
+    pub fail_reload: bool,
+    /// Address the admin interface (and its `/stats/prometheus`) binds to;
+    /// a container needs `0.0.0.0` for Prometheus in another one to scrape it.
+    pub admin_address: String,
+    /// Also push stats to a statsd server at (host, port), over UDP.
+    pub statsd: Option<(String, u16)>,
+}
+
+impl Default for EnvoyOptions {
+    fn default() -> Self {
+        EnvoyOptions {
+            listen_address: "127.0.0.1".to_string(),
+            listen_port: 10000,
+            admin_port: 9901,
+            wasm_path: "target/wasm32-wasip1/release/model_router.wasm".to_string(),
+            upstreams: Vec::new(),
+            body_limit_bytes: 8 * 1024 * 1024,
+            access_log_path: None,
+            fail_reload: true,
+            admin_address: "127.0.0.1".to_string(),
+            statsd: None,
+        }
+    }
+}
+
+const WASM_FILTER: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
+const STRING_VALUE: &str = "type.googleapis.com/google.protobuf.StringValue";
+
+/// The clusters a policy uses, in first-use order.
+pub fn clusters(policy: &Policy) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for model in &policy.models {
+        if !out.contains(&model.cluster) {
+            out.push(model.cluster.clone());
+        }
+    }
+    out
+}
+
+/// The bootstrap as JSON (Envoy reads JSON and YAML alike).
+pub fn bootstrap(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> Value {
+    let default_cluster = policy
+        .default
+        .models()
+        .first()
+        .and_then(|id| policy.model(*id))
+        .map(|m| m.cluster.clone())
+        .unwrap_or_default();
+    let cluster_header = policy.headers.cluster.clone();
+    let retry = &policy.retry;
+    let max_chain = policy
+        .rules
+        .iter()
+        .map(|r| r.target.models().len())
+        .chain(std::iter::once(policy.default.models().len()))
+        .max()
+        .unwrap_or(1);
+    let retry_policy = json!({
+        "retry_on": "retriable-status-codes,5xx,reset,connect-failure,refused-stream",
+        "retriable_status_codes": retry.retriable_status_codes,
+        // An upper bound: the filter sets x-envoy-max-retries to each chain's length - 1.
+        "num_retries": max_chain.saturating_sub(1),
+        "per_try_timeout": millis(retry.per_try_timeout_ms),
+        "retry_back_off": {
+            "base_interval": millis(retry.base_interval_ms),
+            "max_interval": millis(retry.max_interval_ms),
+        },
+        // Pick the cluster again on every retry: attempt N goes to slot N.
+        "refresh_cluster_on_retry": true,
+    });
+    let all_clusters = clusters(policy);
+
+    let route = json!({
+        "match": {"prefix": "/"},
+        // The router buffers the body to replay it on retries.
+        "request_body_buffer_limit": options.body_limit_bytes,
+        // The routing filter's cluster header is for routes that read it; providers need not see it.
+        "request_headers_to_remove": [cluster_header],
+        "route": {
+            "timeout": millis(retry.timeout_ms),
+            "retry_policy": retry_policy,
+            "inline_cluster_specifier_plugin": {"extension": {
+                "name": "envoy.router.cluster_specifier_plugin.matcher",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.router.cluster_specifiers.matcher.v3.MatcherClusterSpecifier",
+                    "cluster_matcher": attempt_matcher(&all_clusters, &default_cluster, max_chain),
+                },
+            }},
+        },
+    });
+
+    let mut access_log = Vec::new();
+    if let Some(path) = &options.access_log_path {
+        access_log.push(access_log_config(path));
+    }
+
+    let hcm = json!({
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "model_router",
+        "codec_type": "AUTO",
+        "access_log": access_log,
+        "route_config": {
+            "name": "model_router",
+            "virtual_hosts": [{
+                "name": "llm",
+                "domains": ["*"],
+                "include_request_attempt_count": true,
+                "include_attempt_count_in_response": true,
+                "routes": [route],
+            }],
+        },
+        "http_filters": [
+            {"name": "model-router", "typed_config": wasm_filter(
+                "model_router", policy_json, &options.wasm_path, options.fail_reload)},
+            {"name": "envoy.filters.http.router", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
+        ],
+    });
+
+    let clusters: Vec<Value> = clusters(policy)
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let (host, port) = options
+                .upstreams
+                .iter()
+                .find(|(cluster, _, _)| cluster == name)
+                .map(|(_, host, port)| (host.clone(), *port))
+                .unwrap_or_else(|| {
+                    let port = u16::try_from(i).map_or(u16::MAX, |i| i.saturating_add(8000));
+                    ("127.0.0.1".to_string(), port)
+                });
+            cluster_config(name, &host, port, policy_json, options)
+        })
+        .collect();
+
+    let mut bootstrap = json!({
+        "admin": {"address": socket(&options.admin_address, options.admin_port)},
+        "stats_config": stats_config(),
+        "static_resources": {
+            "listeners": [{
+                "name": "model_router",
+                "address": socket(&options.listen_address, options.listen_port),
+                "per_connection_buffer_limit_bytes": options.body_limit_bytes,
+                "filter_chains": [{"filters": [{
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "typed_config": hcm,
+                }]}],
+            }],
+            "clusters": clusters,
+        },
+    });
+    if let (Some((host, port)), Some(object)) = (&options.statsd, bootstrap.as_object_mut()) {
+        object.insert("stats_sinks".to_string(), statsd_sink(host, *port));
+    }
+    bootstrap
+}
+
+/// Type URL of a listener resource in an LDS file.
+const LISTENER_TYPE: &str = "type.googleapis.com/envoy.config.listener.v3.Listener";
+
+/// For policy changes without a restart: [`bootstrap`] with its listener
+/// (which embeds the policy) moved out to an LDS file at `lds_path` that
+/// Envoy watches. Write the file with [`lds_file`] and replace it by moving a
+/// new one into place (a rename in the same filesystem): Envoy reloads it on
+/// every move into its directory. A policy the filter refuses makes Envoy
+/// reject the whole update (`listener_manager.lds.update_rejected`) and keep
+/// serving the previous one. The clusters stay static: their per-attempt
+/// filter keeps the policy it started with, so a new policy must keep the
+/// model names of the old one's fallback chains, or restart Envoy.
+pub fn bootstrap_with_file_lds(
+    policy: &Policy,
+    policy_json: &str,
+    options: &EnvoyOptions,
+    lds_path: &std::path::Path,
+) -> Value {
+    let mut config = bootstrap(policy, policy_json, options);
+    let directory = lds_path
+        .parent()
+        .map(|dir| dir.display().to_string())
+        .unwrap_or_default();
+    if let Some(object) = config.as_object_mut() {
+        if let Some(Value::Object(resources)) = object.get_mut("static_resources") {
+            resources.remove("listeners");
+        }
+        // xDS (even from files) needs the node to say who it is.
+        object
+            .entry("node")
+            .or_insert_with(|| json!({"id": "model-router", "cluster": "model-router"}));
+        object.insert(
+            "dynamic_resources".to_string(),
+            json!({"lds_config": {
+                "resource_api_version": "V3",
+                "path_config_source": {
+                    "path": lds_path.display().to_string(),
+                    "watched_directory": {"path": directory},
+                },
+            }}),
+        );
+    }
+    config
+}
+
+/// The LDS file for [`bootstrap_with_file_lds`]: a discovery response with
+/// the listener of [`bootstrap`] for this policy. Its `version_info` is a
+/// hash of the policy text, so `/config_dump` tells which policy is live.
+pub fn lds_file(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> Value {
+    let config = bootstrap(policy, policy_json, options);
+    let listeners: Vec<Value> = config
+        .pointer("/static_resources/listeners")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|listener| {
+            let mut listener = listener.as_object()?.clone();
+            listener.insert(
+                "@type".to_string(),
+                Value::String(LISTENER_TYPE.to_string()),
+            );
+            Some(Value::Object(listener))
+        })
+        .collect();
+    json!({"version_info": policy_version(policy_json), "resources": listeners})
+}
+
+/// FNV-1a of the policy text, in hex.
+fn policy_version(policy_json: &str) -> String {
+    let hash = policy_json.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("policy-{hash:016x}")
+}
+
+/// A statsd sink (UDP). Its names keep the `;label=value` encoding (tags are
+/// a Prometheus-side notion), so the statsd server sees one series per label set.
+fn statsd_sink(host: &str, port: u16) -> Value {
+    json!([{
+        "name": "envoy.stat_sinks.statsd",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.config.metrics.v3.StatsdSink",
+            "address": socket(host, port),
+            "prefix": "envoy",
+        },
+    }])
+}
+
+fn wasm_filter(root_id: &str, policy_json: &str, wasm_path: &str, fail_reload: bool) -> Value {
+    json!({
+        "@type": WASM_FILTER,
+        "config": {
+            "name": root_id,
+            "root_id": root_id,
+            "allow_on_headers_stop_iteration": true,
+            "failure_policy": if fail_reload { "FAIL_RELOAD" } else { "FAIL_CLOSED" },
+            "vm_config": {
+                "vm_id": "model_router",
+                "runtime": "envoy.wasm.runtime.v8",
+                "code": {"local": {"filename": wasm_path}},
+            },
+            "configuration": {"@type": STRING_VALUE, "value": policy_json},
+        },
+    })
+}
+
+fn cluster_config(
+    name: &str,
+    host: &str,
+    port: u16,
+    policy_json: &str,
+    options: &EnvoyOptions,
+) -> Value {
+    let numeric = host.parse::<std::net::IpAddr>().is_ok();
+    json!({
+        "name": name,
+        "type": if numeric { "STATIC" } else { "STRICT_DNS" },
+        "connect_timeout": "2s",
+        "per_connection_buffer_limit_bytes": options.body_limit_bytes,
+        // Fallbacks are retries: Envoy's default of 3 retries in flight per
+        // cluster would answer a 4th concurrent fallback with the provider's
+        // error (upstream_rq_retry_overflow). Bound them like requests (1024).
+        "circuit_breakers": {"thresholds": [{"priority": "DEFAULT", "max_retries": 1024}]},
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket(host, port)}}]}],
+        },
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http_protocol_options": {}},
+                "http_filters": [
+                    upstream_filter(wasm_filter(
+                        model_router_core::headers::UPSTREAM_ROOT_ID, policy_json, &options.wasm_path, options.fail_reload)),
+                    {"name": "envoy.filters.http.upstream_codec", "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"}},
+                ],
+            },
+        },
+    })
+}
+
+/// The per-attempt upstream filter, skipped on first attempts: only a retry
+/// needs its body rewritten (the routing filter already wrote attempt 1's),
+/// and a skipped filter costs no VM calls on the common path. Envoy's
+/// matcher reads the `x-envoy-attempt-count` header the router sets on each
+/// upstream request (`include_request_attempt_count`).
+pub fn upstream_filter(wasm: Value) -> Value {
+    json!({
+        "name": "model-router-upstream",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.common.matching.v3.ExtensionWithMatcher",
+            "extension_config": {"name": "model-router-upstream", "typed_config": wasm},
+            "xds_matcher": {"matcher_list": {"matchers": [{
+                "predicate": {"single_predicate": {
+                    "input": {"name": "attempt-count", "typed_config": {
+                        "@type": "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput",
+                        "header_name": model_router_core::headers::ATTEMPT_COUNT_HEADER}},
+                    "value_match": {"exact": "1"}}},
+                "on_match": {"action": {"name": "skip-first-attempt", "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.common.matcher.action.v3.SkipFilter"}}},
+            }]}},
+        },
+    })
+}
+
+fn access_log_config(path: &str) -> Value {
+    let path = if path.is_empty() { "/dev/stdout" } else { path };
+    json!({
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": path,
+            "log_format": {"json_format": {
+                "time": "%START_TIME%",
+                "method": "%REQ(:METHOD)%",
+                "path": "%REQ(:PATH)%",
+                "status": "%RESPONSE_CODE%",
+                "flags": "%RESPONSE_FLAGS%",
+                "cluster": "%UPSTREAM_CLUSTER%",
+                "attempts": "%UPSTREAM_REQUEST_ATTEMPT_COUNT%",
+                "duration_ms": "%DURATION%",
+                "chain": format!("%FILTER_STATE(wasm.{CHAIN_STATE}:PLAIN)%"),
+                "decision": format!("%FILTER_STATE(wasm.{DECISION_STATE}:PLAIN)%"),
+                "model": "%RESP(x-model-router-model)%",
+                "rule": "%RESP(x-model-router-rule)%",
+            }},
+        },
+    })
+}
+
+/// Turns the router's `;label=value` metric names into Prometheus labels,
+/// and gives its histograms buckets that fit tokens and microseconds.
+pub fn stats_config() -> Value {
+    let tags: Vec<Value> = model_router_core::metrics::stats_tags()
+        .into_iter()
+        .map(|(tag, regex)| json!({"tag_name": tag, "regex": regex}))
+        .collect();
+    json!({
+        "stats_tags": tags,
+        "histogram_bucket_settings": [
+            {
+                "match": {"prefix": format!("wasmcustom.{}", model_router_core::metrics::PROMPT_TOKENS_HISTOGRAM)},
+                "buckets": [64, 256, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144, 1048576],
+            },
+            {
+                "match": {"prefix": format!("wasmcustom.{}", model_router_core::metrics::DECISION_TIME_HISTOGRAM)},
+                "buckets": [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000],
+            },
+        ],
+    })
+}
+
+/// The cluster of each attempt. Envoy re-runs this matcher on every retry
+/// (`refresh_cluster_on_retry`). It runs before the router writes the new
+/// attempt's `x-envoy-attempt-count`, so the header reads N-1 on attempt N
+/// (absent on attempt 1): key "1" selects slot 2, and so on. Each slot
+/// reads the filter state the routing filter set for that attempt; requests
+/// the filter did not route (other paths, shadow mode) get the default cluster.
+fn attempt_matcher(clusters: &[String], default_cluster: &str, attempts: usize) -> Value {
+    let slot = |n: usize| -> Value {
+        let map: serde_json::Map<String, Value> = clusters
+            .iter()
+            .map(|c| (c.clone(), json!({"action": cluster_action(c)})))
+            .collect();
+        json!({
+            "matcher_tree": {
+                "input": {
+                    "name": format!("{TRY_STATE_PREFIX}{n}"),
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.matching.common_inputs.network.v3.FilterStateInput",
+                        "key": format!("wasm.{TRY_STATE_PREFIX}{n}"),
+                    },
+                },
+                "exact_match_map": {"map": map},
+            },
+            "on_no_match": {"action": cluster_action(default_cluster)},
+        })
+    };
+    if attempts <= 1 {
+        return slot(1);
+    }
+    let retries: serde_json::Map<String, Value> = (2..=attempts)
+        .map(|n| (n.saturating_sub(1).to_string(), json!({"matcher": slot(n)})))
+        .collect();
+    json!({
+        "matcher_tree": {
+            "input": {
+                "name": "attempt",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput",
+                    "header_name": ATTEMPT_COUNT_HEADER,
+                },
+            },
+            "exact_match_map": {"map": retries},
+        },
+        "on_no_match": {"matcher": slot(1)},
+    })
+}
+
+fn cluster_action(cluster: &str) -> Value {
+    json!({
+        "name": cluster,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.router.cluster_specifiers.matcher.v3.ClusterAction",
+            "cluster": cluster,
+        },
+    })
+}
+
+fn socket(address: &str, port: u16) -> Value {
+    json!({"socket_address": {"address": address, "port_value": port}})
+}
+
+fn millis(ms: u64) -> String {
+    format!("{}.{:03}s", ms / 1000, ms % 1000)
+}

@@ -1,0 +1,361 @@
+//! `model-router`: the native command line over the same core as the filter.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use lexopt::prelude::*;
+use model_router_cli::envoy_config::{self, EnvoyOptions};
+use model_router_cli::report::{self, Dimension};
+use model_router_core::decision::{decide, Request};
+use model_router_core::headers::Headers;
+use model_router_core::policy::Policy;
+use model_router_core::request::{self, ApiShape};
+use model_router_core::tokens::{self, Encoding};
+
+const USAGE: &str = "\
+model-router: an LLM model router for Envoy (proxy-wasm); this CLI shares its core.
+
+Usage:
+  model-router check POLICY
+      Validate a policy; exit 1 with the problem and its JSON path.
+  model-router explain POLICY REQUEST.json [-H 'name: value']... [--path PATH] [--show-body]
+      Print the decision for a request body as JSON (REQUEST.json may be - for stdin).
+  model-router tokens [--encoding o200k_base|cl100k_base] [--chat] [--path PATH]
+      Count the tokens of stdin: plain text, or with --chat a request body (billed prompt tokens).
+  model-router envoy POLICY [--listen ADDR:PORT] [--admin-port N] [--wasm PATH]
+                     [--upstream CLUSTER=HOST:PORT]... [--access-log PATH] [--body-limit BYTES]
+      Print a complete Envoy bootstrap (JSON, which Envoy reads as YAML too).
+  model-router report [--url URL | FILE] [--by model,rule,tenant] [--json]
+      Requests, tokens, cost and savings against the baseline model, per model,
+      rule and tenant, from Envoy's Prometheus stats: a scrape saved in FILE
+      (- for stdin) or fetched from a loopback URL
+      (default http://127.0.0.1:9901/stats/prometheus).
+";
+
+const DEFAULT_SCRAPE_URL: &str = "http://127.0.0.1:9901/stats/prometheus";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("model-router: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<ExitCode, String> {
+    let mut parser = lexopt::Parser::from_env();
+    let command = match parser.next().map_err(|e| e.to_string())? {
+        Some(Value(v)) => v.string().map_err(|e| e.to_string())?,
+        Some(Long("help") | Short('h')) | None => {
+            print!("{USAGE}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(other) => return Err(other.unexpected().to_string()),
+    };
+    match command.as_str() {
+        "check" => check(&mut parser),
+        "explain" => explain(&mut parser),
+        "tokens" => count_tokens(&mut parser),
+        "envoy" => envoy(&mut parser),
+        "report" => report(&mut parser),
+        other => Err(format!("unknown command {other:?}\n\n{USAGE}")),
+    }
+}
+
+fn load_policy(path: &str) -> Result<(Policy, String), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    Policy::from_json(&text)
+        .map(|p| (p, text))
+        .map_err(|e| format!("invalid policy {path}: {e}"))
+}
+
+fn check(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
+    let path = positional(parser, "POLICY")?;
+    no_more(parser)?;
+    match load_policy(&path) {
+        Ok((policy, _)) => {
+            println!(
+                "{path}: ok ({} models, {} tasks, {} rules)",
+                policy.models.len(),
+                policy.tasks.len(),
+                policy.rules.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(message) => {
+            eprintln!("{message}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn explain(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
+    let mut positionals = Vec::new();
+    let mut headers = Headers::new();
+    let mut path = "/v1/chat/completions".to_string();
+    let mut show_body = false;
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("show-body") => show_body = true,
+            Short('H') | Long("header") => {
+                let value = parser
+                    .value()
+                    .map_err(|e| e.to_string())?
+                    .string()
+                    .map_err(|e| e.to_string())?;
+                let (name, value) = value
+                    .split_once(':')
+                    .ok_or_else(|| format!("header {value:?} is not 'name: value'"))?;
+                headers.insert(name.trim(), value.trim());
+            }
+            Long("path") => {
+                path = parser
+                    .value()
+                    .map_err(|e| e.to_string())?
+                    .string()
+                    .map_err(|e| e.to_string())?
+            }
+            Value(v) => positionals.push(v.string().map_err(|e| e.to_string())?),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    let [policy_path, request_path] = positionals.as_slice() else {
+        return Err(
+            "usage: model-router explain POLICY REQUEST.json [-H 'name: value']... [--path PATH] [--show-body]"
+                .into(),
+        );
+    };
+    let (policy, _) = match load_policy(policy_path) {
+        Ok(p) => p,
+        Err(message) => {
+            eprintln!("{message}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let body = read_input(request_path)?;
+    let shape = ApiShape::from_path(&path)
+        .ok_or_else(|| format!("{path} is not an LLM API path the router handles"))?;
+    let decision = decide(
+        &policy,
+        &Request {
+            shape,
+            path: &path,
+            headers: &headers,
+            body: &body,
+        },
+    );
+    let mut out = model_router_core::explain::explain(&policy, &decision);
+    if show_body {
+        let upstream = model_router_core::explain::upstream_request(&policy, &decision, &path, &body);
+        if let Some(map) = out.as_object_mut() {
+            map.insert("upstream".into(), upstream);
+        }
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn count_tokens(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
+    let mut encoding = Encoding::O200kBase;
+    let mut chat = false;
+    let mut path = "/v1/chat/completions".to_string();
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("encoding") => {
+                let name = parser
+                    .value()
+                    .map_err(|e| e.to_string())?
+                    .string()
+                    .map_err(|e| e.to_string())?;
+                encoding = Encoding::from_name(&name)
+                    .ok_or_else(|| format!("unknown encoding {name:?}"))?;
+            }
+            Long("chat") => chat = true,
+            Long("path") => {
+                path = parser
+                    .value()
+                    .map_err(|e| e.to_string())?
+                    .string()
+                    .map_err(|e| e.to_string())?
+            }
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    let input = read_input("-")?;
+    let count = if chat {
+        let facts = request::parse(&path, &input).map_err(|e| format!("invalid request: {e}"))?;
+        facts.prompt_tokens(encoding).map_err(|e| e.to_string())?
+    } else {
+        let text = String::from_utf8(input).map_err(|_| "stdin is not UTF-8".to_string())?;
+        tokens::count(encoding, &text).map_err(|e| e.to_string())? as u64
+    };
+    println!("{count}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn envoy(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
+    let mut options = EnvoyOptions::default();
+    let mut policy_path = None;
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("listen") => {
+                let value = string_value(parser)?;
+                let (address, port) = value
+                    .rsplit_once(':')
+                    .ok_or_else(|| format!("--listen {value:?} is not ADDR:PORT"))?;
+                options.listen_address = address.to_string();
+                options.listen_port = port
+                    .parse()
+                    .map_err(|_| format!("bad port in --listen {value:?}"))?;
+            }
+            Long("admin-port") => {
+                options.admin_port = string_value(parser)?
+                    .parse()
+                    .map_err(|_| "bad --admin-port".to_string())?
+            }
+            Long("wasm") => options.wasm_path = string_value(parser)?,
+            Long("access-log") => options.access_log_path = Some(string_value(parser)?),
+            Long("body-limit") => {
+                options.body_limit_bytes = string_value(parser)?
+                    .parse()
+                    .map_err(|_| "bad --body-limit".to_string())?
+            }
+            Long("upstream") => {
+                let value = string_value(parser)?;
+                let parsed = value.split_once('=').and_then(|(cluster, addr)| {
+                    let (host, port) = addr.rsplit_once(':')?;
+                    Some((
+                        cluster.to_string(),
+                        host.to_string(),
+                        port.parse::<u16>().ok()?,
+                    ))
+                });
+                options.upstreams.push(
+                    parsed
+                        .ok_or_else(|| format!("--upstream {value:?} is not CLUSTER=HOST:PORT"))?,
+                );
+            }
+            Value(v) if policy_path.is_none() => {
+                policy_path = Some(v.string().map_err(|e| e.to_string())?)
+            }
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    let policy_path = policy_path.ok_or("usage: model-router envoy POLICY [options]")?;
+    let (policy, text) = match load_policy(&policy_path) {
+        Ok(p) => p,
+        Err(message) => {
+            eprintln!("{message}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let config = envoy_config::bootstrap(&policy, &text, &options);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
+    let mut url = None;
+    let mut file = None;
+    let mut dimensions = Dimension::ALL.to_vec();
+    let mut as_json = false;
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("url") => url = Some(string_value(parser)?),
+            Long("by") => dimensions = Dimension::parse_list(&string_value(parser)?)?,
+            Long("json") => as_json = true,
+            Value(v) if file.is_none() => file = Some(v.string().map_err(|e| e.to_string())?),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    let text = match (url, file) {
+        (Some(_), Some(_)) => return Err("report reads either --url or FILE, not both".into()),
+        (None, Some(path)) => String::from_utf8(read_input(&path)?)
+            .map_err(|_| format!("{path} is not UTF-8 text"))?,
+        (Some(url), None) => fetch_scrape(&url)?,
+        (None, None) => fetch_scrape(DEFAULT_SCRAPE_URL)?,
+    };
+    let samples =
+        report::parse_exposition(&text).map_err(|e| format!("not a Prometheus scrape: {e}"))?;
+    let out = report::build(&samples, &dimensions);
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report::to_json(&out)).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", report::render(&out));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// GETs a scrape from a local Envoy admin port: plain HTTP to loopback only,
+/// no proxy, no redirects.
+fn fetch_scrape(url: &str) -> Result<String, String> {
+    report::check_loopback_http_url(url)?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .proxy(None)
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut response = agent
+        .get(url)
+        .call()
+        .map_err(|e| format!("cannot fetch {url}: {e}"))?;
+    let status = response.status();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(256 * 1024 * 1024)
+        .read_to_string()
+        .map_err(|e| format!("cannot read {url}: {e}"))?;
+    if !status.is_success() {
+        let first = body.lines().next().unwrap_or_default();
+        return Err(format!("{url} answered {status}: {first}"));
+    }
+    Ok(body)
+}
+
+fn string_value(parser: &mut lexopt::Parser) -> Result<String, String> {
+    parser
+        .value()
+        .map_err(|e| e.to_string())?
+        .string()
+        .map_err(|e| e.to_string())
+}
+
+fn positional(parser: &mut lexopt::Parser, name: &str) -> Result<String, String> {
+    match parser.next().map_err(|e| e.to_string())? {
+        Some(Value(v)) => v.string().map_err(|e| e.to_string()),
+        _ => Err(format!("missing {name}")),
+    }
+}
+
+fn no_more(parser: &mut lexopt::Parser) -> Result<(), String> {
+    match parser.next().map_err(|e| e.to_string())? {
+        None => Ok(()),
+        Some(arg) => Err(arg.unexpected().to_string()),
+    }
+}
+
+fn read_input(path: &str) -> Result<Vec<u8>, String> {
+    if path == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| format!("cannot read stdin: {e}"))?;
+        Ok(buf)
+    } else {
+        std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))
+    }
+}

@@ -1,0 +1,331 @@
+//! Metric names, label encoding, and what one finished request adds.
+//!
+//! proxy-wasm metrics have no labels, so labels travel in the name:
+//! `model_router_requests_total;model=gpt-4o;rule=code` — `;` and `=` never
+//! occur in model names (which may contain `.`, `/`, `:` or `@`), and the
+//! generated Envoy config's `stats_tags` turn each `;label=value` back into a
+//! real Prometheus label. Values are sanitised so they cannot break that.
+
+use std::collections::BTreeSet;
+
+use crate::cost::Usage;
+use crate::decision::{Decision, Outcome};
+use crate::policy::{ModelId, Policy};
+
+pub const REQUESTS: &str = "model_router_requests_total";
+pub const PROMPT_TOKENS_ESTIMATED: &str = "model_router_prompt_tokens_estimated_total";
+pub const PROMPT_TOKENS: &str = "model_router_prompt_tokens_total";
+pub const CACHED_PROMPT_TOKENS: &str = "model_router_cached_prompt_tokens_total";
+pub const COMPLETION_TOKENS: &str = "model_router_completion_tokens_total";
+pub const COST: &str = "model_router_cost_micro_usd_total";
+pub const BASELINE_COST: &str = "model_router_baseline_cost_micro_usd_total";
+pub const USAGE_ESTIMATED: &str = "model_router_usage_estimated_total";
+pub const USAGE_MISSING: &str = "model_router_usage_missing_total";
+pub const FALLBACKS: &str = "model_router_fallbacks_total";
+pub const INVALID_REQUESTS: &str = "model_router_invalid_requests_total";
+pub const REJECTED: &str = "model_router_rejected_requests_total";
+pub const CONTEXT_ESCALATIONS: &str = "model_router_context_escalations_total";
+pub const BUDGET_CLAMPS: &str = "model_router_budget_clamps_total";
+pub const POLICY_LOAD_FAILURES: &str = "model_router_policy_load_failures_total";
+/// Sum over requests with reported usage of |estimated − billed| prompt
+/// tokens, per served model: with `PROMPT_ESTIMATE_BILLED` the relative
+/// error of the router's count (and of an `estimate` ratio) is one query
+/// away (error_total / billed_total).
+pub const PROMPT_ESTIMATE_ERROR: &str = "model_router_prompt_token_estimate_error_total";
+/// Billed prompt tokens of the requests counted in `PROMPT_ESTIMATE_ERROR`.
+pub const PROMPT_ESTIMATE_BILLED: &str = "model_router_prompt_token_estimate_billed_total";
+/// The router's prompt counts for those same requests: a model's
+/// `estimate.ratio` × billed_total ÷ counted_total is the calibrated ratio.
+pub const PROMPT_ESTIMATE_COUNTED: &str = "model_router_prompt_token_estimate_counted_total";
+/// Histogram of prompt tokens (default encoding).
+pub const PROMPT_TOKENS_HISTOGRAM: &str = "model_router_request_prompt_tokens";
+/// Histogram of the time the decision took, in microseconds.
+pub const DECISION_TIME_HISTOGRAM: &str = "model_router_decision_duration_us";
+
+/// Every label any metric carries (the Envoy `stats_tags` are generated from this).
+pub const LABELS: [&str; 9] = [
+    "model", "rule", "cluster", "task", "tenant", "reason", "from", "to", "field",
+];
+
+/// Label value for "not known / not applicable".
+pub const NONE: &str = "none";
+/// Tenant label value for tenants folded away to bound cardinality.
+pub const OTHER_TENANT: &str = "other";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Histogram,
+}
+
+/// One metric update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    pub kind: Kind,
+    /// The full encoded name, labels included.
+    pub name: String,
+    pub value: u64,
+}
+
+/// `base;label=value;...` with sanitised values.
+pub fn encode(base: &str, labels: &[(&str, &str)]) -> String {
+    let mut name =
+        String::with_capacity(base.len().saturating_add(labels.len().saturating_mul(24)));
+    name.push_str(base);
+    for (label, value) in labels {
+        name.push(';');
+        name.push_str(label);
+        name.push('=');
+        name.push_str(&sanitize(value));
+    }
+    name
+}
+
+/// Keeps label values printable and free of the encoding's separators;
+/// bounds their length.
+pub fn sanitize(value: &str) -> String {
+    let cleaned: String = value
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c == ';' || c == '=' || c.is_control() || c.is_whitespace() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if cleaned.is_empty() {
+        NONE.to_string()
+    } else {
+        cleaned
+    }
+}
+
+/// Where the billed usage of a response came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageSource {
+    /// The provider's `usage` object.
+    Reported,
+    /// Counted by the router from the streamed text (no usage in the response).
+    Estimated,
+    /// Unknown (error responses, cut-off streams).
+    Missing,
+}
+
+impl UsageSource {
+    /// The name in the audit record's billing fields.
+    pub fn name(self) -> &'static str {
+        match self {
+            UsageSource::Reported => "reported",
+            UsageSource::Estimated => "estimated",
+            UsageSource::Missing => "missing",
+        }
+    }
+}
+
+/// Everything known about a request once its response is complete.
+pub struct Completion<'a> {
+    pub decision: &'a Decision,
+    /// Attempts Envoy made (1 without retries).
+    pub attempts: u32,
+    /// Tenant label value, already folded.
+    pub tenant: &'a str,
+    pub usage: Option<Usage>,
+    pub usage_source: UsageSource,
+    /// Time spent deciding, in microseconds.
+    pub decision_micros: u64,
+}
+
+/// The updates one finished request makes.
+pub fn samples(policy: &Policy, done: &Completion<'_>) -> Vec<Sample> {
+    let mut out = Vec::new();
+    let counter = |out: &mut Vec<Sample>, name: String, value: u64| {
+        out.push(Sample {
+            kind: Kind::Counter,
+            name,
+            value,
+        });
+    };
+    let decision = done.decision;
+    let rule = decision.decided_by.label(policy);
+    if decision.invalid_reason.is_some() {
+        counter(&mut out, INVALID_REQUESTS.to_string(), 1);
+    }
+    if let Outcome::Reject { reason, .. } = &decision.outcome {
+        counter(&mut out, encode(REJECTED, &[("reason", reason.label())]), 1);
+    }
+    if decision.budget_clamped {
+        counter(&mut out, encode(BUDGET_CLAMPS, &[("rule", rule)]), 1);
+    }
+    if let Some(tokens) = decision.prompt_tokens {
+        out.push(Sample {
+            kind: Kind::Histogram,
+            name: PROMPT_TOKENS_HISTOGRAM.to_string(),
+            value: tokens,
+        });
+    }
+    out.push(Sample {
+        kind: Kind::Histogram,
+        name: DECISION_TIME_HISTOGRAM.to_string(),
+        value: done.decision_micros,
+    });
+
+    let chain = decision.chain();
+    let Some(served) = crate::actions::served_model(decision, done.attempts) else {
+        return out;
+    };
+    let Some(model) = policy.model(served) else {
+        return out;
+    };
+    if decision.escalated {
+        counter(
+            &mut out,
+            encode(
+                CONTEXT_ESCALATIONS,
+                &[("rule", rule), ("model", &model.name)],
+            ),
+            1,
+        );
+    }
+    for pair in chain
+        .windows(2)
+        .take(done.attempts.saturating_sub(1) as usize)
+    {
+        if let [from, to] = pair {
+            let name = |id: &ModelId| policy.model(*id).map_or(NONE, |m| m.name.as_str());
+            counter(
+                &mut out,
+                encode(FALLBACKS, &[("from", name(from)), ("to", name(to))]),
+                1,
+            );
+        }
+    }
+
+    let task = decision
+        .task
+        .and_then(|t| policy.task(t))
+        .map_or(NONE, |t| t.name.as_str());
+    let labels = [
+        ("model", model.name.as_str()),
+        ("rule", rule),
+        ("cluster", model.cluster.as_str()),
+        ("task", task),
+        ("tenant", done.tenant),
+    ];
+    counter(&mut out, encode(REQUESTS, &labels), 1);
+    if let Some(estimate) = decision.prompt_tokens_for(served) {
+        counter(&mut out, encode(PROMPT_TOKENS_ESTIMATED, &labels), estimate);
+    }
+    match (done.usage, done.usage_source) {
+        (Some(usage), UsageSource::Reported | UsageSource::Estimated) => {
+            counter(
+                &mut out,
+                encode(PROMPT_TOKENS, &labels),
+                usage.prompt_tokens,
+            );
+            counter(
+                &mut out,
+                encode(CACHED_PROMPT_TOKENS, &labels),
+                usage.cached_tokens,
+            );
+            counter(
+                &mut out,
+                encode(COMPLETION_TOKENS, &labels),
+                usage.completion_tokens,
+            );
+            if done.usage_source == UsageSource::Reported {
+                if let Some(estimate) = decision.prompt_tokens_for(served) {
+                    let model_label = [("model", model.name.as_str())];
+                    counter(
+                        &mut out,
+                        encode(PROMPT_ESTIMATE_ERROR, &model_label),
+                        estimate.abs_diff(usage.prompt_tokens),
+                    );
+                    counter(
+                        &mut out,
+                        encode(PROMPT_ESTIMATE_BILLED, &model_label),
+                        usage.prompt_tokens,
+                    );
+                    counter(
+                        &mut out,
+                        encode(PROMPT_ESTIMATE_COUNTED, &model_label),
+                        estimate,
+                    );
+                }
+            }
+            let cost = model.pricing.cost(&usage);
+            let baseline = policy
+                .baseline_model
+                .and_then(|id| policy.model(id))
+                .map_or(cost, |b| b.pricing.cost(&usage));
+            counter(&mut out, encode(COST, &labels), cost.micro_usd());
+            counter(
+                &mut out,
+                encode(BASELINE_COST, &labels),
+                baseline.micro_usd(),
+            );
+            if done.usage_source == UsageSource::Estimated {
+                counter(
+                    &mut out,
+                    encode(USAGE_ESTIMATED, &[("model", &model.name)]),
+                    1,
+                );
+            }
+        }
+        _ => counter(
+            &mut out,
+            encode(USAGE_MISSING, &[("model", &model.name)]),
+            1,
+        ),
+    }
+    out
+}
+
+/// Bounds the tenant label's cardinality: a configured list keeps only its
+/// values; otherwise the first `max` distinct values seen by this VM are
+/// kept. Everything else is `other`.
+#[derive(Debug, Default)]
+pub struct TenantFolder {
+    seen: BTreeSet<String>,
+}
+
+impl TenantFolder {
+    pub fn fold(&mut self, policy: &Policy, value: Option<&str>) -> String {
+        let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+            return NONE.to_string();
+        };
+        let value = sanitize(value);
+        if let Some(allowed) = &policy.tenants {
+            return if allowed.contains(&value) {
+                value
+            } else {
+                OTHER_TENANT.to_string()
+            };
+        }
+        if self.seen.contains(&value) {
+            return value;
+        }
+        if self.seen.len() < policy.max_tenants {
+            self.seen.insert(value.clone());
+            return value;
+        }
+        OTHER_TENANT.to_string()
+    }
+}
+
+/// Envoy `stats_tags` rules that turn `;label=value` into Prometheus labels.
+pub fn stats_tags() -> Vec<(String, String)> {
+    LABELS
+        .iter()
+        .map(|label| {
+            (
+                label.to_string(),
+                format!(r"^wasmcustom\.model_router_[a-z_]+.*?(;{label}=([^;]*))(?:;|$)"),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

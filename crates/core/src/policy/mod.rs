@@ -1,0 +1,227 @@
+//! The routing policy: raw JSON (`raw`) compiled once into typed runtime
+//! structures (`Policy`). Every problem is a `PolicyError` naming its JSON path.
+
+mod compile;
+mod error;
+mod ordered;
+pub mod raw;
+
+use crate::condition::Condition;
+use crate::cost::Pricing;
+use crate::headers::Headers;
+use crate::request::{Api, ApiSet, ApiShape, Ratio, RequestFacts};
+use crate::signals::{Counting, Tokenizer};
+use crate::task::Task;
+use crate::tokens::Encoding;
+
+pub use error::PolicyError;
+pub use raw::{
+    Mode, OnBudgetExceeded, OnContextOverflow, OnInvalidRequest, Scan, StreamUsage, TokenCounting,
+};
+
+pub use crate::ids::{ModelId, TaskId};
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub name: String,
+    pub cluster: String,
+    /// What is written into the body's `model` field.
+    pub provider_model: String,
+    /// `provider_model` encoded once as a JSON string, ready to splice.
+    pub provider_model_json: String,
+    pub tier: Option<String>,
+    pub context_window: u64,
+    pub max_output_tokens: Option<u64>,
+    pub pricing: Pricing,
+    /// The encoding prompt tokens are counted with (the estimate's, if any).
+    pub encoding: Encoding,
+    /// Set when `encoding` is not the model's own tokenizer: counts are
+    /// scaled by this ratio.
+    pub estimate: Option<Ratio>,
+    /// The APIs the model's endpoint accepts.
+    pub apis: ApiSet,
+    /// Requests of other APIs may be translated for this model.
+    pub translate: bool,
+}
+
+impl Model {
+    pub fn accepts(&self, api: Api) -> bool {
+        self.apis.contains(api)
+    }
+
+    /// The model can serve requests of `shape`, natively or translated.
+    pub fn serves(&self, shape: ApiShape) -> bool {
+        self.upstream_api(shape).is_ok()
+    }
+
+    /// How the model serves requests of `shape`: natively (None) or
+    /// translated to the API given; Err when it cannot.
+    #[allow(clippy::result_unit_err)]
+    pub fn upstream_api(&self, shape: ApiShape) -> Result<Option<Api>, ()> {
+        crate::translate::upstream_api(shape, self.apis, self.translate)
+    }
+
+    /// The APIs whose requests can reach this model.
+    pub fn reachable_apis(&self) -> ApiSet {
+        if self.translate {
+            crate::translate::reachable_apis(self.apis)
+        } else {
+            self.apis
+        }
+    }
+}
+
+/// Where a rule sends requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A fallback chain, tried in the order written (one model is a chain of one).
+    Chain(Vec<ModelId>),
+    /// The models of a tier, ordered per request by projected cost, cheapest first.
+    Tier { name: String, models: Vec<ModelId> },
+}
+
+impl Target {
+    pub fn models(&self) -> &[ModelId] {
+        match self {
+            Target::Chain(models) | Target::Tier { models, .. } => models,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub when: Condition,
+    pub target: Target,
+}
+
+/// Which request `model` values ask to be routed, and whether a concrete one is obeyed.
+#[derive(Debug, Clone, Default)]
+pub struct RequestedModelPolicy {
+    pub aliases: Vec<String>,
+    pub honor_explicit_model: bool,
+}
+
+/// Retry settings for the generated Envoy route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrySettings {
+    pub per_try_timeout_ms: u64,
+    pub timeout_ms: u64,
+    pub base_interval_ms: u64,
+    pub max_interval_ms: u64,
+    pub retriable_status_codes: Vec<u16>,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            per_try_timeout_ms: 30_000,
+            timeout_ms: 120_000,
+            base_interval_ms: 25,
+            max_interval_ms: 250,
+            retriable_status_codes: vec![429, 500, 502, 503, 504],
+        }
+    }
+}
+
+/// Header names the router reads and writes; all lower-case.
+#[derive(Debug, Clone)]
+pub struct HeaderNames {
+    pub cluster: String,
+    pub budget: Option<String>,
+    pub task: Option<String>,
+    pub tenant: Option<String>,
+}
+
+/// A validated policy, ready for the hot path.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub mode: Mode,
+    pub models: Vec<Model>,
+    pub tasks: Vec<Task>,
+    pub rules: Vec<Rule>,
+    pub default: Target,
+    pub default_encoding: Encoding,
+    pub default_output_tokens: u64,
+    pub headers: HeaderNames,
+    pub on_context_overflow: OnContextOverflow,
+    pub on_budget_exceeded: OnBudgetExceeded,
+    pub on_invalid_request: OnInvalidRequest,
+    pub requested_model: RequestedModelPolicy,
+    pub response_headers: bool,
+    pub retry: RetrySettings,
+    pub baseline_model: Option<ModelId>,
+    /// Tenant label values kept as they are; others fold into `other`.
+    pub tenants: Option<Vec<String>>,
+    pub max_tenants: usize,
+    pub stream_usage: StreamUsage,
+    pub token_counting: TokenCounting,
+    /// Tokens of an image of unknown size; None: the provider's 1024 × 1024 price.
+    pub default_image_tokens: Option<u64>,
+    /// Requests may be translated between APIs (each model can override).
+    pub translate: bool,
+}
+
+impl Policy {
+    /// Parses and validates a policy from JSON text.
+    pub fn from_json(json: &str) -> Result<Policy, PolicyError> {
+        compile::compile_json(json)
+    }
+
+    pub fn model(&self, id: ModelId) -> Option<&Model> {
+        self.models.get(id.0)
+    }
+
+    pub fn model_by_name(&self, name: &str) -> Option<ModelId> {
+        self.models.iter().position(|m| m.name == name).map(ModelId)
+    }
+
+    pub fn task(&self, id: TaskId) -> Option<&Task> {
+        self.tasks.get(id.0)
+    }
+
+    /// The encodings any model or condition of this policy counts with.
+    pub fn encodings(&self) -> Vec<Encoding> {
+        let mut used: Vec<Encoding> = self.models.iter().map(|m| m.encoding).collect();
+        used.push(self.default_encoding);
+        used.sort();
+        used.dedup();
+        used
+    }
+
+    /// What counting needs of the policy.
+    pub fn counting(&self) -> Counting {
+        Counting {
+            default_encoding: self.default_encoding,
+            default_image_tokens: self.default_image_tokens,
+            mode: self.token_counting,
+        }
+    }
+
+    /// The request's task category: the trusted task header wins when it
+    /// names a known task; otherwise the first task (in policy order) whose
+    /// detectors match.
+    pub fn detect_task(&self, facts: &RequestFacts, headers: &Headers) -> Option<TaskId> {
+        if let Some(name) = self.headers.task.as_deref() {
+            if let Some(value) = headers.get(name) {
+                if let Some(i) = self.tasks.iter().position(|t| t.name == value.trim()) {
+                    return Some(TaskId(i));
+                }
+            }
+        }
+        self.tasks.iter().position(|t| t.matches(facts)).map(TaskId)
+    }
+}
+
+impl Tokenizer for Model {
+    fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    fn estimate(&self) -> Option<Ratio> {
+        self.estimate
+    }
+}
+
+#[cfg(test)]
+mod tests;

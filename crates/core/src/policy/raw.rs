@@ -1,0 +1,282 @@
+//! The policy as users write it: serde structs mirroring the JSON exactly.
+//! Nothing here is validated beyond shape; `compile` turns it into the typed
+//! runtime policy and names the JSON path of every problem.
+
+use serde::Deserialize;
+
+use super::ordered::OrderedMap;
+pub use crate::signals::TokenCounting;
+pub use crate::task::Scan;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    #[serde(default)]
+    pub mode: Mode,
+    pub models: OrderedMap<RawModel>,
+    #[serde(default)]
+    pub default_encoding: Option<String>,
+    #[serde(default)]
+    pub default_output_tokens: Option<u64>,
+    #[serde(default)]
+    pub tasks: OrderedMap<RawTask>,
+    #[serde(default)]
+    pub task_header: Option<String>,
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
+    pub default: RawTarget,
+    #[serde(default)]
+    pub cluster_header: Option<String>,
+    #[serde(default)]
+    pub budget_header: Option<String>,
+    #[serde(default)]
+    pub on_context_overflow: OnContextOverflow,
+    #[serde(default)]
+    pub on_budget_exceeded: OnBudgetExceeded,
+    #[serde(default)]
+    pub on_invalid_request: OnInvalidRequest,
+    #[serde(default)]
+    pub requested_model: Option<RawRequestedModel>,
+    #[serde(default)]
+    pub response_headers: Option<bool>,
+    #[serde(default)]
+    pub retry: Option<RawRetry>,
+    #[serde(default)]
+    pub baseline_model: Option<String>,
+    #[serde(default)]
+    pub tenant_header: Option<String>,
+    #[serde(default)]
+    pub tenants: Option<Vec<String>>,
+    #[serde(default)]
+    pub max_tenants: Option<usize>,
+    #[serde(default)]
+    pub stream_usage: StreamUsage,
+    #[serde(default)]
+    pub token_counting: TokenCounting,
+    /// Prompt tokens of an image whose size the router cannot read (a remote
+    /// URL, a file id). Default: a 1024 × 1024 high-detail image of the
+    /// request's provider (OpenAI 765, Anthropic 1399).
+    #[serde(default)]
+    pub default_image_tokens: Option<u64>,
+    /// Translate requests for models whose `api` does not accept them (default true).
+    #[serde(default)]
+    pub translate: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    pub cluster: String,
+    #[serde(default)]
+    pub provider_model: Option<String>,
+    #[serde(default)]
+    pub tier: Option<String>,
+    pub context_window: u64,
+    #[serde(default)]
+    pub max_output_tokens: Option<u64>,
+    #[serde(default)]
+    pub pricing: Option<RawPricing>,
+    #[serde(default)]
+    pub encoding: Option<String>,
+    /// For a model whose tokenizer is not public: an encoding and a ratio.
+    #[serde(default)]
+    pub estimate: Option<RawEstimate>,
+    /// The API(s) the model's endpoint accepts; default `openai_chat`.
+    #[serde(default)]
+    pub api: Option<RawApis>,
+    /// Overrides the policy's `translate` for this model.
+    #[serde(default)]
+    pub translate: Option<bool>,
+}
+
+/// `"openai_chat"` or `["openai_chat", "openai_responses"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawApis {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// Prompt tokens = ceil(tokens with `encoding` × `ratio`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEstimate {
+    #[serde(default)]
+    pub encoding: Option<String>,
+    pub ratio: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPricing {
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+    #[serde(default)]
+    pub cached_input_per_mtok: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTask {
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    #[serde(default)]
+    pub patterns: Vec<String>,
+    #[serde(default)]
+    pub scan: Scan,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub name: String,
+    #[serde(default)]
+    pub when: Option<RawCondition>,
+    pub target: RawTarget,
+}
+
+/// A condition is an object with exactly one key naming its kind.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawCondition {
+    All(Vec<RawCondition>),
+    Any(Vec<RawCondition>),
+    Not(Box<RawCondition>),
+    PromptTokens(RawRange),
+    MaxOutputTokens(RawRange),
+    Messages(RawRange),
+    Task(RawTaskMatch),
+    Header(RawHeaderMatch),
+    RequestedModel(RawStringMatch),
+    Path(RawPathMatch),
+    StructuredOutput(bool),
+    Tools(bool),
+    Stream(bool),
+    Images(bool),
+    /// The request's API: a name, or `{"in": [names]}`.
+    Api(RawTaskMatch),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRange {
+    pub lt: Option<u64>,
+    pub lte: Option<u64>,
+    pub gt: Option<u64>,
+    pub gte: Option<u64>,
+}
+
+/// A name or `{"in": [names]}` (tasks, APIs).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawTaskMatch {
+    Name(String),
+    In(RawIn),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIn {
+    #[serde(rename = "in")]
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStringMatch {
+    pub equals: Option<String>,
+    #[serde(rename = "in")]
+    pub values: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeaderMatch {
+    pub name: String,
+    pub equals: Option<String>,
+    #[serde(rename = "in")]
+    pub values: Option<Vec<String>>,
+    pub present: Option<bool>,
+    pub matches: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPathMatch {
+    pub equals: Option<String>,
+    pub prefix: Option<String>,
+}
+
+/// A model name, a fallback chain of model names, or a tier.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawTarget {
+    Model(String),
+    Chain(Vec<String>),
+    Tier(RawTier),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTier {
+    pub tier: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequestedModel {
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub honor_explicit_model: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    pub per_try_timeout_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub base_interval_ms: Option<u64>,
+    pub max_interval_ms: Option<u64>,
+    pub retriable_status_codes: Option<Vec<u16>>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Shadow,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnContextOverflow {
+    #[default]
+    Escalate,
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnBudgetExceeded {
+    #[default]
+    Cheapest,
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnInvalidRequest {
+    #[default]
+    Passthrough,
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamUsage {
+    #[default]
+    Inject,
+    Off,
+}

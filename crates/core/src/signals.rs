@@ -1,0 +1,192 @@
+//! Everything a condition can look at for one request, with token counts
+//! computed on demand and cached per encoding.
+
+use serde::Deserialize;
+
+use crate::headers::Headers;
+use crate::ids::TaskId;
+use crate::range::Range;
+use crate::request::{Ratio, RequestFacts};
+use crate::tokens::{Encoding, TokenError};
+
+/// How much of a prompt the router tokenizes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenCounting {
+    /// Every prompt is counted exactly with the default encoding and each
+    /// candidate's: decisions, metrics, headers and audit records all carry it.
+    #[default]
+    Always,
+    /// Only what the decision needs: a threshold stops counting once it is
+    /// decided (or is decided from the body's size alone), a context-window
+    /// fit is settled from an upper bound when it can be, and exact counts
+    /// are taken only for costs (tier order, budgets) and overflows.
+    AsNeeded,
+}
+
+/// What counting needs to know of the policy.
+#[derive(Debug, Clone, Copy)]
+pub struct Counting {
+    pub default_encoding: Encoding,
+    /// Prompt tokens of an image whose size is unknown (policy default).
+    pub default_image_tokens: Option<u64>,
+    pub mode: TokenCounting,
+}
+
+/// How a model bills prompt tokens: its encoding, and for a model whose
+/// tokenizer is not public, a ratio over that encoding's count.
+pub trait Tokenizer {
+    fn encoding(&self) -> Encoding;
+    fn estimate(&self) -> Option<Ratio>;
+}
+
+pub struct Signals<'a> {
+    pub facts: &'a RequestFacts,
+    pub path: &'a str,
+    pub headers: &'a Headers,
+    pub task: Option<TaskId>,
+    default_encoding: Encoding,
+    default_image_tokens: Option<u64>,
+    counting: TokenCounting,
+    /// Exact text tokens per encoding (`RequestFacts::text_tokens`), once counted.
+    counts: [Option<u64>; 2],
+}
+
+impl<'a> Signals<'a> {
+    /// `task` is the request's detected task category, if any.
+    pub fn new(
+        counting: Counting,
+        task: Option<TaskId>,
+        facts: &'a RequestFacts,
+        path: &'a str,
+        headers: &'a Headers,
+    ) -> Signals<'a> {
+        Signals {
+            facts,
+            path,
+            headers,
+            task,
+            default_encoding: counting.default_encoding,
+            default_image_tokens: counting.default_image_tokens,
+            counting: counting.mode,
+            counts: [None; 2],
+        }
+    }
+
+    /// Tokens of the text with `encoding`, counted at most once.
+    fn text_tokens(&mut self, encoding: Encoding) -> Result<u64, TokenError> {
+        let Some(slot) = self.counts.get_mut(encoding.index()) else {
+            return self.facts.text_tokens(encoding);
+        };
+        if let Some(n) = *slot {
+            return Ok(n);
+        }
+        let n = self.facts.text_tokens(encoding)?;
+        *slot = Some(n);
+        Ok(n)
+    }
+
+    /// Billed prompt tokens with `encoding` as the tokenizer, images included.
+    pub fn prompt_tokens(&mut self, encoding: Encoding) -> Result<u64, TokenError> {
+        let text = self.text_tokens(encoding)?;
+        Ok(self
+            .facts
+            .prompt_tokens_from(text, None, self.default_image_tokens))
+    }
+
+    /// Prompt tokens as `model` bills them: its encoding, scaled by its
+    /// estimate ratio when its tokenizer is not public.
+    pub fn model_prompt_tokens(&mut self, model: &impl Tokenizer) -> Result<u64, TokenError> {
+        let text = self.text_tokens(model.encoding())?;
+        Ok(self
+            .facts
+            .prompt_tokens_from(text, model.estimate(), self.default_image_tokens))
+    }
+
+    /// Prompt tokens with the policy's default encoding.
+    pub fn default_prompt_tokens(&mut self) -> Result<u64, TokenError> {
+        self.prompt_tokens(self.default_encoding)
+    }
+
+    /// Whether the default-encoding prompt count is in `range`. Under
+    /// `token_counting: as_needed`, settled from bounds when they agree, else
+    /// by counting only up to the point past which the answer cannot change.
+    pub fn prompt_tokens_in(&mut self, range: &Range) -> Result<bool, TokenError> {
+        let encoding = self.default_encoding;
+        if self.counting == TokenCounting::Always || self.cached(encoding).is_some() {
+            return Ok(range.contains(self.default_prompt_tokens()?));
+        }
+        // Images and other tokens no tokenizer counts: the least the prompt can be.
+        let fixed = self
+            .facts
+            .prompt_tokens_from(0, None, self.default_image_tokens);
+        let ceiling = self.facts.prompt_tokens_from(
+            self.facts.text_tokens_upper_bound(encoding),
+            None,
+            self.default_image_tokens,
+        );
+        if range.contains(fixed) && range.contains(ceiling) {
+            return Ok(true); // a range is an interval: all of [fixed, ceiling] is in it
+        }
+        if ceiling < range.min || fixed > range.max {
+            return Ok(false);
+        }
+        // Beyond `limit` every count answers alike: past max (false) or at
+        // least min with no max (true).
+        let limit = if range.max == u64::MAX {
+            range.min
+        } else {
+            range.max.saturating_add(1)
+        };
+        let text_limit = limit.saturating_sub(fixed);
+        let text = self.facts.text_tokens_up_to(encoding, text_limit)?;
+        if text < text_limit {
+            // Below the limit the count is exact: keep it.
+            if let Some(slot) = self.counts.get_mut(encoding.index()) {
+                *slot = Some(text);
+            }
+        }
+        Ok(range.contains(
+            self.facts
+                .prompt_tokens_from(text, None, self.default_image_tokens),
+        ))
+    }
+
+    /// Counts are taken only where a decision needs them (`as_needed`).
+    pub fn counts_as_needed(&self) -> bool {
+        self.counting == TokenCounting::AsNeeded
+    }
+
+    fn cached(&self, encoding: Encoding) -> Option<u64> {
+        self.counts.get(encoding.index()).copied().flatten()
+    }
+
+    /// The default-encoding prompt count if it was counted exactly.
+    pub fn counted_default_prompt_tokens(&self) -> Option<u64> {
+        self.cached(self.default_encoding).map(|text| {
+            self.facts
+                .prompt_tokens_from(text, None, self.default_image_tokens)
+        })
+    }
+
+    /// `model`'s prompt count if its encoding was counted exactly.
+    pub fn counted_model_prompt_tokens(&self, model: &impl Tokenizer) -> Option<u64> {
+        self.cached(model.encoding()).map(|text| {
+            self.facts
+                .prompt_tokens_from(text, model.estimate(), self.default_image_tokens)
+        })
+    }
+
+    /// An upper bound on `model`'s prompt count, known without counting.
+    pub fn model_prompt_tokens_upper_bound(&self, model: &impl Tokenizer) -> u64 {
+        self.facts.prompt_tokens_from(
+            self.facts.text_tokens_upper_bound(model.encoding()),
+            model.estimate(),
+            self.default_image_tokens,
+        )
+    }
+
+    pub fn path_without_query(&self) -> &str {
+        self.path.split('?').next().unwrap_or(self.path)
+    }
+}

@@ -1,0 +1,185 @@
+//! Exact token counting with OpenAI's BPE encodings, counts identical to
+//! tiktoken's `encode_ordinary`.
+//!
+//! Built for the filter's constraints (one copy per Envoy worker VM): each
+//! vocabulary is a compact embedded asset ([`table`]), with its bytes → rank
+//! hash index built once per process (once per wasm VM) on first use, and
+//! only for the encodings a policy names. Text is split by a hand-written
+//! matcher of OpenAI's pre-tokenizer regexes ([`pretokenize`]), then each
+//! piece is merged by tiktoken's own algorithm ([`bpe`]).
+//! `tests/token_tables.rs` checks the assets against tiktoken-rs, the unit
+//! tests compare counts with tiktoken-rs on random and adversarial strings,
+//! and `tests/token_parity` compares the CLI with OpenAI's Python tiktoken.
+
+mod bpe;
+mod classes;
+mod pretokenize;
+mod table;
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use classes::Classes;
+use pretokenize::{Pattern, Pieces};
+use table::Table;
+
+/// A BPE encoding the router can count with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Encoding {
+    /// GPT-4o, GPT-4.1, o-series.
+    O200kBase,
+    /// GPT-4, GPT-3.5-turbo, text-embedding-3.
+    Cl100kBase,
+}
+
+impl Encoding {
+    pub const ALL: [Encoding; 2] = [Encoding::O200kBase, Encoding::Cl100kBase];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::O200kBase => "o200k_base",
+            Encoding::Cl100kBase => "cl100k_base",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Encoding> {
+        Encoding::ALL.into_iter().find(|e| e.name() == name)
+    }
+
+    /// Position in per-encoding arrays.
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Encoding::O200kBase => 0,
+            Encoding::Cl100kBase => 1,
+        }
+    }
+
+    fn asset(self) -> &'static [u8] {
+        match self {
+            Encoding::O200kBase => {
+                include_bytes!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../../assets/o200k_base.tokens"
+                ))
+            }
+            Encoding::Cl100kBase => {
+                include_bytes!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../../assets/cl100k_base.tokens"
+                ))
+            }
+        }
+    }
+
+    fn pattern(self) -> Pattern {
+        match self {
+            Encoding::O200kBase => pretokenize::O200K,
+            Encoding::Cl100kBase => pretokenize::CL100K,
+        }
+    }
+}
+
+impl fmt::Display for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The encoding tables could not be built (never expected: they are embedded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenError(pub String);
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "tokenizer unavailable: {}", self.0)
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+/// One loaded encoding.
+struct Tokenizer {
+    table: Table,
+    classes: &'static Classes,
+    pattern: Pattern,
+}
+
+static CLASSES: OnceLock<Result<Classes, TokenError>> = OnceLock::new();
+static O200K: OnceLock<Result<Tokenizer, TokenError>> = OnceLock::new();
+static CL100K: OnceLock<Result<Tokenizer, TokenError>> = OnceLock::new();
+
+fn tokenizer(encoding: Encoding) -> Result<&'static Tokenizer, TokenError> {
+    let cell = match encoding {
+        Encoding::O200kBase => &O200K,
+        Encoding::Cl100kBase => &CL100K,
+    };
+    let loaded = cell.get_or_init(|| {
+        let classes = CLASSES
+            .get_or_init(Classes::build)
+            .as_ref()
+            .map_err(Clone::clone)?;
+        Ok(Tokenizer {
+            table: Table::load(
+                encoding.name(),
+                encoding.asset(),
+                Encoding::O200kBase.asset(),
+            )?,
+            classes,
+            pattern: encoding.pattern(),
+        })
+    });
+    loaded.as_ref().map_err(Clone::clone)
+}
+
+impl Tokenizer {
+    /// Tokens of `text`, stopping as soon as `limit` is reached.
+    fn count(&self, text: &str, limit: usize) -> usize {
+        let mut scratch = bpe::Scratch::default();
+        let mut total = 0usize;
+        for piece in Pieces::new(text, self.classes, self.pattern) {
+            total = total.saturating_add(bpe::count_piece(
+                &self.table,
+                piece.as_bytes(),
+                &mut scratch,
+            ));
+            if total >= limit {
+                return limit;
+            }
+        }
+        total
+    }
+}
+
+/// Builds the tables of `encoding` now, so the first request does not pay for it.
+pub fn preload(encoding: Encoding) -> Result<(), TokenError> {
+    tokenizer(encoding).map(|_| ())
+}
+
+/// Tokens of `text` as ordinary text: special-token markers such as
+/// `<|endoftext|>` count as the plain characters they are, as the API bills
+/// user content.
+pub fn count(encoding: Encoding, text: &str) -> Result<usize, TokenError> {
+    Ok(tokenizer(encoding)?.count(text, usize::MAX))
+}
+
+/// `min(count(encoding, text), limit)`, reading only as much of `text` as it
+/// takes to reach `limit`: for tests like "is the prompt over N tokens" that
+/// do not need the exact count of a long prompt.
+pub fn count_up_to(encoding: Encoding, text: &str, limit: usize) -> Result<usize, TokenError> {
+    Ok(tokenizer(encoding)?.count(text, limit))
+}
+
+/// Builds `encoding`'s tables afresh, bypassing the per-process cache, and
+/// drops them: what loading costs, for the benchmarks.
+#[doc(hidden)]
+pub fn load_uncached(encoding: Encoding) -> Result<(), TokenError> {
+    Table::load(
+        encoding.name(),
+        encoding.asset(),
+        Encoding::O200kBase.asset(),
+    )
+    .map(drop)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,30 @@
+//! Envoy custom metrics: defined on first use, ids cached per VM.
+
+use std::collections::HashMap;
+
+use model_router_core::metrics::Sample;
+
+use crate::host::Host;
+
+#[derive(Default)]
+pub struct MetricSink {
+    ids: HashMap<String, u32>,
+}
+
+impl MetricSink {
+    pub fn record(&mut self, host: &impl Host, samples: &[Sample]) {
+        for sample in samples {
+            let id = match self.ids.get(&sample.name) {
+                Some(id) => *id,
+                None => {
+                    let Some(id) = host.define_metric(sample.kind, &sample.name) else {
+                        continue;
+                    };
+                    self.ids.insert(sample.name.clone(), id);
+                    id
+                }
+            };
+            host.update_metric(sample.kind, id, sample.value);
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! What one plugin configuration loads once per VM and every request of it
+//! shares: the compiled policy, metric ids, tenant labels.
+
+use std::cell::RefCell;
+
+use model_router_core::metrics::{Kind, Sample, TenantFolder, POLICY_LOAD_FAILURES};
+use model_router_core::policy::Policy;
+use model_router_core::tokens;
+
+use crate::host::Host;
+use crate::metrics::MetricSink;
+
+/// Which of the two filters a plugin is (its `root_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The routing filter on the downstream request.
+    Routing,
+    /// The per-attempt filter in the clusters' upstream filter chain.
+    Upstream,
+}
+
+/// State shared by every request of one plugin in one VM.
+pub struct Shared {
+    pub policy: Policy,
+    pub metrics: RefCell<MetricSink>,
+    pub tenants: RefCell<TenantFolder>,
+}
+
+impl Shared {
+    pub fn new(policy: Policy) -> Shared {
+        Shared {
+            policy,
+            metrics: RefCell::new(MetricSink::default()),
+            tenants: RefCell::new(TenantFolder::default()),
+        }
+    }
+
+    /// Records metric samples (skipped, never panicking, if the sink is busy).
+    pub fn record(&self, host: &impl Host, samples: &[Sample]) {
+        if let Ok(mut sink) = self.metrics.try_borrow_mut() {
+            sink.record(host, samples);
+        }
+    }
+}
+
+/// Compiles the plugin configuration. An error names the JSON path and has
+/// been logged and counted: the caller refuses the configuration with it.
+pub fn configure(host: &impl Host, config: &[u8], role: Role) -> Result<Shared, String> {
+    let loaded = load(host, config, role);
+    if let Err(message) = &loaded {
+        // One line naming the JSON path; refusing makes Envoy reject the config.
+        log::error!("model-router: invalid policy: {message}");
+        MetricSink::default().record(
+            host,
+            &[Sample {
+                kind: Kind::Counter,
+                name: POLICY_LOAD_FAILURES.to_string(),
+                value: 1,
+            }],
+        );
+    }
+    loaded
+}
+
+fn load(host: &impl Host, config: &[u8], role: Role) -> Result<Shared, String> {
+    let text =
+        std::str::from_utf8(config).map_err(|_| ".: the configuration is not UTF-8".to_string())?;
+    let policy = Policy::from_json(text).map_err(|e| e.to_string())?;
+    if role == Role::Routing {
+        // Build the tokenizer tables now rather than on the first request.
+        for encoding in policy.encodings() {
+            let started = host.now_micros();
+            tokens::preload(encoding).map_err(|e| e.to_string())?;
+            // scripts/bench reads this line (the VM's tokenizer load time).
+            log::info!(
+                "model-router: tokenizer {encoding} loaded in {} us",
+                host.now_micros().saturating_sub(started)
+            );
+        }
+    }
+    #[cfg(feature = "test-trap")]
+    crate::test_trap::warn_loaded();
+    log::info!(
+        "model-router: {} policy loaded: {} models, {} rules",
+        match role {
+            Role::Routing => "routing",
+            Role::Upstream => "upstream",
+        },
+        policy.models.len(),
+        policy.rules.len()
+    );
+    Ok(Shared::new(policy))
+}
