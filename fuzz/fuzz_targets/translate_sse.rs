@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use model_router::request::{Api, ApiShape};
-use model_router::translate::{translator, ResponseContext, StreamTranslator};
+use model_router_core::request::{Api, ApiShape};
+use model_router_core::translate::{translator, ResponseContext, StreamTranslator};
 
 const MAX_EVENT: usize = 2 * 1024;
 const ROUTES: [(ApiShape, Api); 4] = [

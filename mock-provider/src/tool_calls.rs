@@ -118,7 +118,7 @@ pub fn events(answer: &Answer, name: &str) -> Option<Vec<Bytes>> {
 mod tests {
     use super::*;
     use crate::answers::{Filler, TextPlan};
-    use model_router::tokens::Encoding;
+    use model_router_core::tokens::Encoding;
 
     fn answer(api: Api) -> Answer {
         let filler = Filler::new(Encoding::O200kBase).unwrap();

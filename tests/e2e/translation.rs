@@ -35,8 +35,8 @@ fn policy() -> String {
 
 /// Runs the SDK script on `cases`; one result per case, by id.
 fn run_sdk(envoy: &Envoy, cases: &[Value]) -> Vec<Value> {
-    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/translation.py");
+    let python = repo().join(".venv/bin/python");
+    let script = repo().join("tests/sdk/translation.py");
     let mut child = Command::new(&python)
         .arg(&script)
         .stdin(Stdio::piped())

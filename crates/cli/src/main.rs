@@ -148,7 +148,8 @@ fn explain(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     );
     let mut out = model_router_core::explain::explain(&policy, &decision);
     if show_body {
-        let upstream = model_router_core::explain::upstream_request(&policy, &decision, &path, &body);
+        let upstream =
+            model_router_core::explain::upstream_request(&policy, &decision, &path, &body);
         if let Some(map) = out.as_object_mut() {
             map.insert("upstream".into(), upstream);
         }

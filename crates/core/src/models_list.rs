@@ -93,7 +93,7 @@ fn entry(id: &str, owner: &str) -> Value {
 mod tests {
     use super::*;
 
-    const EXAMPLE: &str = include_str!("../examples/policy.json");
+    const EXAMPLE: &str = include_str!("../../../examples/policy.json");
 
     fn get(path: &str) -> (u32, Value) {
         let p = Policy::from_json(EXAMPLE).unwrap();

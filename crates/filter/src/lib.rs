@@ -37,6 +37,8 @@ mod wasm;
 mod fake;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_translation;
 
 pub use model_router_core::headers::UPSTREAM_ROOT_ID;
 

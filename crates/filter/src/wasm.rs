@@ -55,7 +55,8 @@ impl Host for ProxyWasm {
     }
 
     fn replace_response_body(&self, old_size: usize, body: &[u8]) {
-        if let Err(status) = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, old_size, body) {
+        if let Err(status) = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, old_size, body)
+        {
             log::warn!("model-router: cannot replace the response body: {status:?}");
         }
     }

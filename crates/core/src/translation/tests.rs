@@ -6,7 +6,7 @@ use super::*;
 use crate::decision::{decide, Request};
 use crate::headers::Headers;
 
-const MULTI: &str = include_str!("../../examples/policies/multi-api.json");
+const MULTI: &str = include_str!("../../../../examples/policies/multi-api.json");
 
 fn policy() -> Policy {
     Policy::from_json(MULTI).unwrap()
