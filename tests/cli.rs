@@ -103,6 +103,86 @@ fn report_as_json_by_one_dimension() {
 }
 
 #[test]
+fn report_shows_prompt_cache_reads_and_writes_per_model() {
+    let out = run(
+        &[
+            "report",
+            "--by",
+            "model",
+            "tests/data/envoy-scrape-cache.prom",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    golden("report-cache.txt", &text(&out.stdout));
+    let out = run(
+        &["report", "--json", "tests/data/envoy-scrape-cache.prom"],
+        b"",
+    );
+    let value: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    let claude = &value["cache_by_model"][0];
+    assert_eq!(claude["model"], "claude-sonnet");
+    assert_eq!(claude["cached_tokens"], 6000);
+    assert_eq!(claude["cache_write_tokens"], 3000);
+    assert_eq!(claude["cache_write_cost_micro_usd"], 13500);
+    assert_eq!(value["total"]["cache_read_cost_micro_usd"], 3080);
+}
+
+#[test]
+fn prices_lists_the_catalogue() {
+    let out = run(&["prices", "anthropic/"], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    golden("prices-anthropic.txt", &text(&out.stdout));
+    let out = run(&["prices", "--json"], b"");
+    assert_eq!(out.status.code(), Some(0));
+    let entries: Vec<Value> = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert!(entries.len() >= 30);
+    for entry in &entries {
+        assert!(
+            entry["source"].as_str().unwrap().starts_with("https://"),
+            "{entry}"
+        );
+        assert_eq!(entry["read"].as_str().unwrap().len(), 10, "{entry}");
+    }
+    let out = run(&["prices", "no-such-model"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "no catalogue model matches \"no-such-model\"\n"
+    );
+}
+
+#[test]
+fn check_warns_about_catalogue_prices_older_than_180_days() {
+    // Its own directory: other tests remove broken_policy's when done.
+    let mut policy: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("examples/policy.json")).unwrap(),
+    )
+    .unwrap();
+    policy["models"]["gpt-4o"]["catalog"] = serde_json::json!("openai/gpt-4o");
+    let dir = std::env::temp_dir().join(format!("model-router-cli-catalog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("catalog.json");
+    std::fs::write(&path, policy.to_string()).unwrap();
+    let check = |today: &str| run(&["check", path.to_str().unwrap(), "--today", today], b"");
+    // Read on 2026-12-01: 180 days later is still fresh.
+    let fresh = check("2027-05-30");
+    assert_eq!(fresh.status.code(), Some(0), "{}", text(&fresh.stderr));
+    assert_eq!(text(&fresh.stderr), "");
+    let stale = check("2027-06-01");
+    assert_eq!(stale.status.code(), Some(0));
+    assert_eq!(
+        text(&stale.stderr),
+        "warning: models.gpt-4o: the catalogue prices of openai/gpt-4o were read on 2026-12-01 \
+         (182 days ago, over 180); check https://platform.openai.com/docs/pricing and set the \
+         prices in the policy if they changed\n"
+    );
+    let bad = check("tomorrow");
+    assert_eq!(bad.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+#[test]
 fn report_without_router_metrics_says_so() {
     let out = run(
         &["report", "-"],

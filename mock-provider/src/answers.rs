@@ -260,6 +260,48 @@ pub struct Answer {
     /// Chat and completions streams: add the usage chunk.
     pub include_usage: bool,
     pub plan: TextPlan,
+    /// Prompt tokens the usage reports as cache reads and writes.
+    pub cache: CacheUsage,
+}
+
+/// Prompt-cache activity to report (`x-mock-cache: read=N,write=N,write_1h=N`),
+/// each in the API's own usage fields: OpenAI `prompt_tokens_details.cached_tokens`,
+/// Responses `input_tokens_details.cached_tokens`, Anthropic
+/// `cache_read_input_tokens`, `cache_creation_input_tokens` and its
+/// `cache_creation.ephemeral_{5m,1h}_input_tokens` breakdown. Counts are
+/// parts of the prompt (cut to it); OpenAI APIs report no writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheUsage {
+    pub read: u64,
+    pub write: u64,
+    pub write_1h: u64,
+}
+
+impl CacheUsage {
+    /// `read=N,write=N,write_1h=N`, any subset, any order.
+    pub fn parse(spec: &str) -> Result<CacheUsage, String> {
+        let mut cache = CacheUsage::default();
+        for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (key, value) = item
+                .split_once('=')
+                .ok_or_else(|| format!("cache item {item:?} is not KEY=N"))?;
+            let n: u64 = value
+                .trim()
+                .parse()
+                .map_err(|_| format!("cache item {item:?}: not a non-negative integer"))?;
+            match key.trim() {
+                "read" => cache.read = n,
+                "write" => cache.write = n,
+                "write_1h" => cache.write_1h = n,
+                other => {
+                    return Err(format!(
+                        "unknown cache item {other:?} (read, write, write_1h)"
+                    ))
+                }
+            }
+        }
+        Ok(cache)
+    }
 }
 
 impl Answer {
@@ -278,10 +320,45 @@ impl Answer {
 
     fn openai_usage(&self) -> Value {
         let completion = self.completion_tokens();
-        json!({
+        let mut usage = json!({
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": completion,
             "total_tokens": self.prompt_tokens.saturating_add(completion),
+        });
+        if let (true, Some(map)) = (self.cache != CacheUsage::default(), usage.as_object_mut()) {
+            map.insert(
+                "prompt_tokens_details".into(),
+                json!({"cached_tokens": self.cached_read(), "audio_tokens": 0}),
+            );
+        }
+        usage
+    }
+
+    /// Cached reads, cut to the prompt.
+    fn cached_read(&self) -> u64 {
+        self.cache.read.min(self.prompt_tokens)
+    }
+
+    /// Anthropic's usage of the prompt: uncached input after the last cache
+    /// breakpoint, cache reads, and the 5-minute and 1-hour writes.
+    fn anthropic_usage(&self, output_tokens: u64) -> Value {
+        if self.cache == CacheUsage::default() {
+            return json!({"input_tokens": self.prompt_tokens, "output_tokens": output_tokens});
+        }
+        let read = self.cached_read();
+        let left = self.prompt_tokens.saturating_sub(read);
+        let write_1h = self.cache.write_1h.min(left);
+        let write = self.cache.write.min(left.saturating_sub(write_1h));
+        let input = left.saturating_sub(write_1h).saturating_sub(write);
+        json!({
+            "input_tokens": input,
+            "cache_read_input_tokens": read,
+            "cache_creation_input_tokens": write.saturating_add(write_1h),
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": write,
+                "ephemeral_1h_input_tokens": write_1h,
+            },
+            "output_tokens": output_tokens,
         })
     }
 
@@ -289,7 +366,7 @@ impl Answer {
         let output = self.completion_tokens();
         json!({
             "input_tokens": self.prompt_tokens,
-            "input_tokens_details": {"cached_tokens": 0},
+            "input_tokens_details": {"cached_tokens": self.cached_read()},
             "output_tokens": output,
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": self.prompt_tokens.saturating_add(output),
@@ -349,7 +426,7 @@ impl Answer {
             "content": content,
             "stop_reason": stop_reason,
             "stop_sequence": null,
-            "usage": {"input_tokens": self.prompt_tokens, "output_tokens": output_tokens},
+            "usage": self.anthropic_usage(output_tokens),
         })
     }
 
@@ -594,13 +671,10 @@ impl Events {
                 let finish = self.openai_chunk(finish);
                 self.queue.push_back(finish);
                 if self.answer.include_usage {
-                    let prompt = self.answer.prompt_tokens;
-                    let completion = self.answer.completion_tokens();
                     let usage = format!(
-                        "data: {}],\"usage\":{{\"prompt_tokens\":{prompt},\
-                         \"completion_tokens\":{completion},\"total_tokens\":{}}}}}\n\n",
+                        "data: {}],\"usage\":{}}}\n\n",
                         self.common,
-                        prompt.saturating_add(completion),
+                        self.answer.openai_usage(),
                     );
                     self.queue.push_back(Bytes::from(usage));
                 }
@@ -731,7 +805,49 @@ mod tests {
             prompt_tokens: 11,
             include_usage,
             plan,
+            cache: CacheUsage::default(),
         }
+    }
+
+    #[test]
+    fn cache_usage_in_each_api_s_own_fields() {
+        assert_eq!(
+            CacheUsage::parse("read=5, write=3,write_1h=2").unwrap(),
+            CacheUsage {
+                read: 5,
+                write: 3,
+                write_1h: 2
+            }
+        );
+        assert!(CacheUsage::parse("reads=5").is_err() && CacheUsage::parse("read=x").is_err());
+        let with_cache = |api| Answer {
+            cache: CacheUsage {
+                read: 5,
+                write: 3,
+                write_1h: 2,
+            },
+            ..answer(
+                api,
+                TextPlan::with_pieces(&filler(), "m", "gpt-4o", 2).unwrap(),
+                true,
+            )
+        };
+        let chat = with_cache(Api::ChatCompletions).json();
+        assert_eq!(chat["usage"]["prompt_tokens"], 11);
+        assert_eq!(chat["usage"]["prompt_tokens_details"]["cached_tokens"], 5);
+        let responses = with_cache(Api::Responses).json();
+        assert_eq!(
+            responses["usage"]["input_tokens_details"]["cached_tokens"],
+            5
+        );
+        let messages = with_cache(Api::Messages).json();
+        let usage = &messages["usage"];
+        // 11 prompt tokens = 1 uncached + 5 read + 3 + 2 written.
+        assert_eq!(usage["input_tokens"], 1);
+        assert_eq!(usage["cache_read_input_tokens"], 5);
+        assert_eq!(usage["cache_creation_input_tokens"], 5);
+        assert_eq!(usage["cache_creation"]["ephemeral_5m_input_tokens"], 3);
+        assert_eq!(usage["cache_creation"]["ephemeral_1h_input_tokens"], 2);
     }
 
     fn sse_data(events: &[Bytes]) -> Vec<String> {

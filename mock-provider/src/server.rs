@@ -22,7 +22,7 @@ use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use crate::answers::{self, Answer, Api, Filler, TextPlan};
+use crate::answers::{self, Answer, Api, CacheUsage, Filler, TextPlan};
 use crate::body::{self, Aborted, ResBody};
 use crate::conn::{ConnControl, ResettableIo};
 use crate::faults::{self, Action, Counters, FaultSpec, Source};
@@ -39,6 +39,9 @@ pub const STREAM_CHUNKS_HEADER: &str = "x-mock-stream-chunks";
 /// `x-mock-usage: omit` answers without any usage (JSON body or stream), like
 /// providers that do not report it.
 pub const USAGE_HEADER: &str = "x-mock-usage";
+/// `x-mock-cache: read=N,write=N,write_1h=N`: the usage reports that many
+/// prompt tokens as cache reads and (Anthropic) 5-minute / 1-hour writes.
+pub const CACHE_HEADER: &str = "x-mock-cache";
 /// Response header: the provider's name.
 pub const PROVIDER_HEADER: &str = "x-mock-provider";
 /// Response header: the model the request asked for.
@@ -353,6 +356,16 @@ async fn answer(
         Ok(wanted) => wanted,
         Err(message) => return reply.error(state, StatusCode::BAD_REQUEST, &message),
     };
+    let cache = match headers.get(CACHE_HEADER).map(|v| v.to_str()) {
+        None => CacheUsage::default(),
+        Some(Ok(spec)) => match CacheUsage::parse(spec) {
+            Ok(cache) => cache,
+            Err(message) => return reply.error(state, StatusCode::BAD_REQUEST, &message),
+        },
+        Some(Err(_)) => {
+            return reply.error(state, StatusCode::BAD_REQUEST, "x-mock-cache is not ASCII")
+        }
+    };
     let omit_usage = headers
         .get(USAGE_HEADER)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"omit"));
@@ -373,6 +386,7 @@ async fn answer(
         prompt_tokens: prompt.prompt_tokens,
         include_usage: prompt.include_usage && !omit_usage,
         plan,
+        cache,
     };
 
     let tool = headers

@@ -130,6 +130,7 @@ mod tests {
             prompt_tokens: 11,
             include_usage: true,
             plan: TextPlan::with_tokens(&filler, "p", "m", 5).unwrap(),
+            cache: crate::answers::CacheUsage::default(),
         }
     }
 

@@ -62,6 +62,15 @@ fn everything() -> Value {
                       "max_output_tokens": 2000, "encoding": "cl100k_base",
                       "pricing": {"input_per_mtok": 0.1, "output_per_mtok": 0.2, "cached_input_per_mtok": 0.05}},
             "large": {"cluster": "c2", "tier": "l", "context_window": 128000, "pricing": {"input_per_mtok": 2, "output_per_mtok": 8}},
+            "cached": {"cluster": "c3", "context_window": 200000,
+                       "pricing": {"input_per_mtok": 3, "output_per_mtok": 15, "cached_input_per_mtok": 0.3,
+                                   "cache_write_per_mtok": 3.75, "cache_write_1h_per_mtok": 6,
+                                   "long_context": {"above_prompt_tokens": 100000, "input_per_mtok": 6, "output_per_mtok": 22.5,
+                                                    "cached_input_per_mtok": 0.6, "cache_write_per_mtok": 7.5,
+                                                    "cache_write_1h_per_mtok": 12}}},
+            "from-catalog": {"cluster": "c4", "catalog": "anthropic/claude-sonnet-4",
+                             "pricing": {"output_per_mtok": 14, "long_context": {"above_prompt_tokens": 150000}}},
+            "claude-3-5-haiku": {"cluster": "c4", "pricing": "catalog"},
         },
         "default_encoding": "o200k_base",
         "default_output_tokens": 256,
@@ -145,6 +154,55 @@ fn the_schema_and_the_compiler_agree() {
         (
             "price without output",
             with("models.small.pricing", json!({"input_per_mtok": 1})),
+            false,
+        ),
+        (
+            "a catalogue model needs no window or prices",
+            with(
+                "models.small",
+                json!({"cluster": "c1", "provider_model": "gpt-4o-mini", "pricing": "catalog"}),
+            ),
+            true,
+        ),
+        (
+            "a catalogue model may override one price",
+            with(
+                "models.small",
+                json!({"cluster": "c1", "catalog": "openai/gpt-4o", "pricing": {"output_per_mtok": 9}}),
+            ),
+            true,
+        ),
+        (
+            "pricing is an object or \"catalog\"",
+            with("models.small.pricing", json!("free")),
+            false,
+        ),
+        (
+            "no context window without the catalogue",
+            {
+                let mut p = minimal();
+                p["models"]["small"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("context_window");
+                p
+            },
+            false,
+        ),
+        (
+            "long context without its threshold",
+            with(
+                "models.small.pricing",
+                json!({"input_per_mtok": 1, "output_per_mtok": 1, "long_context": {"input_per_mtok": 2, "output_per_mtok": 2}}),
+            ),
+            false,
+        ),
+        (
+            "unknown pricing field",
+            with(
+                "models.small.pricing",
+                json!({"input_per_mtok": 1, "output_per_mtok": 1, "cache_read_per_mtok": 1}),
+            ),
             false,
         ),
         ("empty chain", with("default", json!([])), false),

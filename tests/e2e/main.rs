@@ -12,6 +12,7 @@
 
 mod accounting;
 mod bad_input;
+mod billing;
 mod fallback;
 mod faults;
 #[allow(dead_code)] // shared by all test modules; not each uses every helper

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use lexopt::prelude::*;
 use model_router_cli::envoy_config::{self, EnvoyOptions};
 use model_router_cli::report::{self, Dimension};
+use model_router_core::catalog::{self, Catalog};
 use model_router_core::decision::{decide, Request};
 use model_router_core::headers::Headers;
 use model_router_core::policy::Policy;
@@ -16,8 +17,9 @@ const USAGE: &str = "\
 model-router: an LLM model router for Envoy (proxy-wasm); this CLI shares its core.
 
 Usage:
-  model-router check POLICY
-      Validate a policy; exit 1 with the problem and its JSON path.
+  model-router check POLICY [--today YYYY-MM-DD]
+      Validate a policy; exit 1 with the problem and its JSON path. Warns when a
+      model takes its prices from a catalogue entry read more than 180 days ago.
   model-router explain POLICY REQUEST.json [-H 'name: value']... [--path PATH] [--show-body]
       Print the decision for a request body as JSON (REQUEST.json may be - for stdin).
   model-router tokens [--encoding o200k_base|cl100k_base] [--chat] [--path PATH]
@@ -30,6 +32,9 @@ Usage:
       rule and tenant, from Envoy's Prometheus stats: a scrape saved in FILE
       (- for stdin) or fetched from a loopback URL
       (default http://127.0.0.1:9901/stats/prometheus).
+  model-router prices [FILTER] [--json]
+      The price catalogue shipped with the router (USD per million tokens), each
+      entry with its source and the date it was read; FILTER matches ids and aliases.
 ";
 
 const DEFAULT_SCRAPE_URL: &str = "http://127.0.0.1:9901/stats/prometheus";
@@ -60,6 +65,7 @@ fn run() -> Result<ExitCode, String> {
         "tokens" => count_tokens(&mut parser),
         "envoy" => envoy(&mut parser),
         "report" => report(&mut parser),
+        "prices" => prices(&mut parser),
         other => Err(format!("unknown command {other:?}\n\n{USAGE}")),
     }
 }
@@ -72,8 +78,22 @@ fn load_policy(path: &str) -> Result<(Policy, String), String> {
 }
 
 fn check(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
-    let path = positional(parser, "POLICY")?;
-    no_more(parser)?;
+    let mut path = None;
+    let mut today = None;
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("today") => {
+                let text = string_value(parser)?;
+                today = Some(
+                    parse_date(&text)
+                        .ok_or_else(|| format!("--today {text:?} is not YYYY-MM-DD"))?,
+                );
+            }
+            Value(v) if path.is_none() => path = Some(v.string().map_err(|e| e.to_string())?),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    let path = path.ok_or("usage: model-router check POLICY [--today YYYY-MM-DD]")?;
     match load_policy(&path) {
         Ok((policy, _)) => {
             println!(
@@ -82,6 +102,10 @@ fn check(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
                 policy.tasks.len(),
                 policy.rules.len()
             );
+            let today = today.unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
+            for warning in stale_prices(&policy, today)? {
+                eprintln!("warning: {warning}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(message) => {
@@ -89,6 +113,170 @@ fn check(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// One line per policy model whose catalogue prices are older than `catalog::MAX_AGE_DAYS`.
+fn stale_prices(policy: &Policy, today: time::Date) -> Result<Vec<String>, String> {
+    let catalog = Catalog::shipped()?;
+    let mut warnings = Vec::new();
+    for model in &policy.models {
+        let Some(entry) = model.catalog.as_deref().and_then(|id| catalog.get(id)) else {
+            continue;
+        };
+        let read = parse_date(&entry.read).ok_or_else(|| {
+            format!(
+                "catalogue entry {}: bad read date {:?}",
+                entry.id, entry.read
+            )
+        })?;
+        let age = i64::from(today.to_julian_day()).saturating_sub(i64::from(read.to_julian_day()));
+        if age > catalog::MAX_AGE_DAYS {
+            warnings.push(format!(
+                "models.{}: the catalogue prices of {} were read on {} ({age} days ago, over {}); check {} and set the prices in the policy if they changed",
+                model.name,
+                entry.id,
+                entry.read,
+                catalog::MAX_AGE_DAYS,
+                entry.source
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
+/// `YYYY-MM-DD`.
+fn parse_date(text: &str) -> Option<time::Date> {
+    time::Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
+}
+
+fn prices(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
+    let mut filter = None;
+    let mut as_json = false;
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("json") => as_json = true,
+            Value(v) if filter.is_none() => filter = Some(v.string().map_err(|e| e.to_string())?),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    let catalog = Catalog::shipped()?;
+    let entries = catalog.matching(filter.as_deref());
+    if entries.is_empty() {
+        eprintln!(
+            "no catalogue model matches {:?}",
+            filter.unwrap_or_default()
+        );
+        return Ok(ExitCode::from(1));
+    }
+    if as_json {
+        let list: Vec<serde_json::Value> = entries.iter().map(|e| entry_json(e)).collect();
+        let text = serde_json::to_string_pretty(&list).map_err(|e| e.to_string())?;
+        println!("{text}");
+    } else {
+        print!("{}", prices_table(&entries));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn entry_json(e: &catalog::Entry) -> serde_json::Value {
+    let p = &e.pricing;
+    let long = p.long_context.as_ref().map(|l| {
+        serde_json::json!({
+            "above_prompt_tokens": l.above_prompt_tokens,
+            "input_per_mtok": l.input_per_mtok,
+            "output_per_mtok": l.output_per_mtok,
+            "cached_input_per_mtok": l.cached_input_per_mtok,
+            "cache_write_per_mtok": l.cache_write_per_mtok,
+            "cache_write_1h_per_mtok": l.cache_write_1h_per_mtok,
+        })
+    });
+    serde_json::json!({
+        "id": e.id,
+        "aliases": e.aliases,
+        "context_window": e.context_window,
+        "max_output_tokens": e.max_output_tokens,
+        "input_per_mtok": p.input_per_mtok,
+        "cached_input_per_mtok": p.cached_input_per_mtok,
+        "cache_write_per_mtok": p.cache_write_per_mtok,
+        "cache_write_1h_per_mtok": p.cache_write_1h_per_mtok,
+        "output_per_mtok": p.output_per_mtok,
+        "long_context": long,
+        "source": e.source,
+        "read": e.read,
+    })
+}
+
+/// An aligned table of catalogue entries; `-` where the provider publishes
+/// no separate price (billed at the input price).
+fn prices_table(entries: &[&catalog::Entry]) -> String {
+    let usd = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("${v}"));
+    let heading = [
+        "model",
+        "context",
+        "max out",
+        "input",
+        "cached",
+        "write 5m",
+        "write 1h",
+        "output",
+        "long context",
+        "read",
+        "source",
+    ];
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            let p = &e.pricing;
+            let long = p.long_context.as_ref().map_or_else(
+                || "-".to_string(),
+                |l| {
+                    format!(
+                        "> {}: {} / {}",
+                        l.above_prompt_tokens.unwrap_or_default(),
+                        usd(l.input_per_mtok),
+                        usd(l.output_per_mtok)
+                    )
+                },
+            );
+            vec![
+                e.id.clone(),
+                e.context_window.to_string(),
+                e.max_output_tokens
+                    .map_or_else(|| "-".to_string(), |m| m.to_string()),
+                usd(p.input_per_mtok),
+                usd(p.cached_input_per_mtok),
+                usd(p.cache_write_per_mtok),
+                usd(p.cache_write_1h_per_mtok),
+                usd(p.output_per_mtok),
+                long,
+                e.read.clone(),
+                e.source.clone(),
+            ]
+        })
+        .collect();
+    let mut widths: Vec<usize> = heading.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let heading: Vec<String> = heading.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&heading).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out.push_str("USD per million tokens; \"long context\" prices the whole request once its prompt exceeds the threshold.\n");
+    out
 }
 
 fn explain(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
@@ -333,20 +521,6 @@ fn string_value(parser: &mut lexopt::Parser) -> Result<String, String> {
         .map_err(|e| e.to_string())?
         .string()
         .map_err(|e| e.to_string())
-}
-
-fn positional(parser: &mut lexopt::Parser, name: &str) -> Result<String, String> {
-    match parser.next().map_err(|e| e.to_string())? {
-        Some(Value(v)) => v.string().map_err(|e| e.to_string()),
-        _ => Err(format!("missing {name}")),
-    }
-}
-
-fn no_more(parser: &mut lexopt::Parser) -> Result<(), String> {
-    match parser.next().map_err(|e| e.to_string())? {
-        None => Ok(()),
-        Some(arg) => Err(arg.unexpected().to_string()),
-    }
 }
 
 fn read_input(path: &str) -> Result<Vec<u8>, String> {

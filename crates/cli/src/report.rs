@@ -241,6 +241,12 @@ pub struct Totals {
     pub completion_tokens: u64,
     pub cost_micro_usd: u64,
     pub baseline_cost_micro_usd: u64,
+    /// Prompt tokens read from the provider's cache, and what they cost.
+    pub cached_tokens: u64,
+    pub cache_read_cost_micro_usd: u64,
+    /// Prompt tokens written to the provider's cache, and what they cost.
+    pub cache_write_tokens: u64,
+    pub cache_write_cost_micro_usd: u64,
 }
 
 impl Totals {
@@ -262,6 +268,10 @@ impl Totals {
             Metric::CompletionTokens => &mut self.completion_tokens,
             Metric::Cost => &mut self.cost_micro_usd,
             Metric::BaselineCost => &mut self.baseline_cost_micro_usd,
+            Metric::CachedTokens => &mut self.cached_tokens,
+            Metric::CacheReadCost => &mut self.cache_read_cost_micro_usd,
+            Metric::CacheWriteTokens => &mut self.cache_write_tokens,
+            Metric::CacheWriteCost => &mut self.cache_write_cost_micro_usd,
         };
         *field = field.saturating_add(value);
     }
@@ -288,7 +298,21 @@ impl Totals {
         );
         map.insert("savings_usd".into(), json!(savings as f64 / 1e6));
         map.insert("savings_percent".into(), json!(self.savings_percent()));
+        map.insert("cached_tokens".into(), json!(self.cached_tokens));
+        map.insert(
+            "cache_read_cost_micro_usd".into(),
+            json!(self.cache_read_cost_micro_usd),
+        );
+        map.insert("cache_write_tokens".into(), json!(self.cache_write_tokens));
+        map.insert(
+            "cache_write_cost_micro_usd".into(),
+            json!(self.cache_write_cost_micro_usd),
+        );
         map
+    }
+
+    fn has_cache(&self) -> bool {
+        self.cached_tokens > 0 || self.cache_write_tokens > 0
     }
 }
 
@@ -303,6 +327,10 @@ enum Metric {
     CompletionTokens,
     Cost,
     BaselineCost,
+    CachedTokens,
+    CacheReadCost,
+    CacheWriteTokens,
+    CacheWriteCost,
 }
 
 impl Metric {
@@ -313,6 +341,10 @@ impl Metric {
             metrics::COMPLETION_TOKENS => Metric::CompletionTokens,
             metrics::COST => Metric::Cost,
             metrics::BASELINE_COST => Metric::BaselineCost,
+            metrics::CACHED_PROMPT_TOKENS => Metric::CachedTokens,
+            metrics::CACHE_READ_COST => Metric::CacheReadCost,
+            metrics::CACHE_WRITE_TOKENS => Metric::CacheWriteTokens,
+            metrics::CACHE_WRITE_COST => Metric::CacheWriteCost,
             _ => return None,
         })
     }
@@ -339,6 +371,8 @@ pub struct Report {
     pub rejected: Vec<(String, u64)>,
     /// Whether the scrape had any of the router's counters at all.
     pub has_router_metrics: bool,
+    /// Prompt-cache reads and writes per model (models with any).
+    pub cache_by_model: Vec<(String, Totals)>,
 }
 
 /// Sums a scrape's router counters into per-dimension tables.
@@ -349,6 +383,7 @@ pub fn build(samples: &[PromSample], dimensions: &[Dimension]) -> Report {
     let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
     let mut usage_missing = 0u64;
     let mut has_router_metrics = false;
+    let mut cache_by_model: BTreeMap<String, Totals> = BTreeMap::new();
     let label = |s: &PromSample, name: &str| s.label(name).unwrap_or(metrics::NONE).to_string();
     for sample in samples {
         if !sample.name.starts_with("model_router_") {
@@ -360,6 +395,10 @@ pub fn build(samples: &[PromSample], dimensions: &[Dimension]) -> Report {
         };
         if let Some(metric) = Metric::from_name(&sample.name) {
             total.add(metric, value);
+            cache_by_model
+                .entry(label(sample, Dimension::Model.label()))
+                .or_default()
+                .add(metric, value);
             for (dimension, group) in dimensions.iter().zip(groups.iter_mut()) {
                 group
                     .entry(label(sample, dimension.label()))
@@ -407,6 +446,10 @@ pub fn build(samples: &[PromSample], dimensions: &[Dimension]) -> Report {
         usage_missing,
         rejected: rejected.into_iter().filter(|(_, n)| *n > 0).collect(),
         has_router_metrics,
+        cache_by_model: cache_by_model
+            .into_iter()
+            .filter(|(_, t)| t.has_cache())
+            .collect(),
     }
 }
 
@@ -475,6 +518,10 @@ pub fn render(report: &Report) -> String {
         render_table(&mut out, table, &report.total);
         out.push('\n');
     }
+    if !report.cache_by_model.is_empty() {
+        render_cache(&mut out, &report.cache_by_model, &report.total);
+        out.push('\n');
+    }
     let t = &report.total;
     let _ = writeln!(
         out,
@@ -513,35 +560,75 @@ pub fn render(report: &Report) -> String {
     out
 }
 
+const CACHE_COLUMNS: [&str; 4] = [
+    "cache-read tokens",
+    "cache-read cost",
+    "cache-write tokens",
+    "cache-write cost",
+];
+
+fn cache_cells(totals: &Totals) -> [String; 4] {
+    [
+        group_digits(totals.cached_tokens.into()),
+        format_usd(totals.cache_read_cost_micro_usd.into()),
+        group_digits(totals.cache_write_tokens.into()),
+        format_usd(totals.cache_write_cost_micro_usd.into()),
+    ]
+}
+
+/// Prompt-cache reads and writes per model, and what each cost.
+fn render_cache(out: &mut String, rows: &[(String, Totals)], total: &Totals) {
+    let mut rows: Vec<(String, Vec<String>)> = rows
+        .iter()
+        .map(|(key, totals)| (key.clone(), cache_cells(totals).to_vec()))
+        .collect();
+    rows.push(("total".to_string(), cache_cells(total).to_vec()));
+    let heading: Vec<String> = CACHE_COLUMNS.iter().map(|c| c.to_string()).collect();
+    write_rows(out, "Prompt cache by model:", "model", &heading, &rows);
+}
+
 fn render_table(out: &mut String, table: &Table, total: &Totals) {
-    let mut rows: Vec<(String, [String; 7])> = table
+    let mut rows: Vec<(String, Vec<String>)> = table
         .rows
         .iter()
-        .map(|(key, totals)| (key.clone(), cells(totals)))
+        .map(|(key, totals)| (key.clone(), cells(totals).to_vec()))
         .collect();
-    rows.push(("total".to_string(), cells(total)));
+    rows.push(("total".to_string(), cells(total).to_vec()));
+    let heading: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
+    let title = format!("By {}:", table.dimension.label());
+    write_rows(out, &title, table.dimension.label(), &heading, &rows);
+}
+
+/// An aligned table: the key column left-aligned, the others right-aligned,
+/// a rule above the last (total) row.
+fn write_rows(
+    out: &mut String,
+    title: &str,
+    key_heading: &str,
+    heading: &[String],
+    rows: &[(String, Vec<String>)],
+) {
     let key_width = rows
         .iter()
         .map(|(k, _)| k.chars().count())
-        .chain(std::iter::once(table.dimension.label().len()))
+        .chain(std::iter::once(key_heading.len()))
         .max()
         .unwrap_or(0);
-    let mut widths = COLUMNS.map(str::len);
-    for (_, row) in &rows {
+    let mut widths: Vec<usize> = heading.iter().map(|h| h.chars().count()).collect();
+    for (_, row) in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
     let line = |out: &mut String, key: &str, row: &[String]| {
         let _ = write!(out, "{key:<key_width$}");
-        for (cell, width) in row.iter().zip(widths) {
+        for (cell, width) in row.iter().zip(&widths) {
             let _ = write!(out, "  {cell:>width$}");
         }
         out.push('\n');
     };
-    let _ = writeln!(out, "By {}:", table.dimension.label());
-    let heading: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
-    line(out, table.dimension.label(), &heading);
+    let _ = writeln!(out, "{title}");
+    line(out, key_heading, heading);
     let rule_width = widths
         .iter()
         .map(|w| w.saturating_add(2))
@@ -584,6 +671,15 @@ pub fn to_json(report: &Report) -> Value {
             .map(|(reason, n)| json!({"reason": reason, "count": n}))
             .collect::<Vec<_>>(),
         "usage_missing": report.usage_missing,
+        "cache_by_model": report.cache_by_model.iter()
+            .map(|(model, t)| json!({
+                "model": model,
+                "cached_tokens": t.cached_tokens,
+                "cache_read_cost_micro_usd": t.cache_read_cost_micro_usd,
+                "cache_write_tokens": t.cache_write_tokens,
+                "cache_write_cost_micro_usd": t.cache_write_cost_micro_usd,
+            }))
+            .collect::<Vec<_>>(),
     })
 }
 

@@ -6,6 +6,10 @@
 
 use std::fmt;
 
+mod pricing;
+
+pub use pricing::{per_token, Invoice, LongContext, PriceTier, Pricing, Rates};
+
 /// An amount of US dollars, in pico-USD (1e-12 USD).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Money(pub u64);
@@ -54,53 +58,6 @@ impl fmt::Display for Money {
     }
 }
 
-/// A model's prices, each in pico-USD per token (= USD per million tokens × 1e6).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Pricing {
-    pub input: u64,
-    pub output: u64,
-    /// Price of prompt tokens served from the provider's cache.
-    pub cached_input: u64,
-}
-
-impl Pricing {
-    /// From USD per million tokens. Cached input defaults to the input price.
-    pub fn from_per_mtok(input: f64, output: f64, cached_input: Option<f64>) -> Option<Pricing> {
-        let per_token = |usd_per_mtok: f64| Money::from_usd(usd_per_mtok / 1e6).map(|m| m.0);
-        let input = per_token(input)?;
-        Some(Pricing {
-            input,
-            output: per_token(output)?,
-            cached_input: match cached_input {
-                Some(price) => per_token(price)?,
-                None => input,
-            },
-        })
-    }
-
-    /// What a request is expected to cost before it is sent.
-    pub fn projected(&self, prompt_tokens: u64, output_tokens: u64) -> Money {
-        self.cost(&Usage {
-            prompt_tokens,
-            completion_tokens: output_tokens,
-            cached_tokens: 0,
-        })
-    }
-
-    /// What billed usage costs. Cached tokens are part of the prompt tokens.
-    pub fn cost(&self, usage: &Usage) -> Money {
-        let cached = usage.cached_tokens.min(usage.prompt_tokens);
-        let uncached = usage.prompt_tokens.saturating_sub(cached);
-        // u64 × u64 fits in u128, and three such products nearly do: saturate.
-        let total = (u128::from(uncached).saturating_mul(u128::from(self.input)))
-            .saturating_add(u128::from(cached).saturating_mul(u128::from(self.cached_input)))
-            .saturating_add(
-                u128::from(usage.completion_tokens).saturating_mul(u128::from(self.output)),
-            );
-        Money(u64::try_from(total).unwrap_or(u64::MAX))
-    }
-}
-
 /// Token usage as a provider bills it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
@@ -108,6 +65,19 @@ pub struct Usage {
     pub completion_tokens: u64,
     /// Prompt tokens served from cache (a subset of `prompt_tokens`).
     pub cached_tokens: u64,
+    /// Prompt tokens written to the cache with the default 5-minute lifetime
+    /// (a subset of `prompt_tokens`, disjoint from `cached_tokens`).
+    pub cache_write_tokens: u64,
+    /// Prompt tokens written to the cache with a 1-hour lifetime (likewise).
+    pub cache_write_1h_tokens: u64,
+}
+
+impl Usage {
+    /// Every cache write, whatever its lifetime.
+    pub fn cache_writes(&self) -> u64 {
+        self.cache_write_tokens
+            .saturating_add(self.cache_write_1h_tokens)
+    }
 }
 
 #[cfg(test)]
@@ -118,11 +88,11 @@ mod tests {
     fn prices_are_exact_integers() {
         let p = Pricing::from_per_mtok(0.15, 0.6, Some(0.075)).unwrap();
         assert_eq!(
-            (p.input, p.output, p.cached_input),
+            (p.base.input, p.base.output, p.base.cached_input),
             (150_000, 600_000, 75_000)
         );
         let p = Pricing::from_per_mtok(2.5, 10.0, None).unwrap();
-        assert_eq!(p.cached_input, p.input);
+        assert_eq!(p.base.cached_input, p.base.input);
     }
 
     #[test]
@@ -132,6 +102,7 @@ mod tests {
             prompt_tokens: 1000,
             completion_tokens: 200,
             cached_tokens: 400,
+            ..Usage::default()
         };
         // 600 × 2.5 + 400 × 1.25 + 200 × 10 = 4000 micro-USD
         assert_eq!(p.cost(&usage).micro_usd(), 4000);

@@ -30,23 +30,13 @@ pub struct Billing<'a> {
 /// `record` (from [`audit_record`]) with the billing fields appended:
 /// the decision is not serialized a second time.
 pub fn with_billing(record: &str, billing: &Billing<'_>) -> String {
-    let usage = billing.usage;
     let fields = [
         ("attempts", json!(billing.attempts)),
         (
             "served_model",
             json!(billing.served.map(|m| m.name.as_str())),
         ),
-        (
-            "billed",
-            json!({
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "cached_tokens": usage.cached_tokens,
-                "usage_source": billing.source,
-                "cost_usd": billing.served.map(|m| m.pricing.cost(&usage).usd()),
-            }),
-        ),
+        ("billed", billed(billing)),
     ];
     append_fields(record, &fields)
 }
@@ -100,6 +90,50 @@ fn append_fields(record: &str, fields: &[(&str, Value)]) -> String {
     }
     out.push('}');
     out
+}
+
+/// The billed usage and, for a served model, its invoice: the tier, the
+/// prices applied (USD per million tokens) and each line's cost.
+fn billed(billing: &Billing<'_>) -> Value {
+    let usage = billing.usage;
+    let mut billed = json!({
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+        "cache_write_1h_tokens": usage.cache_write_1h_tokens,
+        "usage_source": billing.source,
+        "cost_usd": billing.served.map(|m| m.pricing.cost(&usage).usd()),
+    });
+    if let (Some(model), Value::Object(map)) = (billing.served, &mut billed) {
+        let invoice = model.pricing.invoice(&usage);
+        // pico-USD per token ÷ 1e6 = USD per million tokens.
+        let per_mtok = |pico_per_token: u64| pico_per_token as f64 / 1e6;
+        let rates = invoice.rates;
+        map.insert("cost_micro_usd".into(), json!(invoice.total().micro_usd()));
+        map.insert("price_tier".into(), json!(invoice.tier.label()));
+        map.insert(
+            "prices_per_mtok".into(),
+            json!({
+                "input": per_mtok(rates.input),
+                "cached_input": per_mtok(rates.cached_input),
+                "cache_write": per_mtok(rates.cache_write),
+                "cache_write_1h": per_mtok(rates.cache_write_1h),
+                "output": per_mtok(rates.output),
+            }),
+        );
+        map.insert(
+            "cost_components_usd".into(),
+            json!({
+                "input": invoice.input.usd(),
+                "cached_input": invoice.cached_input.usd(),
+                "cache_write": invoice.cache_write.usd(),
+                "cache_write_1h": invoice.cache_write_1h.usd(),
+                "output": invoice.output.usd(),
+            }),
+        );
+    }
+    billed
 }
 
 pub fn explain(policy: &Policy, decision: &Decision) -> Value {
@@ -183,6 +217,7 @@ mod tests {
             prompt_tokens: 1_000_000,
             completion_tokens: 0,
             cached_tokens: 0,
+            ..Default::default()
         };
         let billed = with_billing(
             &record,
@@ -197,10 +232,18 @@ mod tests {
         expected["tenant"] = json!("team-a");
         expected["attempts"] = json!(2);
         expected["served_model"] = json!(served.unwrap().name);
+        // gpt-4o-mini: 1M prompt tokens × $0.15.
         expected["billed"] = json!({
             "prompt_tokens": 1_000_000, "completion_tokens": 0, "cached_tokens": 0,
+            "cache_write_tokens": 0, "cache_write_1h_tokens": 0,
             "usage_source": "reported",
-            "cost_usd": served.unwrap().pricing.cost(&usage).usd(),
+            "cost_usd": 0.15,
+            "cost_micro_usd": 150_000,
+            "price_tier": "base",
+            "prices_per_mtok": {"input": 0.15, "cached_input": 0.075, "cache_write": 0.15,
+                                "cache_write_1h": 0.15, "output": 0.6},
+            "cost_components_usd": {"input": 0.15, "cached_input": 0.0, "cache_write": 0.0,
+                                    "cache_write_1h": 0.0, "output": 0.0},
         });
         assert_eq!(serde_json::from_str::<Value>(&billed).unwrap(), expected);
         assert_eq!(expected["status"], "routed");

@@ -23,6 +23,7 @@
 
 pub mod actions;
 pub mod billing;
+pub mod catalog;
 pub mod condition;
 pub mod cost;
 pub mod decision;

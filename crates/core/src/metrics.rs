@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::cost::Usage;
+use crate::cost::{PriceTier, Usage};
 use crate::decision::{Decision, Outcome};
 use crate::policy::{ModelId, Policy};
 
@@ -17,6 +17,15 @@ pub const PROMPT_TOKENS_ESTIMATED: &str = "model_router_prompt_tokens_estimated_
 pub const PROMPT_TOKENS: &str = "model_router_prompt_tokens_total";
 pub const CACHED_PROMPT_TOKENS: &str = "model_router_cached_prompt_tokens_total";
 pub const COMPLETION_TOKENS: &str = "model_router_completion_tokens_total";
+/// Prompt tokens written to the provider's cache (5-minute and 1-hour writes).
+pub const CACHE_WRITE_TOKENS: &str = "model_router_cache_write_tokens_total";
+/// The part of `COST` paid for cache reads, in micro-USD (each request's
+/// line rounded on its own, so the parts need not add up to `COST` exactly).
+pub const CACHE_READ_COST: &str = "model_router_cache_read_cost_micro_usd_total";
+/// The part of `COST` paid for cache writes, in micro-USD (rounded likewise).
+pub const CACHE_WRITE_COST: &str = "model_router_cache_write_cost_micro_usd_total";
+/// Requests billed at a model's long-context tier.
+pub const LONG_CONTEXT_REQUESTS: &str = "model_router_long_context_requests_total";
 pub const COST: &str = "model_router_cost_micro_usd_total";
 pub const BASELINE_COST: &str = "model_router_baseline_cost_micro_usd_total";
 pub const USAGE_ESTIMATED: &str = "model_router_usage_estimated_total";
@@ -254,12 +263,31 @@ pub fn samples(policy: &Policy, done: &Completion<'_>) -> Vec<Sample> {
                     );
                 }
             }
-            let cost = model.pricing.cost(&usage);
+            counter(
+                &mut out,
+                encode(CACHE_WRITE_TOKENS, &labels),
+                usage.cache_writes(),
+            );
+            let invoice = model.pricing.invoice(&usage);
+            let cost = invoice.total();
             let baseline = policy
                 .baseline_model
                 .and_then(|id| policy.model(id))
                 .map_or(cost, |b| b.pricing.cost(&usage));
             counter(&mut out, encode(COST, &labels), cost.micro_usd());
+            counter(
+                &mut out,
+                encode(CACHE_READ_COST, &labels),
+                invoice.cached_input.micro_usd(),
+            );
+            counter(
+                &mut out,
+                encode(CACHE_WRITE_COST, &labels),
+                invoice.cache_writes().micro_usd(),
+            );
+            if invoice.tier == PriceTier::LongContext {
+                counter(&mut out, encode(LONG_CONTEXT_REQUESTS, &labels), 1);
+            }
             counter(
                 &mut out,
                 encode(BASELINE_COST, &labels),

@@ -126,6 +126,7 @@ fn sums_per_dimension_and_in_total() {
             completion_tokens: 20480,
             cost_micro_usd: 65628,
             baseline_cost_micro_usd: 279800,
+            ..Totals::default()
         }
     );
     assert_eq!(report.total.savings_micro_usd(), 214172);

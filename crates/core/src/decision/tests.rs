@@ -770,3 +770,36 @@ fn example_always(policy: &Policy) -> Policy {
     policy.token_counting = crate::policy::TokenCounting::Always;
     policy
 }
+
+#[test]
+fn tier_order_and_budgets_use_the_tier_the_counted_prompt_falls_in() {
+    // "tiered" is cheaper than "flat" until its prompt passes 30 tokens, then 10× dearer.
+    let policy = Policy::from_json(
+        r#"{
+          "models": {
+            "tiered": {"cluster": "a", "tier": "t", "context_window": 100000,
+              "pricing": {"input_per_mtok": 1, "output_per_mtok": 1,
+                          "long_context": {"above_prompt_tokens": 30, "input_per_mtok": 10, "output_per_mtok": 10}}},
+            "flat": {"cluster": "b", "tier": "t", "context_window": 100000,
+              "pricing": {"input_per_mtok": 2, "output_per_mtok": 2}}
+          },
+          "default": {"tier": "t"},
+          "default_output_tokens": 10,
+          "budget_header": "x-budget"
+        }"#,
+    )
+    .unwrap();
+    let short = chat("hi");
+    let long = chat(&"word ".repeat(60));
+    assert_eq!(routed(&policy, &short, &[]).0, names(&["tiered", "flat"]));
+    assert_eq!(routed(&policy, &long, &[]).0, names(&["flat", "tiered"]));
+    let d = decide_with(&policy, &long, &[]);
+    let prompt = d.prompt_tokens.unwrap();
+    assert!(prompt > 30, "{prompt}");
+    // flat first: (prompt + 10) × $2 per million tokens.
+    assert_eq!(d.estimated_cost.unwrap().micro_usd(), (prompt + 10) * 2);
+    // A budget that fits the long prompt at the base tier but not at the long one drops "tiered".
+    let budget = format!("{}", (prompt + 10) as f64 * 5.0 / 1e6);
+    let (chain, _) = routed(&policy, &long, &[("x-budget", &budget)]);
+    assert_eq!(chain, names(&["flat"]));
+}

@@ -46,6 +46,7 @@ fn a_served_request_counts_tokens_cost_and_baseline() {
         prompt_tokens: 1000,
         completion_tokens: 200,
         cached_tokens: 400,
+        ..Usage::default()
     };
     let s = samples(
         &p,
@@ -74,6 +75,17 @@ fn a_served_request_counts_tokens_cost_and_baseline() {
     // baseline gpt-4o: 600 × 2.5 + 400 × 1.25 + 200 × 10 = 4000 µUSD.
     assert_eq!(counter(&s, &format!("{BASELINE_COST}{labels}")), Some(4000));
     assert!(counter(&s, &format!("{PROMPT_TOKENS_ESTIMATED}{labels}")).is_some());
+    // 400 × 0.075 = 30 µUSD of cache reads; no cache writes.
+    assert_eq!(counter(&s, &format!("{CACHE_READ_COST}{labels}")), Some(30));
+    assert_eq!(
+        counter(&s, &format!("{CACHE_WRITE_TOKENS}{labels}")),
+        Some(0)
+    );
+    assert_eq!(counter(&s, &format!("{CACHE_WRITE_COST}{labels}")), Some(0));
+    assert_eq!(
+        counter(&s, &format!("{LONG_CONTEXT_REQUESTS}{labels}")),
+        None
+    );
     assert!(s
         .iter()
         .any(|x| x.kind == Kind::Histogram && x.name == DECISION_TIME_HISTOGRAM && x.value == 40));
@@ -157,6 +169,7 @@ fn reported_usage_measures_the_prompt_estimate_error() {
                     prompt_tokens: billed,
                     completion_tokens: 5,
                     cached_tokens: 0,
+                    ..Usage::default()
                 }),
                 usage_source: source,
                 decision_micros: 1,
@@ -177,4 +190,69 @@ fn reported_usage_measures_the_prompt_estimate_error() {
     assert_eq!(counter(&s, &error), None);
     assert_eq!(counter(&s, &billed), None);
     assert_eq!(counter(&s, &counted), None);
+}
+
+#[test]
+fn cache_writes_and_long_context_tiers_are_billed() {
+    let policy = r#"{
+      "models": {
+        "sonnet": {"cluster": "anthropic", "context_window": 1000000,
+          "pricing": {"input_per_mtok": 3, "output_per_mtok": 15, "cached_input_per_mtok": 0.3,
+                      "cache_write_per_mtok": 3.75, "cache_write_1h_per_mtok": 6,
+                      "long_context": {"above_prompt_tokens": 200000, "input_per_mtok": 6, "output_per_mtok": 22.5}}}
+      },
+      "default": "sonnet"
+    }"#;
+    let p = Policy::from_json(policy).unwrap();
+    let d = decided(&p, "hello there");
+    let billed = |usage: Usage| {
+        samples(
+            &p,
+            &Completion {
+                decision: &d,
+                attempts: 1,
+                tenant: "t",
+                usage: Some(usage),
+                usage_source: UsageSource::Reported,
+                decision_micros: 1,
+            },
+        )
+    };
+    let labels = ";model=sonnet;rule=default;cluster=anthropic;task=none;tenant=t";
+    // 1,000 × $3 + 4,000 × $0.30 + 2,000 × $3.75 + 3,000 × $6 + 100 × $15 = 31,200 µUSD.
+    let s = billed(Usage {
+        prompt_tokens: 10_000,
+        completion_tokens: 100,
+        cached_tokens: 4_000,
+        cache_write_tokens: 2_000,
+        cache_write_1h_tokens: 3_000,
+    });
+    assert_eq!(counter(&s, &format!("{COST}{labels}")), Some(31_200));
+    assert_eq!(
+        counter(&s, &format!("{CACHE_WRITE_TOKENS}{labels}")),
+        Some(5_000)
+    );
+    assert_eq!(
+        counter(&s, &format!("{CACHE_WRITE_COST}{labels}")),
+        Some(25_500)
+    );
+    assert_eq!(
+        counter(&s, &format!("{CACHE_READ_COST}{labels}")),
+        Some(1_200)
+    );
+    assert_eq!(
+        counter(&s, &format!("{LONG_CONTEXT_REQUESTS}{labels}")),
+        None
+    );
+    // 200,001 × $6 + 1,000 × $22.50, the whole request at the higher tier.
+    let s = billed(Usage {
+        prompt_tokens: 200_001,
+        completion_tokens: 1_000,
+        ..Usage::default()
+    });
+    assert_eq!(counter(&s, &format!("{COST}{labels}")), Some(1_222_506));
+    assert_eq!(
+        counter(&s, &format!("{LONG_CONTEXT_REQUESTS}{labels}")),
+        Some(1)
+    );
 }

@@ -2,13 +2,13 @@
 
 use regex::Regex;
 
+use super::pricing::{priced, CatalogCache};
 use super::raw::*;
 use super::{
     HeaderNames, Model, ModelId, Policy, PolicyError, RequestedModelPolicy, RetrySettings, Rule,
     Target, TaskId,
 };
 use crate::condition::{Condition, HeaderTest, PathTest, Range};
-use crate::cost::Pricing;
 use crate::headers::DEFAULT_CLUSTER_HEADER;
 use crate::request::{Api, ApiSet, ApiShape, Ratio};
 use crate::task::Task;
@@ -129,6 +129,7 @@ fn compile_models(raw: &RawPolicy, default_encoding: Encoding) -> Result<Vec<Mod
         return Err(PolicyError::new("models", "at least one model is required"));
     }
     let mut models = Vec::with_capacity(raw.models.0.len());
+    let mut catalog = CatalogCache::default();
     for (name, m) in &raw.models.0 {
         let path = format!("models.{name}");
         if name.is_empty() || !is_header_value(name) || name.contains(',') {
@@ -143,23 +144,6 @@ fn compile_models(raw: &RawPolicy, default_encoding: Encoding) -> Result<Vec<Mod
                 format!("{:?} is not a valid Envoy cluster name", m.cluster),
             ));
         }
-        if m.context_window == 0 {
-            return Err(PolicyError::new(
-                format!("{path}.context_window"),
-                "must be greater than 0",
-            ));
-        }
-        if let Some(max) = m.max_output_tokens {
-            if max == 0 || max > m.context_window {
-                return Err(PolicyError::new(
-                    format!("{path}.max_output_tokens"),
-                    format!(
-                        "must be between 1 and the context window ({})",
-                        m.context_window
-                    ),
-                ));
-            }
-        }
         let provider_model = m.provider_model.clone().unwrap_or_else(|| name.clone());
         if provider_model.is_empty() || provider_model.chars().any(char::is_control) {
             return Err(PolicyError::new(
@@ -167,18 +151,24 @@ fn compile_models(raw: &RawPolicy, default_encoding: Encoding) -> Result<Vec<Mod
                 "must be non-empty, without control characters",
             ));
         }
-        let pricing = match &m.pricing {
-            None => Pricing::default(),
-            Some(p) => {
-                Pricing::from_per_mtok(p.input_per_mtok, p.output_per_mtok, p.cached_input_per_mtok)
-                    .ok_or_else(|| {
-                        PolicyError::new(
-                            format!("{path}.pricing"),
-                            "prices must be finite, non-negative USD per million tokens",
-                        )
-                    })?
+        let priced = priced(name, m, &provider_model, &path, &mut catalog)?;
+        if priced.context_window == 0 {
+            return Err(PolicyError::new(
+                format!("{path}.context_window"),
+                "must be greater than 0",
+            ));
+        }
+        if let Some(max) = priced.max_output_tokens {
+            if max == 0 || max > priced.context_window {
+                return Err(PolicyError::new(
+                    format!("{path}.max_output_tokens"),
+                    format!(
+                        "must be between 1 and the context window ({})",
+                        priced.context_window
+                    ),
+                ));
             }
-        };
+        }
         let (encoding, estimate) = counting(m, &path, default_encoding)?;
         models.push(Model {
             name: name.clone(),
@@ -186,9 +176,9 @@ fn compile_models(raw: &RawPolicy, default_encoding: Encoding) -> Result<Vec<Mod
             provider_model_json: crate::rewrite::json_string(&provider_model),
             provider_model,
             tier: m.tier.clone(),
-            context_window: m.context_window,
-            max_output_tokens: m.max_output_tokens,
-            pricing,
+            context_window: priced.context_window,
+            max_output_tokens: priced.max_output_tokens,
+            pricing: priced.pricing,
             encoding,
             estimate,
             apis: match &m.api {
@@ -196,6 +186,7 @@ fn compile_models(raw: &RawPolicy, default_encoding: Encoding) -> Result<Vec<Mod
                 Some(raw) => apis(raw, &format!("{path}.api"))?,
             },
             translate: m.translate.or(raw.translate).unwrap_or(true),
+            catalog: priced.catalog,
         });
     }
     Ok(models)

@@ -4,6 +4,7 @@
 mod compile;
 mod error;
 mod ordered;
+mod pricing;
 pub mod raw;
 
 use crate::condition::Condition;
@@ -42,6 +43,8 @@ pub struct Model {
     pub apis: ApiSet,
     /// Requests of other APIs may be translated for this model.
     pub translate: bool,
+    /// The price catalogue entry the model's prices come from, if any.
+    pub catalog: Option<String>,
 }
 
 impl Model {

@@ -71,11 +71,14 @@ pub struct RawModel {
     pub provider_model: Option<String>,
     #[serde(default)]
     pub tier: Option<String>,
-    pub context_window: u64,
+    /// Required unless the model takes it from the price catalogue.
+    #[serde(default)]
+    pub context_window: Option<u64>,
     #[serde(default)]
     pub max_output_tokens: Option<u64>,
+    /// Prices, or `"catalog"`: the catalogue entry of this model's own name.
     #[serde(default)]
-    pub pricing: Option<RawPricing>,
+    pub pricing: Option<RawPricingSource>,
     #[serde(default)]
     pub encoding: Option<String>,
     /// For a model whose tokenizer is not public: an encoding and a ratio.
@@ -87,6 +90,10 @@ pub struct RawModel {
     /// Overrides the policy's `translate` for this model.
     #[serde(default)]
     pub translate: Option<bool>,
+    /// A price catalogue entry (`"anthropic/claude-sonnet-4"`) whose prices,
+    /// context window and max output fill in what the policy leaves out.
+    #[serde(default)]
+    pub catalog: Option<String>,
 }
 
 /// `"openai_chat"` or `["openai_chat", "openai_responses"]`.
@@ -106,13 +113,78 @@ pub struct RawEstimate {
     pub ratio: f64,
 }
 
-#[derive(Debug, Deserialize)]
+/// USD per million tokens. Input and output are required unless the model
+/// names a catalogue entry, whose prices fill in the missing fields.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPricing {
-    pub input_per_mtok: f64,
-    pub output_per_mtok: f64,
+    #[serde(default)]
+    pub input_per_mtok: Option<f64>,
+    #[serde(default)]
+    pub output_per_mtok: Option<f64>,
     #[serde(default)]
     pub cached_input_per_mtok: Option<f64>,
+    /// Cache writes with the default 5-minute lifetime.
+    #[serde(default)]
+    pub cache_write_per_mtok: Option<f64>,
+    #[serde(default)]
+    pub cache_write_1h_per_mtok: Option<f64>,
+    #[serde(default)]
+    pub long_context: Option<RawLongContext>,
+}
+
+/// The higher tier for requests whose prompt exceeds `above_prompt_tokens`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLongContext {
+    #[serde(default)]
+    pub above_prompt_tokens: Option<u64>,
+    #[serde(default)]
+    pub input_per_mtok: Option<f64>,
+    #[serde(default)]
+    pub output_per_mtok: Option<f64>,
+    #[serde(default)]
+    pub cached_input_per_mtok: Option<f64>,
+    #[serde(default)]
+    pub cache_write_per_mtok: Option<f64>,
+    #[serde(default)]
+    pub cache_write_1h_per_mtok: Option<f64>,
+}
+
+/// `"pricing": {...}` or `"pricing": "catalog"`. Read by hand rather than
+/// as an untagged enum so that an error inside the object keeps its JSON
+/// path and serde's own message.
+#[derive(Debug, Clone)]
+pub enum RawPricingSource {
+    Catalog,
+    Prices(RawPricing),
+}
+
+impl<'de> Deserialize<'de> for RawPricingSource {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SourceVisitor;
+        impl<'de> serde::de::Visitor<'de> for SourceVisitor {
+            type Value = RawPricingSource;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(r#"a pricing object or "catalog""#)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                if v == "catalog" {
+                    Ok(RawPricingSource::Catalog)
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Str(v), &self))
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let de = serde::de::value::MapAccessDeserializer::new(map);
+                RawPricing::deserialize(de).map(RawPricingSource::Prices)
+            }
+        }
+        deserializer.deserialize_any(SourceVisitor)
+    }
 }
 
 #[derive(Debug, Deserialize)]

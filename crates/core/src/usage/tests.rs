@@ -1,7 +1,13 @@
 use proptest::prelude::*;
 use serde_json::json;
 
+use super::text::TEXT_FLUSH_BYTES;
 use super::*;
+use crate::tokens;
+
+mod sse;
+
+use sse::parse;
 
 const ENC: Encoding = Encoding::O200kBase;
 const JSON_LIMIT: usize = 1 << 20;
@@ -45,10 +51,23 @@ fn tokens(text: &str) -> u64 {
 }
 
 fn reported(prompt: u64, completion: u64, cached: u64) -> ReadUsage {
+    with_writes(prompt, completion, cached, 0, 0)
+}
+
+/// Reported usage with 5-minute and 1-hour cache writes.
+fn with_writes(
+    prompt: u64,
+    completion: u64,
+    cached: u64,
+    write_5m: u64,
+    write_1h: u64,
+) -> ReadUsage {
     ReadUsage::Reported(Usage {
         prompt_tokens: prompt,
         completion_tokens: completion,
         cached_tokens: cached,
+        cache_write_tokens: write_5m,
+        cache_write_1h_tokens: write_1h,
     })
 }
 
@@ -437,12 +456,51 @@ fn json_bodies() {
         (
             "anthropic prompt adds cache reads and writes to input tokens",
             anthropic_json().to_string(),
-            reported(12 + 2000 + 248, 10, 2000),
+            with_writes(12 + 2000 + 248, 10, 2000, 248, 0),
         ),
         (
             "gateway prompt_tokens already include the anthropic cache fields",
             gateway.to_string(),
-            reported(2100, 3, 2000),
+            with_writes(2100, 3, 2000, 50, 0),
+        ),
+        (
+            "anthropic 1-hour writes are split out by the cache_creation breakdown",
+            json!({"type": "message", "content": [],
+                "usage": {"input_tokens": 7, "cache_read_input_tokens": 1000,
+                    "cache_creation_input_tokens": 500,
+                    "cache_creation": {"ephemeral_5m_input_tokens": 200, "ephemeral_1h_input_tokens": 300},
+                    "output_tokens": 9}})
+            .to_string(),
+            with_writes(7 + 1000 + 500, 9, 1000, 200, 300),
+        ),
+        (
+            "anthropic cache_creation_input_tokens without a breakdown are 5-minute writes",
+            json!({"usage": {"input_tokens": 3, "cache_creation_input_tokens": 40, "output_tokens": 1}})
+                .to_string(),
+            with_writes(43, 1, 0, 40, 0),
+        ),
+        (
+            "gemini's openai-compatible cached tokens",
+            json!({"object": "chat.completion", "model": "gemini-2.5-flash",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}}],
+                "usage": {"prompt_tokens": 1469, "completion_tokens": 744, "total_tokens": 2496,
+                    "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": null},
+                    "completion_tokens_details": {"reasoning_tokens": 283}}})
+            .to_string(),
+            reported(1469, 744, 1024),
+        ),
+        (
+            "gemini's null prompt_tokens_details is no cache",
+            json!({"usage": {"prompt_tokens": 12, "completion_tokens": 3, "prompt_tokens_details": null}})
+                .to_string(),
+            reported(12, 3, 0),
+        ),
+        (
+            "deepseek prompt_cache_hit_tokens are cached reads",
+            json!({"usage": {"prompt_tokens": 1000, "completion_tokens": 5,
+                "prompt_cache_hit_tokens": 896, "prompt_cache_miss_tokens": 104}})
+                .to_string(),
+            reported(1000, 5, 896),
         ),
         (
             "openai chat without usage counts the message content",
@@ -652,7 +710,15 @@ fn event_streams() {
         (
             "anthropic cumulative message_delta usage overrides field by field",
             anthropic_cumulative,
-            reported(25 + 100 + 30, 15, 100),
+            with_writes(25 + 100 + 30, 15, 100, 30, 0),
+        ),
+        (
+            "anthropic stream: 5-minute and 1-hour writes from message_start",
+            anthropic_stream(&GREETING, true).replace(
+                r#""cache_creation_input_tokens":0"#,
+                r#""cache_creation_input_tokens":70,"cache_creation":{"ephemeral_5m_input_tokens":30,"ephemeral_1h_input_tokens":40}"#,
+            ),
+            with_writes(25 + 100 + 70, 15, 100, 30, 40),
         ),
         (
             "anthropic stream without usage counts text deltas",
@@ -861,225 +927,6 @@ fn memory_stays_flat_over_a_20_mb_stream_without_usage() {
         completion_tokens.abs_diff(approx) * 100 <= approx,
         "{completion_tokens} vs about {approx}"
     );
-}
-
-// ---------------------------------------------------------------------------
-// The SSE parser itself
-
-/// Expected `(event name, data)` pairs.
-type Events<'a> = &'a [(&'a str, &'a str)];
-
-fn parse(max_event_bytes: usize, stream: &[u8], cuts: &[usize]) -> (Vec<(String, String)>, u64) {
-    let mut parser = SseParser::new(max_event_bytes);
-    let mut events = Vec::new();
-    for piece in split_at(stream, cuts) {
-        parser.feed(piece, &mut |name: &[u8], data: &[u8]| {
-            events.push((
-                String::from_utf8_lossy(name).into_owned(),
-                String::from_utf8_lossy(data).into_owned(),
-            ));
-        });
-    }
-    (events, parser.oversized_events)
-}
-
-#[test]
-fn sse_parsing_follows_the_spec() {
-    let cases: &[(&str, &str, Events)] = &[
-        (
-            "one space after the colon is removed",
-            "data: a\n\n",
-            &[("", "a")],
-        ),
-        ("no space after the colon", "data:a\n\n", &[("", "a")]),
-        ("only one space is removed", "data:  a\n\n", &[("", " a")]),
-        (
-            "data lines are joined",
-            "data: a\ndata: b\n\n",
-            &[("", "a\nb")],
-        ),
-        (
-            "empty data line",
-            "data: a\ndata:\ndata: b\n\n",
-            &[("", "a\n\nb")],
-        ),
-        (
-            "a field name alone has an empty value",
-            "data\n\n",
-            &[("", "")],
-        ),
-        (
-            "event names apply to one event",
-            "event: x\ndata: 1\n\ndata: 2\n\n",
-            &[("x", "1"), ("", "2")],
-        ),
-        (
-            "an event without data is not dispatched",
-            "event: x\n\ndata: 2\n\n",
-            &[("", "2")],
-        ),
-        (
-            "comments are ignored",
-            ": hi\ndata: 1\n: there\n\n",
-            &[("", "1")],
-        ),
-        ("a comment alone dispatches nothing", ": hi\n\n", &[]),
-        (
-            "other fields are ignored",
-            "id: 7\nretry: 10\nfoo: bar\ndata: 1\n\n",
-            &[("", "1")],
-        ),
-        (
-            "colons in the value are kept",
-            "data: {\"a\":1}\n\n",
-            &[("", "{\"a\":1}")],
-        ),
-        (
-            "an unterminated event is discarded",
-            "data: 1\n\ndata: 2\n",
-            &[("", "1")],
-        ),
-        ("an unterminated line is discarded", "data: 1", &[]),
-        ("crlf", "data: 1\r\ndata: 2\r\n\r\n", &[("", "1\n2")]),
-        ("cr", "data: 1\rdata: 2\r\r", &[("", "1\n2")]),
-        (
-            "mixed line endings",
-            "data: 1\r\ndata: 2\n\r\ndata: 3\r\r",
-            &[("", "1\n2"), ("", "3")],
-        ),
-        (
-            "cr then lf are one line ending",
-            "data: 1\r\n\r\n",
-            &[("", "1")],
-        ),
-        (
-            "lf then cr are two line endings",
-            "data: 1\n\rdata: 2\n\n",
-            &[("", "1"), ("", "2")],
-        ),
-        ("leading blank lines", "\n\n\ndata: 1\n\n", &[("", "1")]),
-        (
-            "a leading byte order mark is dropped",
-            "\u{FEFF}data: 1\n\n",
-            &[("", "1")],
-        ),
-        (
-            "a later byte order mark is part of the field name",
-            "data: 1\n\n\u{FEFF}data: 2\n\n",
-            &[("", "1")],
-        ),
-        (
-            "done is an ordinary event",
-            "data: [DONE]\n\n",
-            &[("", "[DONE]")],
-        ),
-        ("multi-byte data", "data: Grüße 👋🏽\n\n", &[("", "Grüße 👋🏽")]),
-    ];
-    for &(name, stream, want) in cases {
-        let want: Vec<(String, String)> = want
-            .iter()
-            .map(|&(n, d)| (n.to_owned(), d.to_owned()))
-            .collect();
-        let bytes = stream.as_bytes();
-        let (events, oversized) = parse(1024, bytes, &[]);
-        assert_eq!(events, want, "{name}");
-        assert_eq!(oversized, 0, "{name}");
-        for cut in 0..=bytes.len() {
-            assert_eq!(parse(1024, bytes, &[cut]).0, want, "{name} cut at {cut}");
-        }
-    }
-}
-
-#[test]
-fn sse_oversized_events_are_skipped_to_their_blank_line() {
-    let long = "y".repeat(40);
-    let cases: Vec<(&str, String, Events, u64)> = vec![
-        (
-            "one long data line",
-            format!("data: {long}\n\ndata: ok\n\n"),
-            &[("", "ok")],
-            1,
-        ),
-        (
-            "data lines that add up",
-            "data: 01234567\ndata: 89abcdef\ndata: more\n\ndata: ok\n\n".to_owned(),
-            &[("", "ok")],
-            1,
-        ),
-        (
-            "a long event name",
-            format!("event: {long}\ndata: 1\n\ndata: ok\n\n"),
-            &[("", "ok")],
-            1,
-        ),
-        (
-            "a long data line without a space",
-            format!("data:{long}\n\ndata: ok\n\n"),
-            &[("", "ok")],
-            1,
-        ),
-        (
-            "a long comment is dropped alone",
-            format!(": {long}\ndata: 1\n\n"),
-            &[("", "1")],
-            0,
-        ),
-        (
-            "a long id is dropped alone",
-            format!("data: 1\nid: {long}\n\n"),
-            &[("", "1")],
-            0,
-        ),
-        (
-            "a long unknown field is dropped alone",
-            format!("{long}: 1\ndata: 2\n\n"),
-            &[("", "2")],
-            0,
-        ),
-        (
-            "an oversized event at the end of the stream",
-            format!("data: ok\n\ndata: {long}"),
-            &[("", "ok")],
-            1,
-        ),
-        (
-            "every event oversized",
-            format!("data: {long}\r\n\r\ndata: {long}\r\n\r\n"),
-            &[],
-            2,
-        ),
-    ];
-    for (name, stream, want, want_oversized) in cases {
-        let want: Vec<(String, String)> = want
-            .iter()
-            .map(|&(n, d)| (n.to_owned(), d.to_owned()))
-            .collect();
-        let bytes = stream.as_bytes();
-        for cut in 0..=bytes.len() {
-            let (events, oversized) = parse(16, bytes, &[cut]);
-            assert_eq!(events, want, "{name} cut at {cut}");
-            assert_eq!(oversized, want_oversized, "{name} cut at {cut}");
-        }
-    }
-}
-
-#[test]
-fn sse_memory_is_bounded_by_the_event_limit() {
-    let mut parser = SseParser::new(100);
-    let huge = format!(
-        "data: {}\n\n: {}\n\n",
-        "z".repeat(1 << 20),
-        "c".repeat(1 << 20)
-    );
-    for piece in huge.as_bytes().chunks(4096) {
-        parser.feed(piece, &mut |_: &[u8], _: &[u8]| panic!("nothing fits"));
-        assert!(
-            parser.retained_bytes() <= 256,
-            "{}",
-            parser.retained_bytes()
-        );
-    }
-    assert_eq!(parser.oversized_events, 1);
 }
 
 // ---------------------------------------------------------------------------
