@@ -76,6 +76,13 @@ fn report_from_a_file() {
 }
 
 #[test]
+fn report_shows_quality_beside_cost_with_intervals() {
+    let out = run(&["report", "tests/data/feedback-scrape.prom"], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    golden("report-quality.txt", &text(&out.stdout));
+}
+
+#[test]
 fn report_from_stdin_matches_the_file() {
     let scrape = std::fs::read(repo().join(SCRAPE)).unwrap();
     let from_stdin = run(&["report", "-"], &scrape);
@@ -206,7 +213,7 @@ fn report_errors() {
         (
             &["report", "--by", "cluster", SCRAPE],
             b"",
-            "model-router: unknown --by \"cluster\" (model, rule or tenant)\n",
+            "model-router: unknown --by \"cluster\" (model, rule, tenant or branch)\n",
         ),
         (
             &["report", "--url", "https://127.0.0.1:9901/stats/prometheus"],

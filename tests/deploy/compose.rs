@@ -315,7 +315,8 @@ fn the_compose_envoy_config_is_the_local_one_modulo_addresses() {
 /// src/metrics.rs (Envoy drops the `wasmcustom.` prefix; a `*_HISTOGRAM`
 /// constant is rendered as `_bucket`, `_sum` and `_count` series).
 pub fn emitted_metric_names() -> BTreeSet<String> {
-    let source = read("crates/core/src/metrics.rs");
+    // The metric names: constants of the core's metrics and feedback modules.
+    let source = read("crates/core/src/metrics.rs") + &read("crates/core/src/feedback.rs");
     let mut names = BTreeSet::new();
     for line in source.lines() {
         let Some(rest) = line.trim().strip_prefix("pub const ") else {
@@ -355,7 +356,7 @@ pub fn emitted_metric_names() -> BTreeSet<String> {
 }
 
 /// `model_router_*` identifiers in a PromQL expression.
-fn metric_names_in(expr: &str) -> Vec<String> {
+pub fn metric_names_in(expr: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = expr;
     while let Some(at) = rest.find("model_router_") {
@@ -436,6 +437,9 @@ fn the_dashboard_queries_metrics_and_labels_the_filter_emits() {
         metrics::REQUESTS.to_string(),
         metrics::FALLBACKS.to_string(),
         format!("{}_bucket", metrics::PROMPT_TOKENS_HISTOGRAM),
+        // Quality beside cost.
+        "model_router_feedback_total".to_string(),
+        "model_router_feedback_score_milli_total".to_string(),
     ] {
         assert!(
             used.contains(&needed),

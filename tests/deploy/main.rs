@@ -17,6 +17,7 @@ mod envoy;
 mod generate;
 mod kubernetes;
 mod oci;
+mod prometheus;
 mod schema;
 mod scrape;
 

@@ -238,6 +238,8 @@ pub struct Setup<'a> {
     /// Serve the listener from a watched LDS file instead of statically,
     /// so [`Envoy::update_policy`] can change the policy of a running Envoy.
     pub lds: bool,
+    /// Envoy worker threads (1 unless set).
+    pub concurrency: Option<u32>,
 }
 
 impl<'a> Setup<'a> {
@@ -251,6 +253,7 @@ impl<'a> Setup<'a> {
             wasm: None,
             edit: None,
             lds: false,
+            concurrency: None,
         }
     }
 }
@@ -315,9 +318,9 @@ impl Envoy {
         command
             .arg("-c")
             .arg(&config_path)
+            .arg("--concurrency")
+            .arg(setup.concurrency.unwrap_or(1).to_string())
             .args([
-                "--concurrency",
-                "1",
                 "--use-dynamic-base-id",
                 "--disable-hot-restart",
                 "-l",

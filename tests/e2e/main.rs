@@ -15,6 +15,7 @@ mod bad_input;
 mod billing;
 mod fallback;
 mod faults;
+mod feedback;
 #[allow(dead_code)] // shared by all test modules; not each uses every helper
 mod harness;
 mod reload;

@@ -14,4 +14,6 @@
 )]
 
 pub mod envoy_config;
+pub mod labels;
+pub mod quality;
 pub mod report;

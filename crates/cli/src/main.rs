@@ -27,11 +27,15 @@ Usage:
   model-router envoy POLICY [--listen ADDR:PORT] [--admin-port N] [--wasm PATH]
                      [--upstream CLUSTER=HOST:PORT]... [--access-log PATH] [--body-limit BYTES]
       Print a complete Envoy bootstrap (JSON, which Envoy reads as YAML too).
-  model-router report [--url URL | FILE] [--by model,rule,tenant] [--json]
+  model-router report [--url URL | FILE] [--by model,rule,tenant,branch] [--json]
       Requests, tokens, cost and savings against the baseline model, per model,
       rule and tenant, from Envoy's Prometheus stats: a scrape saved in FILE
       (- for stdin) or fetched from a loopback URL
       (default http://127.0.0.1:9901/stats/prometheus).
+  model-router labels ACCESS_LOG FEEDBACK_LOG --weak MODEL [-o DATA.jsonl]
+      Join Envoy's access log with a log of feedback (JSONL: the feedback body,
+      plus the application's prompt) into training rows for `train`:
+      label 1 where the weak model's answer was rated bad, 0 where good.
   model-router prices [FILTER] [--json]
       The price catalogue shipped with the router (USD per million tokens), each
       entry with its source and the date it was read; FILTER matches ids and aliases.
@@ -65,6 +69,7 @@ fn run() -> Result<ExitCode, String> {
         "tokens" => count_tokens(&mut parser),
         "envoy" => envoy(&mut parser),
         "report" => report(&mut parser),
+        "labels" => labels(&mut parser),
         "prices" => prices(&mut parser),
         other => Err(format!("unknown command {other:?}\n\n{USAGE}")),
     }
@@ -513,6 +518,38 @@ fn fetch_scrape(url: &str) -> Result<String, String> {
         return Err(format!("{url} answered {status}: {first}"));
     }
     Ok(body)
+}
+
+fn labels(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
+    let (mut files, mut weak, mut output) = (Vec::new(), None, None);
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("weak") => weak = Some(string_value(parser)?),
+            Short('o') | Long("output") => output = Some(string_value(parser)?),
+            Value(v) if files.len() < 2 => files.push(v.string().map_err(|e| e.to_string())?),
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    let [access, feedback] = files.as_slice() else {
+        return Err("labels needs ACCESS_LOG and FEEDBACK_LOG".into());
+    };
+    let weak = weak.ok_or("labels needs --weak MODEL (the model whose failures are labelled)")?;
+    let text = |path: &str| {
+        String::from_utf8(read_input(path)?).map_err(|_| format!("{path} is not UTF-8 text"))
+    };
+    let (rows, stats) = model_router_cli::labels::join(&text(access)?, &text(feedback)?, &weak)
+        .map_err(|e| format!("{feedback}: {e}"))?;
+    match &output {
+        Some(path) => {
+            std::fs::write(path, &rows).map_err(|e| format!("cannot write {path}: {e}"))?
+        }
+        None => print!("{rows}"),
+    }
+    eprintln!(
+        "labels: {} rows from {} feedback ({} for requests not in the access log, {} on other models than {weak}, {} without a prompt)",
+        stats.rows, stats.feedback, stats.unknown, stats.other_model, stats.no_prompt
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn string_value(parser: &mut lexopt::Parser) -> Result<String, String> {

@@ -14,7 +14,10 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
+use model_router_core::feedback;
 use model_router_core::metrics;
+
+use crate::quality::Quality;
 
 /// Label names and values, in the order of the line.
 pub type Labels = Vec<(String, String)>;
@@ -198,10 +201,17 @@ pub enum Dimension {
     Model,
     Rule,
     Tenant,
+    /// A split's branch: a table only when some request was split.
+    Branch,
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 3] = [Dimension::Model, Dimension::Rule, Dimension::Tenant];
+    pub const ALL: [Dimension; 4] = [
+        Dimension::Model,
+        Dimension::Rule,
+        Dimension::Tenant,
+        Dimension::Branch,
+    ];
 
     /// The metric label (and the table's heading).
     pub fn label(self) -> &'static str {
@@ -209,6 +219,7 @@ impl Dimension {
             Dimension::Model => "model",
             Dimension::Rule => "rule",
             Dimension::Tenant => "tenant",
+            Dimension::Branch => "branch",
         }
     }
 
@@ -221,13 +232,13 @@ impl Dimension {
         let mut out = Vec::new();
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             let dimension = Dimension::from_name(name)
-                .ok_or_else(|| format!("unknown --by {name:?} (model, rule or tenant)"))?;
+                .ok_or_else(|| format!("unknown --by {name:?} (model, rule, tenant or branch)"))?;
             if !out.contains(&dimension) {
                 out.push(dimension);
             }
         }
         if out.is_empty() {
-            return Err("--by needs at least one of model, rule, tenant".to_string());
+            return Err("--by needs at least one of model, rule, tenant, branch".to_string());
         }
         Ok(out)
     }
@@ -241,6 +252,8 @@ pub struct Totals {
     pub completion_tokens: u64,
     pub cost_micro_usd: u64,
     pub baseline_cost_micro_usd: u64,
+    /// Feedback on these requests.
+    pub quality: Quality,
     /// Prompt tokens read from the provider's cache, and what they cost.
     pub cached_tokens: u64,
     pub cache_read_cost_micro_usd: u64,
@@ -268,6 +281,9 @@ impl Totals {
             Metric::CompletionTokens => &mut self.completion_tokens,
             Metric::Cost => &mut self.cost_micro_usd,
             Metric::BaselineCost => &mut self.baseline_cost_micro_usd,
+            Metric::Feedback => &mut self.quality.feedback,
+            Metric::FeedbackGood => &mut self.quality.good,
+            Metric::ScoreMilli => &mut self.quality.score_milli,
             Metric::CachedTokens => &mut self.cached_tokens,
             Metric::CacheReadCost => &mut self.cache_read_cost_micro_usd,
             Metric::CacheWriteTokens => &mut self.cache_write_tokens,
@@ -298,6 +314,14 @@ impl Totals {
         );
         map.insert("savings_usd".into(), json!(savings as f64 / 1e6));
         map.insert("savings_percent".into(), json!(self.savings_percent()));
+        let q = self.quality;
+        let interval = q.interval();
+        map.insert("feedback".into(), json!(q.feedback));
+        map.insert("feedback_good".into(), json!(q.good));
+        map.insert("good_rate".into(), json!(q.good_rate()));
+        map.insert("good_rate_low".into(), json!(interval.map(|i| i.0)));
+        map.insert("good_rate_high".into(), json!(interval.map(|i| i.1)));
+        map.insert("mean_score".into(), json!(q.mean_score()));
         map.insert("cached_tokens".into(), json!(self.cached_tokens));
         map.insert(
             "cache_read_cost_micro_usd".into(),
@@ -327,6 +351,10 @@ enum Metric {
     CompletionTokens,
     Cost,
     BaselineCost,
+    Feedback,
+    /// Feedback with verdict `good` (a label of `model_router_feedback_total`).
+    FeedbackGood,
+    ScoreMilli,
     CachedTokens,
     CacheReadCost,
     CacheWriteTokens,
@@ -334,6 +362,17 @@ enum Metric {
 }
 
 impl Metric {
+    /// What a sample adds to: good feedback counts twice (all and good).
+    fn of(sample: &PromSample) -> Vec<Metric> {
+        match Metric::from_name(&sample.name) {
+            Some(Metric::Feedback) if sample.label("verdict") == Some("good") => {
+                vec![Metric::Feedback, Metric::FeedbackGood]
+            }
+            Some(metric) => vec![metric],
+            None => Vec::new(),
+        }
+    }
+
     fn from_name(name: &str) -> Option<Metric> {
         Some(match name {
             metrics::REQUESTS => Metric::Requests,
@@ -341,6 +380,8 @@ impl Metric {
             metrics::COMPLETION_TOKENS => Metric::CompletionTokens,
             metrics::COST => Metric::Cost,
             metrics::BASELINE_COST => Metric::BaselineCost,
+            feedback::FEEDBACK => Metric::Feedback,
+            feedback::FEEDBACK_SCORE => Metric::ScoreMilli,
             metrics::CACHED_PROMPT_TOKENS => Metric::CachedTokens,
             metrics::CACHE_READ_COST => Metric::CacheReadCost,
             metrics::CACHE_WRITE_TOKENS => Metric::CacheWriteTokens,
@@ -371,6 +412,12 @@ pub struct Report {
     pub rejected: Vec<(String, u64)>,
     /// Whether the scrape had any of the router's counters at all.
     pub has_router_metrics: bool,
+    /// Feedback naming unknown (or expired) request ids.
+    pub feedback_unknown: u64,
+    /// Feedback bodies or headers refused as invalid.
+    pub feedback_invalid: u64,
+    /// Requests overwritten in the feedback store.
+    pub feedback_evicted: u64,
     /// Prompt-cache reads and writes per model (models with any).
     pub cache_by_model: Vec<(String, Totals)>,
 }
@@ -383,6 +430,7 @@ pub fn build(samples: &[PromSample], dimensions: &[Dimension]) -> Report {
     let mut rejected: BTreeMap<String, u64> = BTreeMap::new();
     let mut usage_missing = 0u64;
     let mut has_router_metrics = false;
+    let (mut unknown, mut invalid, mut evicted) = (0u64, 0u64, 0u64);
     let mut cache_by_model: BTreeMap<String, Totals> = BTreeMap::new();
     let label = |s: &PromSample, name: &str| s.label(name).unwrap_or(metrics::NONE).to_string();
     for sample in samples {
@@ -393,19 +441,28 @@ pub fn build(samples: &[PromSample], dimensions: &[Dimension]) -> Report {
         let Some(value) = sample.as_u64() else {
             continue;
         };
-        if let Some(metric) = Metric::from_name(&sample.name) {
-            total.add(metric, value);
+        let found = Metric::of(sample);
+        for metric in &found {
+            total.add(*metric, value);
             cache_by_model
                 .entry(label(sample, Dimension::Model.label()))
                 .or_default()
-                .add(metric, value);
+                .add(*metric, value);
             for (dimension, group) in dimensions.iter().zip(groups.iter_mut()) {
                 group
                     .entry(label(sample, dimension.label()))
                     .or_default()
-                    .add(metric, value);
+                    .add(*metric, value);
             }
-        } else if sample.name == metrics::FALLBACKS {
+        }
+        let count = match sample.name.as_str() {
+            feedback::FEEDBACK_UNKNOWN => &mut unknown,
+            feedback::FEEDBACK_INVALID => &mut invalid,
+            feedback::FEEDBACK_EVICTED => &mut evicted,
+            _ => &mut 0,
+        };
+        *count = count.saturating_add(value);
+        if sample.name == metrics::FALLBACKS {
             let count = fallbacks
                 .entry((label(sample, "from"), label(sample, "to")))
                 .or_default();
@@ -432,6 +489,8 @@ pub fn build(samples: &[PromSample], dimensions: &[Dimension]) -> Report {
                 rows,
             }
         })
+        // No split decided any request: a branch table would be one `none` row.
+        .filter(|t| t.dimension != Dimension::Branch || t.rows.iter().any(|r| r.0 != metrics::NONE))
         .collect();
     let mut fallbacks: Vec<(String, String, u64)> = fallbacks
         .into_iter()
@@ -446,6 +505,9 @@ pub fn build(samples: &[PromSample], dimensions: &[Dimension]) -> Report {
         usage_missing,
         rejected: rejected.into_iter().filter(|(_, n)| *n > 0).collect(),
         has_router_metrics,
+        feedback_unknown: unknown,
+        feedback_invalid: invalid,
+        feedback_evicted: evicted,
         cache_by_model: cache_by_model
             .into_iter()
             .filter(|(_, t)| t.has_cache())
@@ -493,7 +555,23 @@ const COLUMNS: [&str; 7] = [
     "savings %",
 ];
 
-fn cells(totals: &Totals) -> [String; 7] {
+/// Shown when the scrape has any feedback.
+const QUALITY_COLUMNS: [&str; 3] = ["feedback", "good rate [95% CI]", "mean score"];
+
+fn cells(totals: &Totals, quality: bool) -> Vec<String> {
+    let mut cells = cost_cells(totals).to_vec();
+    if quality {
+        let q = &totals.quality;
+        cells.extend([
+            group_digits(q.feedback.into()),
+            q.format_rate(),
+            q.format_mean(),
+        ]);
+    }
+    cells
+}
+
+fn cost_cells(totals: &Totals) -> [String; 7] {
     [
         group_digits(totals.requests.into()),
         group_digits(totals.prompt_tokens.into()),
@@ -514,8 +592,9 @@ pub fn render(report: &Report) -> String {
         );
         return out;
     }
+    let quality = report.total.quality.feedback > 0;
     for table in &report.tables {
-        render_table(&mut out, table, &report.total);
+        render_table(&mut out, table, &report.total, quality);
         out.push('\n');
     }
     if !report.cache_by_model.is_empty() {
@@ -550,6 +629,7 @@ pub fn render(report: &Report) -> String {
             .collect();
         let _ = writeln!(out, "Rejected: {}", list.join(", "));
     }
+    render_feedback_line(&mut out, report);
     if report.usage_missing > 0 {
         let _ = writeln!(
             out,
@@ -558,6 +638,28 @@ pub fn render(report: &Report) -> String {
         );
     }
     out
+}
+
+/// One line on feedback: how much was attributed, and how much could not be.
+fn render_feedback_line(out: &mut String, report: &Report) {
+    let q = &report.total.quality;
+    if q.feedback == 0
+        && report.feedback_unknown == 0
+        && report.feedback_invalid == 0
+        && report.feedback_evicted == 0
+    {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Feedback: {} attributed (good {}, mean score {}); {} for unknown or expired request ids; {} invalid; {} requests overwritten before any feedback",
+        group_digits(q.feedback.into()),
+        q.format_rate(),
+        q.format_mean(),
+        group_digits(report.feedback_unknown.into()),
+        group_digits(report.feedback_invalid.into()),
+        group_digits(report.feedback_evicted.into()),
+    );
 }
 
 const CACHE_COLUMNS: [&str; 4] = [
@@ -587,14 +689,18 @@ fn render_cache(out: &mut String, rows: &[(String, Totals)], total: &Totals) {
     write_rows(out, "Prompt cache by model:", "model", &heading, &rows);
 }
 
-fn render_table(out: &mut String, table: &Table, total: &Totals) {
+fn render_table(out: &mut String, table: &Table, total: &Totals, quality: bool) {
     let mut rows: Vec<(String, Vec<String>)> = table
         .rows
         .iter()
-        .map(|(key, totals)| (key.clone(), cells(totals).to_vec()))
+        .map(|(key, totals)| (key.clone(), cells(totals, quality)))
         .collect();
-    rows.push(("total".to_string(), cells(total).to_vec()));
-    let heading: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
+    rows.push(("total".to_string(), cells(total, quality)));
+    let mut columns = COLUMNS.to_vec();
+    if quality {
+        columns.extend(QUALITY_COLUMNS);
+    }
+    let heading: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
     let title = format!("By {}:", table.dimension.label());
     write_rows(out, &title, table.dimension.label(), &heading, &rows);
 }
@@ -671,6 +777,9 @@ pub fn to_json(report: &Report) -> Value {
             .map(|(reason, n)| json!({"reason": reason, "count": n}))
             .collect::<Vec<_>>(),
         "usage_missing": report.usage_missing,
+        "feedback_unknown": report.feedback_unknown,
+        "feedback_invalid": report.feedback_invalid,
+        "feedback_evicted": report.feedback_evicted,
         "cache_by_model": report.cache_by_model.iter()
             .map(|(model, t)| json!({
                 "model": model,

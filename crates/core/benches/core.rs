@@ -24,6 +24,9 @@ use model_router_core::tokens::{self, Encoding};
 use model_router_core::translate::{self, ResponseContext, Target};
 use model_router_core::usage::{ResponseFormat, UsageReader};
 
+#[path = "../../../tests/support/scale_policy.rs"]
+mod scale_policy;
+
 const POLICY: &str = include_str!("../../../examples/policy.json");
 /// The policy of `scripts/bench`'s whole-proxy runs.
 const BENCH_POLICY: &str = include_str!("policy.json");
@@ -345,9 +348,44 @@ fn translation(c: &mut Criterion) {
     group.finish();
 }
 
+/// The decision on a 1 KB chat body that matches no task (so every task
+/// is tried) and the policy compile, for the example policy and for it plus
+/// 10 / 100 / 1,000 generated tasks (20 keywords + 1 regex each) and rules.
+fn policy_scale(c: &mut Criterion) {
+    let headers = Headers::new();
+    let body = scale_policy::chat_body_1k();
+    let mut group = c.benchmark_group("policy_scale");
+    configure(&mut group);
+    for n in [0usize, 10, 100, 1000] {
+        let json = scale_policy::scale_policy(n);
+        let policy = Policy::from_json(&json).unwrap();
+        for e in policy.encodings() {
+            tokens::preload(e).unwrap();
+        }
+        group.bench_with_input(BenchmarkId::new("decide_1k", n), &policy, |b, policy| {
+            b.iter(|| {
+                decide(
+                    policy,
+                    &Request {
+                        shape: ApiShape::ChatCompletions,
+                        path: CHAT_PATH,
+                        headers: &headers,
+                        body: black_box(body.as_bytes()),
+                    },
+                )
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("compile", n), &json, |b, json| {
+            b.iter(|| Policy::from_json(black_box(json)).unwrap())
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     decision,
+    policy_scale,
     token_counting,
     parsing_and_rewrite,
     request_path,

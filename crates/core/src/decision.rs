@@ -401,7 +401,10 @@ fn choose_target<'p>(
             }
         }
     }
-    for (i, rule) in policy.rules.iter().enumerate() {
+    for i in policy.rule_index.candidates(signals.task) {
+        let Some(rule) = policy.rules.get(i) else {
+            continue;
+        };
         if rule.when.holds(signals)? {
             return Ok((DecidedBy::Rule(i), std::borrow::Cow::Borrowed(&rule.target)));
         }

@@ -71,8 +71,8 @@ pub fn upstream_request(policy: &Policy, decision: &Decision, path: &str, body: 
     })
 }
 
-/// `record` (a JSON object's text) with `fields` appended.
-fn append_fields(record: &str, fields: &[(&str, Value)]) -> String {
+/// `record` (a JSON object) with `fields` appended, without parsing it again.
+pub fn append_fields(record: &str, fields: &[(&str, Value)]) -> String {
     let Some(open) = record.trim_end().strip_suffix('}') else {
         return record.to_string();
     };

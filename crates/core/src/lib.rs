@@ -23,16 +23,19 @@
 
 pub mod actions;
 pub mod billing;
-pub mod catalog;
+
 pub mod condition;
 pub mod cost;
 pub mod decision;
 pub mod explain;
+pub mod feedback;
 pub mod headers;
 pub mod ids;
 pub mod metrics;
 pub mod models_list;
 pub mod policy;
+/// The dated price catalogue (in `policy`, whose pricing it feeds).
+pub use policy::catalog;
 pub mod range;
 pub mod request;
 pub mod rewrite;

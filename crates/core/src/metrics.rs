@@ -52,8 +52,20 @@ pub const PROMPT_TOKENS_HISTOGRAM: &str = "model_router_request_prompt_tokens";
 pub const DECISION_TIME_HISTOGRAM: &str = "model_router_decision_duration_us";
 
 /// Every label any metric carries (the Envoy `stats_tags` are generated from this).
-pub const LABELS: [&str; 9] = [
-    "model", "rule", "cluster", "task", "tenant", "reason", "from", "to", "field",
+pub const LABELS: [&str; 13] = [
+    "model",
+    "rule",
+    "cluster",
+    "task",
+    "tenant",
+    "reason",
+    "from",
+    "to",
+    "branch",
+    "verdict",
+    "classifier",
+    "bucket",
+    "field",
 ];
 
 /// Label value for "not known / not applicable".

@@ -9,6 +9,7 @@ use model_router_core::billing::billed_usage;
 use model_router_core::cost::Usage;
 use model_router_core::decision::{decide, Decision, Request};
 use model_router_core::explain::{self, with_billing, Billing};
+use model_router_core::feedback;
 use model_router_core::headers::{Headers, DECISION_STATE, OWN_PREFIX};
 use model_router_core::metrics::{self, Completion, UsageSource};
 use model_router_core::policy::{ModelId, Policy};
@@ -35,6 +36,8 @@ enum Phase {
         path: String,
         headers: Headers,
     },
+    /// A feedback request, answered locally at the end of its body.
+    Feedback,
     /// Decided and forwarded; the response is being read.
     InFlight(Box<InFlight>),
     /// Counted: nothing more to do.
@@ -46,6 +49,8 @@ struct InFlight {
     tenant: String,
     /// The decision's audit record (JSON), as set in filter state.
     audit: String,
+    /// Envoy's `x-request-id`, for feedback on this request.
+    request_id: Option<String>,
     decision_micros: u64,
     attempts: u32,
     /// None until the response headers arrive, and for error responses.
@@ -81,7 +86,17 @@ impl Downstream {
         if glue::answer_models(host, &shared.policy, &headers) {
             return Flow::Pause;
         }
+        if let Some(value) = headers.get(feedback::FEEDBACK_HEADER) {
+            shared.record(host, &crate::feedback::from_header(host, value));
+        }
         let path = headers.get(":path").unwrap_or_default().to_string();
+        if is_feedback(&path) && headers.get(":method") == Some("POST") {
+            if end_of_stream {
+                return self.answer_feedback(host, &shared, &[]);
+            }
+            self.phase = Phase::Feedback;
+            return Flow::Pause;
+        }
         let shape = match ApiShape::from_path(&path) {
             Some(shape) if headers.get(":method") == Some("POST") => shape,
             _ => return Flow::Continue,
@@ -100,6 +115,15 @@ impl Downstream {
     }
 
     pub fn on_request_body(&mut self, host: &impl Host, size: usize, end_of_stream: bool) -> Flow {
+        if matches!(self.phase, Phase::Feedback) {
+            return match (&self.shared, end_of_stream) {
+                (Some(shared), true) => {
+                    let shared = Rc::clone(shared);
+                    self.answer_feedback(host, &shared, &host.request_body(size))
+                }
+                _ => Flow::Pause,
+            };
+        }
         if !matches!(self.phase, Phase::Buffering { .. }) {
             return Flow::Continue;
         }
@@ -165,6 +189,9 @@ impl Downstream {
         for (name, value) in actions::response_headers(policy, &flight.decision, flight.attempts) {
             host.set_response_header(name, Some(&value));
         }
+        if let Some(id) = &flight.request_id {
+            host.set_response_header(feedback::REQUEST_ID_HEADER, Some(id));
+        }
         if end_of_stream {
             self.finish_reading(host);
         }
@@ -225,7 +252,11 @@ impl Downstream {
         }
         let tenant = tenant(shared, headers);
         // Set now so that a request that never completes is logged with its decision.
+        let request_id = headers.get(feedback::ENVOY_REQUEST_ID).map(str::to_string);
         let mut audit = explain::audit_record(policy, &decision, &tenant);
+        if let Some(id) = &request_id {
+            audit = explain::append_fields(&audit, &[("request_id", id.as_str().into())]);
+        }
         if let Some(note) = &note {
             audit = explain::with_translation(&audit, note);
             shared.record(host, &translation::samples(note));
@@ -236,6 +267,7 @@ impl Downstream {
             decision,
             tenant,
             audit,
+            request_id,
             decision_micros,
             attempts: 1,
             reader: None,
@@ -298,6 +330,7 @@ impl Downstream {
             decision_micros: flight.decision_micros,
         };
         shared.record(host, &metrics::samples(policy, &done));
+        let mut audit = None;
         if let Some(usage) = usage {
             let served =
                 served_model(&flight.decision, flight.attempts).and_then(|id| policy.model(id));
@@ -307,9 +340,37 @@ impl Downstream {
                 usage,
                 source: source.name(),
             };
-            host.set_filter_state(DECISION_STATE, &with_billing(&flight.audit, &billing));
+            let billed = with_billing(&flight.audit, &billing);
+            host.set_filter_state(DECISION_STATE, &billed);
+            audit = Some(billed);
+        }
+        if let Some(id) = &flight.request_id {
+            let audit = audit.as_deref().unwrap_or(&flight.audit);
+            shared.record(host, &crate::feedback::remember(host, id, audit));
         }
     }
+
+    /// Answers a feedback request: 204, or 400 naming what is wrong.
+    fn answer_feedback(&mut self, host: &impl Host, shared: &Shared, body: &[u8]) -> Flow {
+        self.phase = Phase::Done;
+        match crate::feedback::endpoint(host, body) {
+            Ok(samples) => {
+                shared.record(host, &samples);
+                host.send_json_reply(204, "");
+            }
+            Err((reply, samples)) => {
+                shared.record(host, &samples);
+                host.send_json_reply(400, &reply);
+            }
+        }
+        Flow::Pause
+    }
+}
+
+/// `{any prefix}/v1/router/feedback`, with or without a query.
+fn is_feedback(path: &str) -> bool {
+    let path = path.split('?').next().unwrap_or_default();
+    path.ends_with(feedback::FEEDBACK_PATH)
 }
 
 /// The tenant label: the policy's tenant header, folded to bound cardinality.

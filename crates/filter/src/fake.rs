@@ -17,7 +17,13 @@ pub struct FakeHost {
     /// The VM's metrics: shared by the hosts of one VM's requests (`next`),
     /// as metric ids are per VM in Envoy.
     pub metrics: Rc<RefCell<Metrics>>,
+    /// Envoy's shared data: shared by every host made with `next`, as it is
+    /// by every worker in Envoy. Key → (value, CAS token).
+    pub shared_data: Rc<RefCell<SharedData>>,
 }
+
+/// Shared-data key → (value, CAS token).
+pub type SharedData = BTreeMap<String, (Vec<u8>, u32)>;
 
 #[derive(Default)]
 pub struct Metrics {
@@ -53,7 +59,12 @@ impl FakeHost {
     pub fn next(&self, headers: &[(&str, &str)], body: &str) -> FakeHost {
         let host = FakeHost::with_request(headers, body);
         let metrics = Rc::clone(&self.metrics);
-        FakeHost { metrics, ..host }
+        let shared_data = Rc::clone(&self.shared_data);
+        FakeHost {
+            metrics,
+            shared_data,
+            ..host
+        }
     }
 
     pub fn request_header(&self, name: &str) -> Option<String> {
@@ -81,6 +92,10 @@ impl FakeHost {
             .and_then(|id| metrics.values.get(id))
             .cloned()
             .unwrap_or_default()
+    }
+
+    pub fn metric_names(&self) -> Vec<String> {
+        self.metrics.borrow().ids.keys().cloned().collect()
     }
 
     pub fn counter(&self, name: &str) -> u64 {
@@ -190,5 +205,24 @@ impl Host for FakeHost {
     fn update_metric(&self, _kind: Kind, id: u32, value: u64) {
         let mut metrics = self.metrics.borrow_mut();
         metrics.values.entry(id).or_default().push(value);
+    }
+
+    fn get_shared_data(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        match self.shared_data.borrow().get(key) {
+            Some((value, cas)) => (Some(value.clone()), Some(*cas)),
+            None => (None, None),
+        }
+    }
+
+    fn set_shared_data(&self, key: &str, value: Option<&[u8]>, cas: Option<u32>) -> bool {
+        let mut data = self.shared_data.borrow_mut();
+        let current = data.get(key).map(|(_, c)| *c);
+        // Envoy: a CAS of 0 (or none) always writes; otherwise it must match.
+        if cas.is_some_and(|c| c != 0 && Some(c) != current) {
+            return false;
+        }
+        let next = current.unwrap_or(0) + 1;
+        data.insert(key.to_string(), (value.unwrap_or_default().to_vec(), next));
+        true
     }
 }

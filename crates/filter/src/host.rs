@@ -49,4 +49,11 @@ pub trait Host {
     fn define_metric(&self, kind: Kind, name: &str) -> Option<u32>;
     /// Adds to a counter or records a histogram value.
     fn update_metric(&self, kind: Kind, id: u32, value: u64);
+    /// Shared data (one key-value store for every VM and worker of Envoy):
+    /// the value of `key` and its CAS token, `(None, None)` if unset.
+    fn get_shared_data(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>);
+    /// Sets `key` (`None` stores an empty value: shared data has no delete),
+    /// only if its CAS token is still `cas` (when given). `false` on a CAS
+    /// mismatch or another failure.
+    fn set_shared_data(&self, key: &str, value: Option<&[u8]>, cas: Option<u32>) -> bool;
 }

@@ -23,6 +23,7 @@
 )]
 
 pub mod downstream;
+pub mod feedback;
 pub mod host;
 pub mod metrics;
 pub mod root;
@@ -37,6 +38,8 @@ mod wasm;
 mod fake;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_feedback;
 #[cfg(test)]
 mod tests_translation;
 

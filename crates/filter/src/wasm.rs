@@ -112,6 +112,24 @@ impl Host for ProxyWasm {
             log::warn!("model-router: cannot update metric {id}: {status:?}");
         }
     }
+
+    fn get_shared_data(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        hostcalls::get_shared_data(key).unwrap_or_else(|status| {
+            log::warn!("model-router: cannot read shared data {key}: {status:?}");
+            (None, None)
+        })
+    }
+
+    fn set_shared_data(&self, key: &str, value: Option<&[u8]>, cas: Option<u32>) -> bool {
+        match hostcalls::set_shared_data(key, value, cas) {
+            Ok(()) => true,
+            Err(proxy_wasm::types::Status::CasMismatch) => false,
+            Err(status) => {
+                log::warn!("model-router: cannot write shared data {key}: {status:?}");
+                false
+            }
+        }
+    }
 }
 
 /// Header values that are not UTF-8 are converted lossily: they can still

@@ -9,6 +9,13 @@
 //! robin), so two runs send the same sequence. A string in the body may hold
 //! `{{document:N}}`, replaced by N words of generated prose (long documents
 //! without megabytes in the file).
+//!
+//! Scripted raters: a line's optional `"feedback": {"MODEL": P, "*": P}`
+//! rates each answer of that line through the router's feedback endpoint
+//! (`POST /v1/router/feedback` with the response's
+//! `x-model-router-request-id`): `good` with probability P for the model
+//! that answered (`*` for any other), deterministically per request, so the
+//! report's quality columns have something true to show.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
@@ -52,6 +59,9 @@ struct Entry {
     #[serde(default = "chat_path")]
     path: String,
     body: Value,
+    /// Model (or `*`) → probability that a rater calls its answer good.
+    #[serde(default)]
+    feedback: BTreeMap<String, f64>,
 }
 
 fn one() -> u32 {
@@ -68,6 +78,7 @@ struct Prepared {
     headers: Vec<(String, String)>,
     path: String,
     body: Vec<u8>,
+    feedback: BTreeMap<String, f64>,
 }
 
 struct Options {
@@ -86,6 +97,8 @@ struct Outcome {
     status: Result<u16, String>,
     model: Option<String>,
     attempts: u32,
+    /// The verdict posted as feedback on this answer, if any.
+    rated: Option<&'static str>,
 }
 
 fn main() -> ExitCode {
@@ -206,7 +219,7 @@ fn run(options: &Options) -> Result<bool, String> {
                 if failing.load(Ordering::SeqCst) >= GIVE_UP_AFTER {
                     break;
                 }
-                let outcome = send(&agent, &options.url, entry, request);
+                let outcome = send(&agent, &options.url, entry, request, i);
                 if outcome.status.is_ok() {
                     failing.store(0, Ordering::SeqCst);
                 } else {
@@ -275,6 +288,7 @@ fn prepare(entry: &Entry) -> Result<Prepared, String> {
         headers,
         path,
         body,
+        feedback: entry.feedback.clone(),
     })
 }
 
@@ -366,7 +380,7 @@ fn document(words: usize) -> String {
     out
 }
 
-fn send(agent: &ureq::Agent, base: &str, entry: usize, request: &Prepared) -> Outcome {
+fn send(agent: &ureq::Agent, base: &str, entry: usize, request: &Prepared, n: usize) -> Outcome {
     let url = format!("{base}{}", request.path);
     let mut builder = ureq::http::Request::builder().method("POST").uri(&url);
     for (name, value) in &request.headers {
@@ -377,6 +391,7 @@ fn send(agent: &ureq::Agent, base: &str, entry: usize, request: &Prepared) -> Ou
         status: Err(e),
         model: None,
         attempts: 0,
+        rated: None,
     };
     let http_request = match builder.body(request.body.clone()) {
         Ok(r) => r,
@@ -394,6 +409,7 @@ fn send(agent: &ureq::Agent, base: &str, entry: usize, request: &Prepared) -> Ou
             .map(str::to_string)
     };
     let model = header("x-model-router-model");
+    let request_id = header("x-model-router-request-id");
     let attempts = header("x-model-router-attempts")
         .or_else(|| header("x-envoy-attempt-count"))
         .and_then(|v| v.parse().ok())
@@ -404,12 +420,46 @@ fn send(agent: &ureq::Agent, base: &str, entry: usize, request: &Prepared) -> Ou
     if let Err(e) = response.body_mut().as_reader().read_to_end(&mut sink) {
         return failed(format!("reading the body: {e}"));
     }
+    let rated = match (&request_id, &model) {
+        (Some(id), Some(model)) if status == 200 => rate(agent, base, request, model, id, n),
+        _ => None,
+    };
     Outcome {
         entry,
         status: Ok(status),
         model,
         attempts,
+        rated,
     }
+}
+
+/// The scripted rater: posts `good` or `bad` on one answer (request `n`).
+fn rate(
+    agent: &ureq::Agent,
+    base: &str,
+    request: &Prepared,
+    model: &str,
+    request_id: &str,
+    n: usize,
+) -> Option<&'static str> {
+    let p = request
+        .feedback
+        .get(model)
+        .or_else(|| request.feedback.get("*"))?;
+    let verdict = if verdict_draw(n) < *p { "good" } else { "bad" };
+    let body = serde_json::json!({"request_id": request_id, "verdict": verdict}).to_string();
+    let response = agent
+        .post(&format!("{base}/v1/router/feedback"))
+        .header("content-type", "application/json")
+        .send(body.as_bytes())
+        .ok()?;
+    (response.status().as_u16() == 204).then_some(verdict)
+}
+
+/// A deterministic draw in [0, 1) for request `n` (a golden-ratio sequence:
+/// evenly spread, the same in every run).
+fn verdict_draw(n: usize) -> f64 {
+    (n as f64 * 0.618_033_988_749_895).fract()
 }
 
 /// A one-line progress bar on stderr, redrawn in place on a terminal; one
@@ -561,10 +611,19 @@ fn summarise(
         0.0
     };
     out.push_str(&format!(
-        "Sent {} requests in {secs:.1}s ({rate:.0} req/s, concurrency {concurrency}): {}\n\n",
+        "Sent {} requests in {secs:.1}s ({rate:.0} req/s, concurrency {concurrency}): {}\n",
         outcomes.len(),
         counts(&all_statuses)
     ));
+    let good = outcomes.iter().filter(|o| o.rated == Some("good")).count();
+    let bad = outcomes.iter().filter(|o| o.rated == Some("bad")).count();
+    if good + bad > 0 {
+        out.push_str(&format!(
+            "Rated {} answers through the feedback endpoint: {good} good, {bad} bad\n",
+            good + bad
+        ));
+    }
+    out.push('\n');
     for row in std::iter::once(&heading).chain(&table) {
         let [name, sent, status, retried, models] = row;
         let [w0, w1, w2, w3, _] = widths;

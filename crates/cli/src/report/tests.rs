@@ -258,3 +258,41 @@ fn only_loopback_http_urls() {
         assert!(check_loopback_http_url(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn feedback_sums_into_quality_and_a_branch_table_appears_only_for_splits() {
+    let scrape = r#"model_router_requests_total{model="s",rule="faq",tenant="t"} 4
+model_router_feedback_total{model="s",rule="faq",branch="none",tenant="t",verdict="good"} 3
+model_router_feedback_total{model="s",rule="faq",branch="none",tenant="t",verdict="bad"} 1
+model_router_feedback_score_milli_total{model="s",rule="faq",branch="none",tenant="t",verdict="good"} 2700
+model_router_feedback_unknown_total 2
+"#;
+    let samples = parse_exposition(scrape).unwrap();
+    let report = build(&samples, &Dimension::ALL);
+    let q = report.total.quality;
+    assert_eq!((q.feedback, q.good, q.score_milli), (4, 3, 2700));
+    assert_eq!(report.feedback_unknown, 2);
+    // No split: no branch table.
+    assert!(report
+        .tables
+        .iter()
+        .all(|t| t.dimension != Dimension::Branch));
+    let split = scrape.replace("branch=\"none\"", "branch=\"a\"");
+    let report = build(&parse_exposition(&split).unwrap(), &Dimension::ALL);
+    let branch = report
+        .tables
+        .iter()
+        .find(|t| t.dimension == Dimension::Branch)
+        .unwrap();
+    assert_eq!(
+        branch
+            .rows
+            .iter()
+            .find(|r| r.0 == "a")
+            .unwrap()
+            .1
+            .quality
+            .feedback,
+        4
+    );
+}

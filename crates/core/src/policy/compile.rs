@@ -1,17 +1,19 @@
 //! RawPolicy → Policy: every check happens here, once, at load time.
 
+use std::collections::HashMap;
+
 use regex::Regex;
 
 use super::pricing::{priced, CatalogCache};
 use super::raw::*;
 use super::{
     HeaderNames, Model, ModelId, Policy, PolicyError, RequestedModelPolicy, RetrySettings, Rule,
-    Target, TaskId,
+    RuleIndex, Target, TaskId,
 };
 use crate::condition::{Condition, HeaderTest, PathTest, Range};
 use crate::headers::DEFAULT_CLUSTER_HEADER;
 use crate::request::{Api, ApiSet, ApiShape, Ratio};
-use crate::task::Task;
+use crate::task::{Task, TaskMatcher, TaskSource};
 use crate::tokens::Encoding;
 
 const DEFAULT_OUTPUT_TOKENS: u64 = 1024;
@@ -21,6 +23,11 @@ const DEFAULT_MAX_TENANTS: usize = 50;
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 pub(super) fn compile_json(json: &str) -> Result<Policy, PolicyError> {
+    // Valid policies parse without path tracking (a third of a large
+    // policy's load time); an invalid one is parsed again to name the path.
+    if let Ok(raw) = serde_json::from_str::<RawPolicy>(json) {
+        return compile(raw);
+    }
     let mut de = serde_json::Deserializer::from_str(json);
     let raw: RawPolicy = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -35,11 +42,12 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
     let default_encoding = encoding(raw.default_encoding.as_deref(), "default_encoding")?
         .unwrap_or(Encoding::O200kBase);
     let models = compile_models(&raw, default_encoding)?;
-    let tasks = compile_tasks(&raw)?;
+    let (tasks, task_matcher) = compile_tasks(&raw)?;
     let scope = Scope {
         models: &models,
-        tasks: &tasks,
+        task_ids: first_index(tasks.iter().map(|t| t.name.as_str())),
     };
+    let rule_ids = first_index(raw.rules.iter().map(|r| r.name.as_str()));
 
     let mut rules = Vec::with_capacity(raw.rules.len());
     for (i, rule) in raw.rules.iter().enumerate() {
@@ -50,7 +58,7 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
                 "must not be empty",
             ));
         }
-        if let Some(j) = raw.rules.iter().take(i).position(|r| r.name == rule.name) {
+        if let Some(&j) = rule_ids.get(rule.name.as_str()).filter(|&&j| j < i) {
             return Err(PolicyError::new(
                 format!("{path}.name"),
                 format!("duplicate rule name {:?} (also rules[{j}])", rule.name),
@@ -70,6 +78,7 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
     }
     let default = scope.target(&raw.default, "default")?;
     check_apis(&rules, &default, &models)?;
+    let rule_index = RuleIndex::new(&rules, tasks.len());
 
     let requested_model = match &raw.requested_model {
         None => RequestedModelPolicy::default(),
@@ -120,6 +129,8 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
         token_counting: raw.token_counting,
         default_image_tokens: raw.default_image_tokens,
         translate: raw.translate.unwrap_or(true),
+        task_matcher,
+        rule_index,
         models,
     })
 }
@@ -192,8 +203,11 @@ fn compile_models(raw: &RawPolicy, default_encoding: Encoding) -> Result<Vec<Mod
     Ok(models)
 }
 
-fn compile_tasks(raw: &RawPolicy) -> Result<Vec<Task>, PolicyError> {
+fn compile_tasks(raw: &RawPolicy) -> Result<(Vec<Task>, TaskMatcher), PolicyError> {
     let mut tasks = Vec::with_capacity(raw.tasks.0.len());
+    let mut sources = Vec::with_capacity(raw.tasks.0.len());
+    let mut pattern_count: usize = 0;
+    let mut checker = PatternChecker::new();
     for (name, t) in &raw.tasks.0 {
         let path = format!("tasks.{name}");
         if t.keywords.is_empty() && t.patterns.is_empty() {
@@ -202,34 +216,83 @@ fn compile_tasks(raw: &RawPolicy) -> Result<Vec<Task>, PolicyError> {
                 "needs at least one keyword or pattern",
             ));
         }
-        let mut detectors = Vec::new();
         if let Some(i) = t.keywords.iter().position(|k| k.trim().is_empty()) {
             return Err(PolicyError::new(
                 format!("{path}.keywords[{i}]"),
                 "must not be empty",
             ));
         }
-        if !t.keywords.is_empty() {
-            let regex = Task::keyword_regex(&t.keywords)
-                .map_err(|e| PolicyError::new(format!("{path}.keywords"), e.to_string()))?;
-            detectors.push(regex);
-        }
+        let mut patterns = Vec::with_capacity(t.patterns.len());
         for (i, pattern) in t.patterns.iter().enumerate() {
-            detectors.push(regex(pattern, &format!("{path}.patterns[{i}]"))?);
+            patterns.push(checker.check(pattern, &format!("{path}.patterns[{i}]"))?);
         }
+        pattern_count = pattern_count.saturating_add(t.patterns.len());
         tasks.push(Task {
             name: name.clone(),
-            detectors,
+            scan: t.scan,
+        });
+        sources.push(TaskSource {
+            keywords: &t.keywords,
+            patterns,
             scan: t.scan,
         });
     }
-    Ok(tasks)
+    // Each pattern is within REGEX_SIZE_LIMIT (checked above); the set of
+    // all of them is bounded by their sum.
+    let set_limit = REGEX_SIZE_LIMIT.saturating_mul(pattern_count.max(1));
+    let matcher = TaskMatcher::new(&sources, set_limit)
+        .map_err(|e| PolicyError::new("tasks", e.to_string()))?;
+    Ok((tasks, matcher))
+}
+
+/// Checks task patterns one by one as `regex` would build each alone (its
+/// parser, its Thompson NFA size bound REGEX_SIZE_LIMIT), so that errors
+/// name their JSON path, without building per-pattern search engines: the
+/// matcher builds one for all patterns. The NFA compiler is reused (a
+/// fresh one allocates ~1 ms of tables); the parser is not, since its
+/// translator keeps flags such as `(?i)` from one pattern to the next.
+struct PatternChecker {
+    compiler: regex_automata::nfa::thompson::Compiler,
+}
+
+impl PatternChecker {
+    fn new() -> PatternChecker {
+        let mut compiler = regex_automata::nfa::thompson::Compiler::new();
+        compiler.configure(
+            regex_automata::nfa::thompson::Config::new()
+                .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
+                .shrink(false),
+        );
+        PatternChecker { compiler }
+    }
+
+    fn check(&mut self, pattern: &str, path: &str) -> Result<regex_syntax::hir::Hir, PolicyError> {
+        let invalid =
+            |e: &dyn std::fmt::Display| PolicyError::new(path, format!("invalid regex: {e}"));
+        let hir = regex_syntax::Parser::new()
+            .parse(pattern)
+            .map_err(|e| invalid(&e))?;
+        self.compiler
+            .build_from_hir(&hir)
+            .map_err(|e| invalid(&e))?;
+        Ok(hir)
+    }
 }
 
 /// Names a condition or target may refer to.
 struct Scope<'a> {
     models: &'a [Model],
-    tasks: &'a [Task],
+    /// Task name → its index (a large policy names thousands).
+    task_ids: HashMap<&'a str, usize>,
+}
+
+/// Name → index of its first occurrence.
+fn first_index<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<&'a str, usize> {
+    let mut index = HashMap::new();
+    for (i, name) in names.enumerate() {
+        index.entry(name).or_insert(i);
+    }
+    index
 }
 
 impl Scope<'_> {
@@ -264,10 +327,9 @@ impl Scope<'_> {
                 }
                 let mut ids = Vec::with_capacity(names.len());
                 for name in names {
-                    let id = self
-                        .tasks
-                        .iter()
-                        .position(|t| &t.name == name)
+                    let id = *self
+                        .task_ids
+                        .get(name.as_str())
                         .ok_or_else(|| PolicyError::new(&path, format!("unknown task {name:?}")))?;
                     ids.push(TaskId(id));
                 }

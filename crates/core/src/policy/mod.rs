@@ -1,24 +1,27 @@
 //! The routing policy: raw JSON (`raw`) compiled once into typed runtime
 //! structures (`Policy`). Every problem is a `PolicyError` naming its JSON path.
 
+pub mod catalog;
 mod compile;
 mod error;
 mod ordered;
 mod pricing;
 pub mod raw;
+mod rule_index;
 
 use crate::condition::Condition;
 use crate::cost::Pricing;
 use crate::headers::Headers;
 use crate::request::{Api, ApiSet, ApiShape, Ratio, RequestFacts};
 use crate::signals::{Counting, Tokenizer};
-use crate::task::Task;
+use crate::task::{Task, TaskMatcher};
 use crate::tokens::Encoding;
 
 pub use error::PolicyError;
 pub use raw::{
     Mode, OnBudgetExceeded, OnContextOverflow, OnInvalidRequest, Scan, StreamUsage, TokenCounting,
 };
+pub use rule_index::RuleIndex;
 
 pub use crate::ids::{ModelId, TaskId};
 
@@ -163,6 +166,10 @@ pub struct Policy {
     pub default_image_tokens: Option<u64>,
     /// Requests may be translated between APIs (each model can override).
     pub translate: bool,
+    /// Every task's keywords and patterns, compiled together.
+    pub task_matcher: TaskMatcher,
+    /// `rules` indexed by the task their first condition needs.
+    pub rule_index: RuleIndex,
 }
 
 impl Policy {
@@ -212,7 +219,7 @@ impl Policy {
                 }
             }
         }
-        self.tasks.iter().position(|t| t.matches(facts)).map(TaskId)
+        self.task_matcher.first_match(facts)
     }
 }
 

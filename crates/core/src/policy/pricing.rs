@@ -2,9 +2,9 @@
 //! numbers, with whatever it leaves out taken from the price catalogue entry
 //! it names. Compiled into integer pico-USD per token.
 
+use super::catalog::{Catalog, Entry};
 use super::raw::{RawLongContext, RawModel, RawPricing, RawPricingSource};
 use super::PolicyError;
-use crate::catalog::{Catalog, Entry};
 use crate::cost::{per_token, LongContext, Pricing, Rates};
 
 /// What the pricing fields of one model compile to.

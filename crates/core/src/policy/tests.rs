@@ -293,3 +293,19 @@ fn tasks_and_models_may_be_lists_that_keep_their_order() {
         error(unknown)
     );
 }
+
+#[test]
+fn each_task_pattern_keeps_its_own_flags() {
+    // A `(?i)` in one pattern must not leak into the next one parsed.
+    let policy = Policy::from_json(
+        r#"{"models":{"m":{"cluster":"c","context_window":1000}},
+            "tasks":{"a":{"patterns":["(?i)x"]},"b":{"patterns":["y"]}},"default":"m"}"#,
+    )
+    .unwrap();
+    let facts = crate::request::parse(
+        "/v1/chat/completions",
+        br#"{"messages":[{"role":"user","content":"Y"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(policy.task_matcher.first_match(&facts), None);
+}

@@ -10,7 +10,7 @@
 
 use serde::Deserialize;
 
-use crate::policy::raw::{RawPricing, RawPricingSource};
+use super::raw::{RawPricing, RawPricingSource};
 
 /// The catalogue's JSON, as shipped.
 pub const JSON: &str = include_str!("catalog/prices.json");

@@ -1,0 +1,340 @@
+//! The quality loop through Envoy: every routed response carries its request
+//! id; feedback posted to `…/v1/router/feedback` (or sent in the
+//! `x-model-router-feedback` header of a later request) is answered by the
+//! filter itself and counted per model, rule, branch and tenant, on any
+//! worker (two here); unknown ids and bad bodies get their documented
+//! answers and counters; `model-router report` shows quality beside cost.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::harness::{scrape, Envoy, Labels, Mock, Setup, TempDir};
+
+fn policy() -> String {
+    let model = |cluster: &str, input: f64, output: f64| {
+        json!({"cluster": cluster, "context_window": 100_000,
+               "pricing": {"input_per_mtok": input, "output_per_mtok": output}})
+    };
+    let when = |task: &str| json!({"header": {"name": "x-task", "equals": task}});
+    json!({
+        "models": {"small": model("alpha", 1.0, 2.0), "large": model("beta", 10.0, 30.0)},
+        "rules": [
+            {"name": "faq", "when": when("faq"), "target": "small"},
+            {"name": "code", "when": when("code"), "target": "large"},
+        ],
+        "default": "small",
+        "baseline_model": "large",
+        "tenant_header": "x-team",
+    })
+    .to_string()
+}
+
+const CHAT: &str =
+    r#"{"model":"auto","messages":[{"role":"user","content":"How do refunds work?"}]}"#;
+
+/// One chat request for `task`; returns the request id the response carries.
+fn ask(envoy: &Envoy, task: &str, extra: &[(&str, &str)]) -> String {
+    let mut headers = vec![
+        ("x-task", task),
+        ("x-team", "t1"),
+        ("content-type", "application/json"),
+    ];
+    headers.extend_from_slice(extra);
+    let reply = envoy.post("/v1/chat/completions", CHAT.as_bytes(), &headers);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply
+        .header("x-model-router-request-id")
+        .expect("a routed response names its request id")
+        .to_string()
+}
+
+/// Posts a feedback body under a gateway prefix; (status, body).
+fn feedback(envoy: &Envoy, body: &Value) -> (u16, String) {
+    let reply = envoy.post(
+        "/gateway/v1/router/feedback",
+        body.to_string().as_bytes(),
+        &[("content-type", "application/json")],
+    );
+    (reply.status, reply.body)
+}
+
+fn counter(series: &[(String, Labels, u64)], name: &str, labels: &[(&str, &str)]) -> u64 {
+    series
+        .iter()
+        .filter(|(n, l, _)| {
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|(_, _, v)| v)
+        .sum()
+}
+
+#[test]
+fn scripted_feedback_shows_quality_per_model_and_rule_in_stats_and_report() {
+    let (alpha, beta) = (Mock::start("alpha"), Mock::start("beta"));
+    let policy = policy();
+    let mut setup = Setup::new(&policy, vec![("alpha", &alpha), ("beta", &beta)]);
+    setup.concurrency = Some(2);
+    let envoy = Envoy::launch(setup).unwrap_or_else(|log| panic!("Envoy did not start:\n{log}"));
+
+    // The small model's FAQ answers are rated worse than the large model's code answers.
+    let faq_scores = [0.9, 0.2, 0.1, 0.8, 0.3, 0.6];
+    let faq: Vec<String> = faq_scores.iter().map(|_| ask(&envoy, "faq", &[])).collect();
+    let code: Vec<String> = (0..4).map(|_| ask(&envoy, "code", &[])).collect();
+    let chat: Vec<String> = (0..3).map(|_| ask(&envoy, "chat", &[])).collect();
+    let mut ids: Vec<&String> = faq.iter().chain(&code).chain(&chat).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 13, "every request has its own id");
+
+    // The audit record in the access log carries the same id (the log is flushed within seconds).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let logged: Vec<Value> = std::fs::read_to_string(&envoy.access_log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|l| serde_json::from_str(l["decision"].as_str()?).ok())
+            .collect();
+        if logged
+            .iter()
+            .any(|d: &Value| d["request_id"] == faq[0].as_str())
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{logged:#?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // The application keeps what it rated, with the prompt, for `model-router labels`.
+    let mut feedback_log = String::new();
+    let mut rate = |body: Value| {
+        let (status, reply) = feedback(&envoy, &body);
+        assert_eq!((status, reply.as_str()), (204, ""), "{body}");
+        let mut line = body;
+        line["prompt"] = Value::from("How do refunds work?");
+        feedback_log.push_str(&format!("{line}\n"));
+    };
+    for (id, score) in faq.iter().zip(faq_scores) {
+        rate(json!({"request_id": id, "score": score}));
+    }
+    for id in &code {
+        rate(json!({"request_id": id, "verdict": "good", "label": "correct"}));
+    }
+    for id in &chat[..2] {
+        rate(json!({"request_id": id, "verdict": "good"}));
+    }
+    // The lighter option: feedback on the previous answer, riding on the next request.
+    let header = format!("request_id={}; verdict=bad; label=off-topic", chat[2]);
+    ask(&envoy, "chat", &[("x-model-router-feedback", &header)]);
+
+    // Unknown ids: accepted (the request may have expired) and counted apart.
+    for id in ["no-such-request", "f0000000-0000-0000-0000-000000000000"] {
+        assert_eq!(
+            feedback(&envoy, &json!({"request_id": id, "verdict": "bad"})).0,
+            204
+        );
+    }
+    // Bad bodies: 400 naming the JSON path.
+    for (body, message) in [
+        (
+            json!({"request_id": faq[0], "score": 3}),
+            "score: expected a number from 0 to 1",
+        ),
+        (json!({"score": 1}), "request_id: missing"),
+        (
+            json!({"request_id": faq[0], "verdict": "great"}),
+            r#"verdict: expected "good" or "bad""#,
+        ),
+    ] {
+        let (status, reply) = feedback(&envoy, &body);
+        assert_eq!(status, 400, "{body}");
+        let reply: Value = serde_json::from_str(&reply).unwrap();
+        assert_eq!(reply["error"]["message"], message, "{body}");
+    }
+    // Nothing of the feedback reached a provider: 14 chat requests, no more.
+    assert_eq!(alpha.requests().len() + beta.requests().len(), 14);
+
+    let series = scrape(&envoy);
+    let fb = "model_router_feedback_total";
+    let small_faq = [
+        ("model", "small"),
+        ("rule", "faq"),
+        ("branch", "none"),
+        ("tenant", "t1"),
+    ];
+    assert_eq!(
+        counter(
+            &series,
+            fb,
+            &[small_faq.as_slice(), &[("verdict", "good")]].concat()
+        ),
+        3
+    );
+    assert_eq!(
+        counter(
+            &series,
+            fb,
+            &[small_faq.as_slice(), &[("verdict", "bad")]].concat()
+        ),
+        3
+    );
+    let score = "model_router_feedback_score_milli_total";
+    assert_eq!(
+        counter(
+            &series,
+            score,
+            &[small_faq.as_slice(), &[("verdict", "good")]].concat()
+        ),
+        2300
+    );
+    assert_eq!(
+        counter(
+            &series,
+            score,
+            &[small_faq.as_slice(), &[("verdict", "bad")]].concat()
+        ),
+        600
+    );
+    assert_eq!(
+        counter(
+            &series,
+            fb,
+            &[("model", "large"), ("rule", "code"), ("verdict", "good")]
+        ),
+        4
+    );
+    assert_eq!(
+        counter(&series, fb, &[("model", "large"), ("verdict", "bad")]),
+        0
+    );
+    assert_eq!(
+        counter(&series, fb, &[("rule", "default"), ("verdict", "good")]),
+        2
+    );
+    assert_eq!(
+        counter(&series, fb, &[("rule", "default"), ("verdict", "bad")]),
+        1
+    );
+    assert_eq!(
+        counter(&series, "model_router_feedback_unknown_total", &[]),
+        2
+    );
+    assert_eq!(
+        counter(&series, "model_router_feedback_invalid_total", &[]),
+        3
+    );
+    assert_eq!(
+        counter(&series, "model_router_feedback_evicted_total", &[]),
+        0
+    );
+
+    // The report: quality beside cost, with a Wilson interval on each good-rate.
+    let dir = TempDir::new("model-router-feedback");
+    let file = dir.0.join("scrape.prom");
+    std::fs::write(&file, envoy.prometheus()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_model-router"))
+        .arg("report")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = |key: &str| -> Vec<String> {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(key))
+            .unwrap_or_else(|| panic!("no row {key}:\n{text}"))
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    // key, requests, …, feedback, good rate, mean score
+    let tail = |key: &str| row(key)[row(key).len() - 3..].to_vec();
+    assert_eq!(tail("faq"), ["6", "50.0% [18.8-81.2]", "0.483"], "{text}");
+    assert_eq!(
+        tail("code"),
+        ["4", "100.0% [51.0-100.0]", "1.000"],
+        "{text}"
+    );
+    assert_eq!(
+        tail("default"),
+        ["3", "66.7% [20.8-93.9]", "0.667"],
+        "{text}"
+    );
+    assert_eq!(tail("small"), ["9", "55.6% [26.7-81.1]", "0.544"], "{text}");
+    assert_eq!(
+        row("faq")[1],
+        "6",
+        "requests beside their feedback:\n{text}"
+    );
+    labels_join_the_access_log_with_the_feedback(&envoy, &dir, &feedback_log);
+    assert!(
+        text.contains("Feedback: 13 attributed (good 69.2% [42.4-87.3], mean score 0.685); 2 for unknown or expired request ids; 3 invalid; 0 requests overwritten"),
+        "{text}"
+    );
+}
+
+/// `model-router labels` over the run's access log and the application's
+/// feedback log: a row per rating of the small model's answers.
+fn labels_join_the_access_log_with_the_feedback(envoy: &Envoy, dir: &TempDir, feedback_log: &str) {
+    // Every routed request in the (periodically flushed) access log.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::fs::read_to_string(&envoy.access_log)
+        .unwrap_or_default()
+        .matches("request_id")
+        .count()
+        < 14
+    {
+        assert!(Instant::now() < deadline, "access log incomplete");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = dir.0.join("feedback.jsonl");
+    let rows = dir.0.join("data.jsonl");
+    std::fs::write(&log, feedback_log).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_model-router"))
+        .arg("labels")
+        .arg(&envoy.access_log)
+        .arg(&log)
+        .args(["--weak", "small", "-o"])
+        .arg(&rows)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("8 rows from 12 feedback (0 for requests not in the access log, 4 on other models than small, 0 without a prompt)"),
+        "{stderr}"
+    );
+    let rows: Vec<Value> = std::fs::read_to_string(&rows)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let labelled = |group: &str, label: u64| {
+        rows.iter()
+            .filter(|r| r["group"] == group && r["label"] == label)
+            .count()
+    };
+    // FAQ: three bad ratings (the strong model was needed), three good.
+    assert_eq!(
+        (labelled("faq", 1), labelled("faq", 0)),
+        (3, 3),
+        "{rows:#?}"
+    );
+    assert_eq!(
+        (labelled("default", 1), labelled("default", 0)),
+        (0, 2),
+        "{rows:#?}"
+    );
+    assert!(rows.iter().all(|r| r["prompt"] == "How do refunds work?"));
+}
