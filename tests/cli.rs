@@ -458,3 +458,182 @@ fn usage_lists_every_command() {
         );
     }
 }
+
+/// The classifier fixtures: 240 synthetic labeled prompts in 8 topics
+/// (generated once; "prove"/"derive"-style prompts mostly fail the weak
+/// model), the artifact `train` makes of them, and policies using it.
+const CLASSIFIER: &str = "tests/data/classifier";
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("model-router-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn train_makes_the_committed_artifact() {
+    let out_path = scratch("classifier.json");
+    let out_arg = out_path.to_str().unwrap();
+    let rows = format!("{CLASSIFIER}/rows.jsonl");
+    let args = [
+        "train",
+        &rows,
+        "-o",
+        out_arg,
+        "--weak",
+        "weak",
+        "--strong",
+        "strong",
+        "--hash-bits",
+        "12",
+        "--folds",
+        "4",
+    ];
+    let out = run(&args, b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    golden("train.txt", &text(&out.stdout).replace(out_arg, "OUT"));
+    let written = std::fs::read_to_string(&out_path).unwrap();
+    let committed = repo().join(CLASSIFIER).join("classifier.json");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&committed, &written).unwrap();
+    }
+    assert!(
+        written == std::fs::read_to_string(&committed).unwrap(),
+        "training is deterministic and {CLASSIFIER}/classifier.json is what it makes (UPDATE_GOLDEN=1 rewrites it)"
+    );
+    let artifact: Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(artifact["format"], "model-router-classifier");
+    assert_eq!(artifact["training"]["groups"], 8);
+    assert!(
+        artifact["metrics"]["auc"].as_f64().unwrap() > 0.8,
+        "{}",
+        artifact["metrics"]
+    );
+}
+
+#[test]
+fn train_refuses_rows_without_labels() {
+    let out = run(
+        &[
+            "train",
+            &format!("{CLASSIFIER}/rows.jsonl"),
+            "-o",
+            scratch("x.json").to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("row 1 has no label"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn explain_shows_classifier_scores() {
+    let out = run(
+        &[
+            "explain",
+            &format!("{CLASSIFIER}/policy.json"),
+            &format!("{CLASSIFIER}/request.json"),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    golden("explain-classifier.json", &text(&out.stdout));
+    let v: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    let p = v["scores"]["difficulty"].as_f64().unwrap();
+    assert!(p > 0.5 && p < 1.0, "{p}");
+}
+
+#[test]
+fn eval_replays_a_classifier_policy_and_a_rule_only_policy() {
+    let svg = scratch("curve.svg");
+    let rows = format!("{CLASSIFIER}/rows.jsonl");
+    let out = run(
+        &[
+            "eval",
+            &format!("{CLASSIFIER}/policy.json"),
+            &rows,
+            "--window",
+            "60",
+            "--svg",
+            svg.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    golden(
+        "eval-classifier.txt",
+        &text(&out.stdout).replace(svg.to_str().unwrap(), "SVG"),
+    );
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(drawn.starts_with("<svg") && drawn.contains("classifier difficulty"));
+    let out = run(
+        &["eval", &format!("{CLASSIFIER}/rules-only.json"), &rows],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    golden("eval-rules.txt", &text(&out.stdout));
+}
+
+#[test]
+fn envoy_config_inlines_the_artifact() {
+    let out = run(&["envoy", &format!("{CLASSIFIER}/policy.json")], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let config = text(&out.stdout);
+    assert!(
+        config.contains(r#"\"inline\":"#),
+        "the policy carries the artifact"
+    );
+    assert!(!config.contains(r#"\"artifact\""#));
+    let out = run(&["check", &format!("{CLASSIFIER}/policy.json")], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+/// RouteLLM's MMLU responses, beside the repository (`../shared`, or
+/// `MODEL_ROUTER_SHARED` when the checkout lives elsewhere).
+fn routellm_dir() -> PathBuf {
+    let shared = std::env::var_os("MODEL_ROUTER_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared"));
+    let dir = shared.join("data/routellm");
+    assert!(
+        dir.join("mmlu").is_dir(),
+        "{} is missing: this test needs the shared RouteLLM data (a read-only copy of shared/ beside the repository)",
+        dir.display()
+    );
+    dir
+}
+
+#[test]
+fn routellm_mmlu_converts_decontaminated() {
+    let out_path = scratch("mmlu.jsonl");
+    let out = run(
+        &[
+            "convert-routellm",
+            routellm_dir().to_str().unwrap(),
+            "-o",
+            out_path.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout)
+            .starts_with("11556 rows from 43 subjects (4 contaminated prompts dropped)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let first: Value = serde_json::from_str(
+        std::fs::read_to_string(&out_path)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(first["group"], "abstract_algebra");
+    assert!(first["scores"]["gpt-4-1106-preview"].is_number());
+}

@@ -13,6 +13,7 @@
 mod accounting;
 mod bad_input;
 mod billing;
+mod classifier;
 mod fallback;
 mod faults;
 mod feedback;

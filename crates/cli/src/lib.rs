@@ -13,7 +13,11 @@
     )
 )]
 
+pub mod dataset;
 pub mod envoy_config;
+pub mod eval;
+pub mod inline;
 pub mod labels;
 pub mod quality;
 pub mod report;
+pub mod train;

@@ -1,5 +1,10 @@
 //! `model-router`: the native command line over the same core as the filter.
 
+// Offline commands over labeled data (no request path): train, eval, convert.
+#[allow(clippy::indexing_slicing)]
+#[path = "model-router/learn.rs"]
+mod learn;
+
 use std::io::Read;
 use std::process::ExitCode;
 
@@ -27,6 +32,17 @@ Usage:
   model-router envoy POLICY [--listen ADDR:PORT] [--admin-port N] [--wasm PATH]
                      [--upstream CLUSTER=HOST:PORT]... [--access-log PATH] [--body-limit BYTES]
       Print a complete Envoy bootstrap (JSON, which Envoy reads as YAML too).
+  model-router train DATA.jsonl -o CLASSIFIER.json [--weak MODEL [--pass-mark X]] [--strong MODEL]
+                     [--encoding E] [--scan last_user|all_user|system|all] [--hash-bits N]
+                     [--no-bigrams] [--max-tokens N] [--folds K] [--epochs N] [--lambda L,...]
+      Train a classifier (logistic regression; L2 chosen by cross-validation grouped by
+      `group`). Rows: {prompt|request, label|scores, group?}. With --strong and
+      --weak, prints held-out APGR / CPT / AIQ for it, the length rule and random.
+  model-router eval POLICY DATA.jsonl [--strong MODEL] [--weak MODEL] [--window N] [--svg FILE]
+      Replay rows (with scores: {MODEL: quality}) through the policy: strong share, quality,
+      cost and PGR against the baselines, and each classifier's curve over thresholds.
+  model-router convert-routellm DIR -o ROWS.jsonl
+      RouteLLM's MMLU responses (DIR/mmlu/*.csv, DIR/mmlu_contaminated_prompts.jsonl) as rows.
   model-router report [--url URL | FILE] [--by model,rule,tenant,branch] [--json]
       Requests, tokens, cost and savings against the baseline model, per model,
       rule and tenant, from Envoy's Prometheus stats: a scrape saved in FILE
@@ -69,14 +85,24 @@ fn run() -> Result<ExitCode, String> {
         "tokens" => count_tokens(&mut parser),
         "envoy" => envoy(&mut parser),
         "report" => report(&mut parser),
+        "train" => learn::train_command(&mut parser),
+        "eval" => learn::eval_command(&mut parser),
+        "convert-routellm" => learn::convert_routellm_command(&mut parser),
         "labels" => labels(&mut parser),
         "prices" => prices(&mut parser),
         other => Err(format!("unknown command {other:?}\n\n{USAGE}")),
     }
 }
 
+/// Reads a policy, inlining its classifier artifacts (the filter cannot
+/// read files), and compiles it. Returns the inlined text too.
 fn load_policy(path: &str) -> Result<(Policy, String), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let dir = std::path::Path::new(path)
+        .parent()
+        .unwrap_or(std::path::Path::new("."));
+    let text = model_router_cli::inline::inline_artifacts(&text, dir)
+        .map_err(|e| format!("invalid policy {path}: {e}"))?;
     Policy::from_json(&text)
         .map(|p| (p, text))
         .map_err(|e| format!("invalid policy {path}: {e}"))

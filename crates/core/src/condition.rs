@@ -2,6 +2,7 @@
 
 use regex::Regex;
 
+use crate::classifier::ClassifierId;
 use crate::ids::TaskId;
 use crate::request::ApiSet;
 use crate::signals::Signals;
@@ -47,6 +48,20 @@ pub enum Condition {
     Images(bool),
     /// The request's API is one of these.
     Api(ApiSet),
+    /// A classifier's score passes a test.
+    Score {
+        classifier: ClassifierId,
+        test: ScoreTest,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ScoreTest {
+    /// Probability above a fixed value.
+    Gt(f64),
+    Lt(f64),
+    /// Among the top `share` of recent scores (a sliding-window quantile).
+    TopShare(f64),
 }
 
 impl Condition {
@@ -102,6 +117,16 @@ impl Condition {
             Condition::Stream(want) => signals.facts.stream == *want,
             Condition::Images(want) => (signals.facts.images > 0) == *want,
             Condition::Api(apis) => signals.facts.shape.is_some_and(|s| apis.contains(s.api())),
+            Condition::Score { classifier, test } => {
+                let score = signals.score(*classifier)?;
+                match test {
+                    ScoreTest::Gt(v) => score > *v,
+                    ScoreTest::Lt(v) => score < *v,
+                    ScoreTest::TopShare(share) => {
+                        score > signals.share_threshold(*classifier, *share)
+                    }
+                }
+            }
         })
     }
 

@@ -12,6 +12,7 @@
 //! unless `translate` is off, the others a translator reaches (see
 //! `translate`); a request no model serves is rejected (`unsupported_api`).
 
+use crate::classifier::{ClassifierId, ScoreQuantiles, TrainingQuantiles};
 use crate::cost::Money;
 use crate::headers::Headers;
 use crate::policy::{
@@ -106,7 +107,7 @@ pub enum Outcome {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
     /// The request's shape (its API).
     pub shape: ApiShape,
@@ -133,6 +134,8 @@ pub struct Decision {
     pub chain_prompt_tokens: Vec<(ModelId, u64)>,
     /// Where the body's `stream_options` value is, for usage injection.
     pub stream_options_span: Option<std::ops::Range<usize>>,
+    /// Classifier scores computed for the decision (probability the weak model fails).
+    pub scores: Vec<(ClassifierId, f64)>,
 }
 
 impl Decision {
@@ -178,6 +181,7 @@ impl Decision {
             model_spans: Vec::new(),
             chain_prompt_tokens: Vec::new(),
             stream_options_span: None,
+            scores: Vec::new(),
         }
     }
 
@@ -212,7 +216,18 @@ impl Candidate {
 }
 
 /// Decides where `request` goes. Never panics; every failure is an `Outcome`.
+/// `top_share` conditions use the classifiers' training distributions.
 pub fn decide(policy: &Policy, request: &Request<'_>) -> Decision {
+    decide_with(policy, request, &TrainingQuantiles)
+}
+
+/// [`decide`] with `top_share` thresholds from `quantiles` (the filter's
+/// shared windows, a replay's local ones).
+pub fn decide_with(
+    policy: &Policy,
+    request: &Request<'_>,
+    quantiles: &dyn ScoreQuantiles,
+) -> Decision {
     let shape = request.shape;
     let facts = match request::parse_shape(shape, request.body) {
         Ok(facts) => facts,
@@ -238,15 +253,20 @@ pub fn decide(policy: &Policy, request: &Request<'_>) -> Decision {
         },
     };
     let task = policy.detect_task(&facts, request.headers);
+    let task_name = task.and_then(|t| policy.task(t)).map(|t| t.name.as_str());
     let mut signals = Signals::new(
         policy.counting(),
         task,
         &facts,
         request.path,
         request.headers,
-    );
+    )
+    .with_classifiers(&policy.classifiers, task_name, quantiles);
     match route(policy, shape, &facts, &mut signals, budget) {
-        Ok(decision) => decision,
+        Ok(mut decision) => {
+            decision.scores = signals.scores();
+            decision
+        }
         // The tokenizer tables are embedded; failing to build them is not
         // the request's fault, so route it as if unreadable rather than drop it.
         Err(e) => invalid(policy, shape, e.to_string()),

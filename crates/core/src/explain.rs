@@ -92,6 +92,11 @@ pub fn append_fields(record: &str, fields: &[(&str, Value)]) -> String {
     out
 }
 
+/// Scores to six decimals: enough for any threshold, stable in golden files.
+fn round_score(p: f64) -> f64 {
+    (p * 1e6).round() / 1e6
+}
+
 /// The billed usage and, for a served model, its invoice: the tier, the
 /// prices applied (USD per million tokens) and each line's cost.
 fn billed(billing: &Billing<'_>) -> Value {
@@ -172,6 +177,11 @@ pub fn explain(policy: &Policy, decision: &Decision) -> Value {
         "invalid_reason": decision.invalid_reason,
         "rejection": reject,
         "mode": match policy.mode { crate::policy::Mode::Enforce => "enforce", crate::policy::Mode::Shadow => "shadow" },
+        "scores": decision
+            .scores
+            .iter()
+            .filter_map(|(id, p)| Some((policy.classifiers.get(id.0)?.name.clone(), json!(round_score(*p)))))
+            .collect::<serde_json::Map<String, Value>>(),
     })
 }
 

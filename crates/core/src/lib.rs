@@ -23,7 +23,7 @@
 
 pub mod actions;
 pub mod billing;
-
+pub mod classifier;
 pub mod condition;
 pub mod cost;
 pub mod decision;

@@ -50,6 +50,9 @@ pub const PROMPT_ESTIMATE_COUNTED: &str = "model_router_prompt_token_estimate_co
 pub const PROMPT_TOKENS_HISTOGRAM: &str = "model_router_request_prompt_tokens";
 /// Histogram of the time the decision took, in microseconds.
 pub const DECISION_TIME_HISTOGRAM: &str = "model_router_decision_duration_us";
+/// Histogram per classifier (label `classifier`) of its scores, in
+/// thousandths of a probability (Envoy histograms hold integers).
+pub const CLASSIFIER_SCORE_HISTOGRAM: &str = "model_router_classifier_score_permille";
 
 /// Every label any metric carries (the Envoy `stats_tags` are generated from this).
 pub const LABELS: [&str; 13] = [
@@ -191,6 +194,16 @@ pub fn samples(policy: &Policy, done: &Completion<'_>) -> Vec<Sample> {
         name: DECISION_TIME_HISTOGRAM.to_string(),
         value: done.decision_micros,
     });
+    for (id, score) in &decision.scores {
+        if let Some(c) = policy.classifiers.get(id.0) {
+            out.push(Sample {
+                kind: Kind::Histogram,
+                name: encode(CLASSIFIER_SCORE_HISTOGRAM, &[("classifier", &c.name)]),
+                // In [0, 1000] after the clamp: the cast is exact.
+                value: (score.clamp(0.0, 1.0) * 1000.0).round() as u64,
+            });
+        }
+    }
 
     let chain = decision.chain();
     let Some(served) = crate::actions::served_model(decision, done.attempts) else {

@@ -3,6 +3,9 @@
 
 use serde::Deserialize;
 
+use crate::classifier::{
+    Classifier, ClassifierId, ScoreQuantiles, TrainingQuantiles, MAX_CLASSIFIERS,
+};
 use crate::headers::Headers;
 use crate::ids::TaskId;
 use crate::range::Range;
@@ -50,6 +53,11 @@ pub struct Signals<'a> {
     counting: TokenCounting,
     /// Exact text tokens per encoding (`RequestFacts::text_tokens`), once counted.
     counts: [Option<u64>; 2],
+    classifiers: &'a [Classifier],
+    task_name: Option<&'a str>,
+    quantiles: &'a dyn ScoreQuantiles,
+    /// Each classifier's score, once computed.
+    scores: [Option<f64>; MAX_CLASSIFIERS],
 }
 
 impl<'a> Signals<'a> {
@@ -70,7 +78,57 @@ impl<'a> Signals<'a> {
             default_image_tokens: counting.default_image_tokens,
             counting: counting.mode,
             counts: [None; 2],
+            classifiers: &[],
+            task_name: None,
+            quantiles: &TrainingQuantiles,
+            scores: [None; MAX_CLASSIFIERS],
         }
+    }
+
+    /// The policy's classifiers, the task's name (a feature) and where
+    /// `top_share` thresholds come from.
+    pub fn with_classifiers(
+        mut self,
+        classifiers: &'a [Classifier],
+        task_name: Option<&'a str>,
+        quantiles: &'a dyn ScoreQuantiles,
+    ) -> Signals<'a> {
+        self.classifiers = classifiers;
+        self.task_name = task_name;
+        self.quantiles = quantiles;
+        self
+    }
+
+    /// The classifier's probability that the weak model fails, computed once.
+    pub fn score(&mut self, id: ClassifierId) -> Result<f64, TokenError> {
+        if let Some(Some(score)) = self.scores.get(id.0) {
+            return Ok(*score);
+        }
+        let Some(classifier) = self.classifiers.get(id.0) else {
+            return Ok(0.0);
+        };
+        let score = classifier.score(self.facts, self.task_name)?;
+        if let Some(slot) = self.scores.get_mut(id.0) {
+            *slot = Some(score);
+        }
+        Ok(score)
+    }
+
+    /// The score above which the top `share` of recent requests lies.
+    pub fn share_threshold(&self, id: ClassifierId, share: f64) -> f64 {
+        match self.classifiers.get(id.0) {
+            Some(c) => self.quantiles.threshold(c, id, share),
+            None => 1.0,
+        }
+    }
+
+    /// The scores computed for this request, by classifier.
+    pub fn scores(&self) -> Vec<(ClassifierId, f64)> {
+        self.scores
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((ClassifierId(i), (*s)?)))
+            .collect()
     }
 
     /// Tokens of the text with `encoding`, counted at most once.

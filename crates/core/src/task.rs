@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 /// Which text task detection reads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(serde::Serialize))]
 #[serde(rename_all = "snake_case")]
 pub enum Scan {
     #[default]

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use model_router_core::actions::{self, served_model};
 use model_router_core::billing::billed_usage;
 use model_router_core::cost::Usage;
-use model_router_core::decision::{decide, Decision, Request};
+use model_router_core::decision::{decide_with, Decision, Request};
 use model_router_core::explain::{self, with_billing, Billing};
 use model_router_core::feedback;
 use model_router_core::headers::{Headers, DECISION_STATE, OWN_PREFIX};
@@ -236,7 +236,8 @@ impl Downstream {
     ) -> Flow {
         let policy = &shared.policy;
         let started = host.now_micros();
-        let decision = decide(
+        let windows = crate::windows::SharedWindows::new(host, policy);
+        let decision = decide_with(
             policy,
             &Request {
                 shape,
@@ -244,7 +245,9 @@ impl Downstream {
                 headers,
                 body,
             },
+            &windows,
         );
+        windows.record(&decision.scores);
         let (todo, note) = translation::request_actions(policy, &decision, path, body);
         let decision_micros = host.now_micros().saturating_sub(started);
         if let Some(reason) = &decision.invalid_reason {

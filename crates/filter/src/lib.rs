@@ -33,6 +33,7 @@ mod translation;
 pub mod upstream;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
+mod windows;
 
 #[cfg(test)]
 mod fake;

@@ -430,3 +430,47 @@ fn an_invalid_policy_is_refused_with_its_json_path_and_counted() {
     let error = configure(&host, b"\xff", Role::Routing).err().unwrap();
     assert!(error.contains("not UTF-8"), "{error}");
 }
+
+#[test]
+fn top_share_windows_live_in_shared_data_seen_by_every_vm() {
+    let artifact = include_str!("../../../tests/data/classifier/classifier.json");
+    let policy = format!(
+        r#"{{"models": {{"weak": {{"cluster": "w", "context_window": 8000}},
+                        "strong": {{"cluster": "s", "context_window": 8000}}}},
+            "classifiers": {{"d": {{"inline": {artifact}, "window": 10}}}},
+            "rules": [{{"name": "hard", "when": {{"score": {{"classifier": "d", "top_share": 0.3}}}},
+                        "target": "strong"}}],
+            "default": "weak"}}"#
+    );
+    // Two VMs (workers): their own policy copies, one proxy-wide shared data.
+    let (vm_a, vm_b) = (shared(&policy), shared(&policy));
+    let data = Rc::new(std::cell::RefCell::new(crate::fake::SharedData::default()));
+    let hard = r#"{"model":"auto","messages":[{"role":"user","content":"Derive the limit of the series: integral series limit derivative?"}]}"#;
+    let mut clusters = Vec::new();
+    for i in 0..12 {
+        let mut host = chat_request(hard);
+        host.shared_data = data.clone();
+        let vm = if i % 2 == 0 { &vm_a } else { &vm_b };
+        let mut filter = Downstream::new(Some(vm.clone()));
+        send(&mut filter, &host);
+        clusters.push(host.request_header("x-model-router-cluster").unwrap());
+    }
+    // The seed (training scores) puts this prompt in the top 30%; as the
+    // shared window fills with its own score, it no longer is. Alternating
+    // VMs see one window: a per-VM window would take twice as long.
+    assert_eq!(
+        clusters.first().map(String::as_str),
+        Some("s"),
+        "{clusters:?}"
+    );
+    assert_eq!(
+        clusters.last().map(String::as_str),
+        Some("w"),
+        "{clusters:?}"
+    );
+    let windows = data.borrow();
+    let (key, (bytes, cas)) = windows.iter().next().expect("a window in shared data");
+    assert!(key.starts_with("model_router.score_window.d."), "{key}");
+    assert_eq!(bytes.len(), 12 + 2 * 10, "header and ten u16 scores");
+    assert_eq!(*cas, 12, "one compare-and-swap write per request");
+}

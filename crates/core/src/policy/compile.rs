@@ -10,7 +10,8 @@ use super::{
     HeaderNames, Model, ModelId, Policy, PolicyError, RequestedModelPolicy, RetrySettings, Rule,
     RuleIndex, Target, TaskId,
 };
-use crate::condition::{Condition, HeaderTest, PathTest, Range};
+use crate::classifier::{Classifier, ClassifierId, MAX_CLASSIFIERS};
+use crate::condition::{Condition, HeaderTest, PathTest, Range, ScoreTest};
 use crate::headers::DEFAULT_CLUSTER_HEADER;
 use crate::request::{Api, ApiSet, ApiShape, Ratio};
 use crate::task::{Task, TaskMatcher, TaskSource};
@@ -43,8 +44,10 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
         .unwrap_or(Encoding::O200kBase);
     let models = compile_models(&raw, default_encoding)?;
     let (tasks, task_matcher) = compile_tasks(&raw)?;
+    let classifiers = compile_classifiers(&raw)?;
     let scope = Scope {
         models: &models,
+        classifiers: &classifiers,
         task_ids: first_index(tasks.iter().map(|t| t.name.as_str())),
     };
     let rule_ids = first_index(raw.rules.iter().map(|r| r.name.as_str()));
@@ -77,6 +80,9 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
         });
     }
     let default = scope.target(&raw.default, "default")?;
+    let windowed = (0..classifiers.len())
+        .map(|i| rules.iter().any(|r| reads_share(&r.when, ClassifierId(i))))
+        .collect();
     check_apis(&rules, &default, &models)?;
     let rule_index = RuleIndex::new(&rules, tasks.len());
 
@@ -132,7 +138,45 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
         task_matcher,
         rule_index,
         models,
+        classifiers,
+        windowed,
     })
+}
+
+fn compile_classifiers(raw: &RawPolicy) -> Result<Vec<Classifier>, PolicyError> {
+    if raw.classifiers.0.len() > MAX_CLASSIFIERS {
+        return Err(PolicyError::new(
+            "classifiers",
+            format!("at most {MAX_CLASSIFIERS} classifiers"),
+        ));
+    }
+    raw.classifiers
+        .0
+        .iter()
+        .map(|(name, c)| {
+            let path = format!("classifiers.{name}");
+            if name.is_empty() || !is_header_value(name) {
+                return Err(PolicyError::new(
+                    path,
+                    "a classifier name must be non-empty printable ASCII without spaces (it is a metric label)",
+                ));
+            }
+            Classifier::compile(name, c, &path).map_err(PolicyError::from)
+        })
+        .collect()
+}
+
+/// Whether `when` has a `top_share` test of `id` (its scores then feed a window).
+fn reads_share(when: &Condition, id: ClassifierId) -> bool {
+    match when {
+        Condition::Score {
+            classifier,
+            test: ScoreTest::TopShare(_),
+        } => *classifier == id,
+        Condition::All(items) | Condition::Any(items) => items.iter().any(|c| reads_share(c, id)),
+        Condition::Not(inner) => reads_share(inner, id),
+        _ => false,
+    }
 }
 
 fn compile_models(raw: &RawPolicy, default_encoding: Encoding) -> Result<Vec<Model>, PolicyError> {
@@ -282,6 +326,7 @@ impl PatternChecker {
 /// Names a condition or target may refer to.
 struct Scope<'a> {
     models: &'a [Model],
+    classifiers: &'a [Classifier],
     /// Task name → its index (a large policy names thousands).
     task_ids: HashMap<&'a str, usize>,
 }
@@ -394,6 +439,42 @@ impl Scope<'_> {
                     }
                 }
             }
+            RawCondition::Score(s) => self.score(s, &format!("{path}.score"))?,
+        })
+    }
+
+    fn score(&self, raw: &RawScore, path: &str) -> Result<Condition, PolicyError> {
+        let id = self
+            .classifiers
+            .iter()
+            .position(|c| c.name == raw.classifier)
+            .map(ClassifierId)
+            .ok_or_else(|| {
+                PolicyError::new(
+                    format!("{path}.classifier"),
+                    format!("unknown classifier {:?}", raw.classifier),
+                )
+            })?;
+        let test = exactly_one(
+            [
+                raw.gt.map(|v| ("gt", ScoreTest::Gt(v), v)),
+                raw.lt.map(|v| ("lt", ScoreTest::Lt(v), v)),
+                raw.top_share
+                    .map(|v| ("top_share", ScoreTest::TopShare(v), v)),
+            ],
+            path,
+            "gt, lt or top_share",
+        )?;
+        let (name, test, value) = test;
+        if !(0.0..=1.0).contains(&value) {
+            return Err(PolicyError::new(
+                format!("{path}.{name}"),
+                "must be between 0 and 1",
+            ));
+        }
+        Ok(Condition::Score {
+            classifier: id,
+            test,
         })
     }
 

@@ -24,3 +24,9 @@ impl fmt::Display for PolicyError {
 }
 
 impl std::error::Error for PolicyError {}
+
+impl From<crate::classifier::CompileError> for PolicyError {
+    fn from(e: crate::classifier::CompileError) -> PolicyError {
+        PolicyError::new(e.path, e.message)
+    }
+}

@@ -166,6 +166,11 @@ pub struct Policy {
     pub default_image_tokens: Option<u64>,
     /// Requests may be translated between APIs (each model can override).
     pub translate: bool,
+    /// Learned classifiers, in policy order (`ClassifierId` indexes them).
+    pub classifiers: Vec<crate::classifier::Classifier>,
+    /// Per classifier: some `top_share` condition reads it, so its scores
+    /// feed a sliding window.
+    pub windowed: Vec<bool>,
     /// Every task's keywords and patterns, compiled together.
     pub task_matcher: TaskMatcher,
     /// `rules` indexed by the task their first condition needs.
@@ -194,6 +199,7 @@ impl Policy {
     pub fn encodings(&self) -> Vec<Encoding> {
         let mut used: Vec<Encoding> = self.models.iter().map(|m| m.encoding).collect();
         used.push(self.default_encoding);
+        used.extend(self.classifiers.iter().map(|c| c.encoding()));
         used.sort();
         used.dedup();
         used

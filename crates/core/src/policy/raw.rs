@@ -61,6 +61,9 @@ pub struct RawPolicy {
     /// Translate requests for models whose `api` does not accept them (default true).
     #[serde(default)]
     pub translate: Option<bool>,
+    /// Learned classifiers by name, read by `score` conditions.
+    #[serde(default)]
+    pub classifiers: OrderedMap<crate::classifier::RawClassifier>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -227,6 +230,19 @@ pub enum RawCondition {
     Images(bool),
     /// The request's API: a name, or `{"in": [names]}`.
     Api(RawTaskMatch),
+    /// A classifier's probability that the weak model fails.
+    Score(RawScore),
+}
+
+/// `{"classifier": NAME, "gt" | "lt": probability}` or
+/// `{"classifier": NAME, "top_share": share}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScore {
+    pub classifier: String,
+    pub gt: Option<f64>,
+    pub lt: Option<f64>,
+    pub top_share: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

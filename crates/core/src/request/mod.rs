@@ -20,7 +20,7 @@ mod messages;
 mod responses;
 mod shape;
 mod tools;
-mod top_level;
+pub mod top_level;
 
 pub use api::{Api, ApiSet};
 pub use shape::{ShapeSpec, SHAPES};

@@ -35,6 +35,39 @@ pub(super) fn count_piece(table: &Table, piece: &[u8], scratch: &mut Scratch) ->
     }
 }
 
+/// Calls `visit` with the rank of each token `piece` becomes, in order:
+/// the same merges as [`count_piece`], for the classifier's token features.
+pub(super) fn visit_piece(
+    table: &Table,
+    piece: &[u8],
+    scratch: &mut Scratch,
+    visit: &mut impl FnMut(Rank),
+) {
+    if piece.is_empty() {
+        return;
+    }
+    if let Some(rank) = table.rank(piece) {
+        visit(rank);
+        return;
+    }
+    let rank_of = |from: usize, to: usize| piece.get(from..to).and_then(|b| table.rank(b));
+    if piece.len() < LARGE {
+        merge_small(table, piece, &mut scratch.parts);
+        for pair in scratch.parts.windows(2) {
+            if let [(from, _), (to, _)] = pair {
+                visit(rank_of(*from, *to).unwrap_or(NONE));
+            }
+        }
+    } else {
+        let state = merge_large_parts(table, piece);
+        let mut i = 0;
+        while let Some(s) = state.get(i) {
+            visit(rank_of(i, s.end).unwrap_or(NONE));
+            i = s.end;
+        }
+    }
+}
+
 /// tiktoken's `_byte_pair_merge`: `parts[i] = (start, rank of merging part i
 /// with part i + 1)`.
 fn merge_small(table: &Table, piece: &[u8], parts: &mut Vec<(usize, Rank)>) -> usize {
@@ -121,6 +154,19 @@ struct State {
 
 /// tiktoken's `_byte_pair_merge_large`, counting instead of collecting.
 fn merge_large(table: &Table, piece: &[u8]) -> usize {
+    let state = merge_large_parts(table, piece);
+    let mut count = 0usize;
+    let mut i = 0;
+    while let Some(s) = state.get(i) {
+        count = count.saturating_add(1);
+        i = s.end;
+    }
+    count
+}
+
+/// The merged parts of a long piece: from part 0, `state[i].end` is where
+/// the part starting at `i` ends (and the next begins).
+fn merge_large_parts(table: &Table, piece: &[u8]) -> Vec<State> {
     let len = piece.len();
     let rank_of = |from: usize, to: usize| piece.get(from..to).and_then(|b| table.rank(b));
     let mut state: Vec<State> = (0..len)
@@ -183,12 +229,5 @@ fn merge_large(table: &Table, piece: &[u8]) -> usize {
             s.next_rank = NONE;
         }
     }
-
-    let mut count = 0usize;
-    let mut i = 0;
-    while let Some(s) = state.get(i) {
-        count = count.saturating_add(1);
-        i = s.end;
-    }
-    count
+    state
 }

@@ -150,6 +150,48 @@ impl Tokenizer {
     }
 }
 
+impl Tokenizer {
+    /// Visits token ids until at least `limit` were visited (the piece that
+    /// reaches it is finished). Returns how many were visited.
+    fn visit(&self, text: &str, limit: usize, visit: &mut impl FnMut(u32)) -> usize {
+        let mut scratch = bpe::Scratch::default();
+        let seen = std::cell::Cell::new(0usize);
+        let mut counted = |id: u32| {
+            seen.set(seen.get().saturating_add(1));
+            visit(id);
+        };
+        for piece in Pieces::new(text, self.classes, self.pattern) {
+            bpe::visit_piece(&self.table, piece.as_bytes(), &mut scratch, &mut counted);
+            if seen.get() >= limit {
+                break;
+            }
+        }
+        seen.get()
+    }
+}
+
+/// Calls `visit` with the id (rank) of each token of `text`, in order:
+/// tiktoken's `encode_ordinary`, without collecting them.
+pub fn visit_ids(
+    encoding: Encoding,
+    text: &str,
+    mut visit: impl FnMut(u32),
+) -> Result<(), TokenError> {
+    tokenizer(encoding)?.visit(text, usize::MAX, &mut visit);
+    Ok(())
+}
+
+/// [`visit_ids`], stopping after the piece that reaches `limit` tokens;
+/// returns the number visited (≥ `limit` when stopped early).
+pub fn visit_ids_up_to(
+    encoding: Encoding,
+    text: &str,
+    limit: usize,
+    mut visit: impl FnMut(u32),
+) -> Result<usize, TokenError> {
+    Ok(tokenizer(encoding)?.visit(text, limit, &mut visit))
+}
+
 /// Builds the tables of `encoding` now, so the first request does not pay for it.
 pub fn preload(encoding: Encoding) -> Result<(), TokenError> {
     tokenizer(encoding).map(|_| ())

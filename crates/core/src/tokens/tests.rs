@@ -78,8 +78,15 @@ fn assert_same(text: &str) {
         let pieces: Vec<&str> =
             Pieces::new(text, tokenizer(e).unwrap().classes, e.pattern()).collect();
         assert_eq!(pieces, expected, "{e} pieces of {text:?}");
-        let expected = reference(e).encode_ordinary(text).len();
-        assert_eq!(count(e, text).unwrap(), expected, "{e} on {text:?}");
+        let expected_ids: Vec<u32> = reference(e).encode_ordinary(text);
+        assert_eq!(
+            count(e, text).unwrap(),
+            expected_ids.len(),
+            "{e} on {text:?}"
+        );
+        let mut ids = Vec::new();
+        visit_ids(e, text, |id| ids.push(id)).unwrap();
+        assert_eq!(ids, expected_ids, "{e} token ids of {text:?}");
     }
 }
 

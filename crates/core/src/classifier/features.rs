@@ -1,0 +1,207 @@
+//! Features of one request, from what the filter already has: the token ids
+//! of the scanned messages (unigrams and hashed bigrams), the log of their
+//! count, the message count, tools / images / structured-output flags and
+//! the task category. Training and scoring both read requests through
+//! [`visit`], so a model is scored on exactly the features it learned.
+//!
+//! Token features are hashed counts scaled by 1/sqrt(total): a request's
+//! token vector has (close to) unit length whatever its size, and scoring
+//! needs no per-request allocation: each token adds one weight.
+
+use crate::request::{RequestFacts, Role};
+use crate::task::Scan;
+use crate::tokens::{self, Encoding, TokenError};
+
+/// The dense features, in weight order (task one-hots follow).
+pub const DENSE: [&str; 5] = [
+    "log_tokens",
+    "log_messages",
+    "tools",
+    "images",
+    "structured_output",
+];
+
+/// How a compiled spec reads a request.
+#[derive(Debug, Clone)]
+pub struct Extractor {
+    pub encoding: Encoding,
+    pub scan: Scan,
+    pub hash_bits: u32,
+    pub bigrams: bool,
+    pub max_tokens: usize,
+    pub tasks: Vec<String>,
+}
+
+/// Distinguishes bigram buckets from unigram buckets.
+const BIGRAM_SEED: u64 = 0x5bd1_e995_9e37_79b9;
+
+/// splitmix64's finaliser: a fast, well-mixed 64-bit hash of an integer.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+impl Extractor {
+    pub fn dense_len(&self) -> usize {
+        DENSE.len().saturating_add(self.tasks.len())
+    }
+
+    fn bucket(&self, key: u64) -> u32 {
+        // hash_bits is in 8..=20 (checked when compiled): the shift is in range.
+        u32::try_from(mix(key) >> (64u32.saturating_sub(self.hash_bits))).unwrap_or(0)
+    }
+
+    /// Calls `token` with the bucket of every token feature (repeats
+    /// repeat), fills `dense` (raw, not standardised; `dense_len` long) and
+    /// returns the number of token features.
+    pub fn visit(
+        &self,
+        facts: &RequestFacts,
+        task: Option<&str>,
+        dense: &mut [f64],
+        mut token: impl FnMut(u32),
+    ) -> Result<u64, TokenError> {
+        let last_user = facts
+            .content
+            .iter()
+            .filter(|s| s.role == Role::User)
+            .map(|s| s.message)
+            .max();
+        let mut tokens_read = 0usize;
+        let mut features = 0u64;
+        for segment in &facts.content {
+            let scanned = match self.scan {
+                Scan::LastUser => Some(segment.message) == last_user && segment.role == Role::User,
+                Scan::AllUser => segment.role == Role::User,
+                Scan::System => matches!(segment.role, Role::System | Role::Developer),
+                Scan::All => true,
+            };
+            let room = self.max_tokens.saturating_sub(tokens_read);
+            if !scanned || room == 0 {
+                continue;
+            }
+            let mut previous: Option<u32> = None;
+            let mut visited = 0usize;
+            tokens::visit_ids_up_to(self.encoding, &segment.text, room, |id| {
+                if visited >= room {
+                    return; // the piece that crossed the limit
+                }
+                visited = visited.saturating_add(1);
+                token(self.bucket(u64::from(id)));
+                features = features.saturating_add(1);
+                if self.bigrams {
+                    if let Some(p) = previous {
+                        let key = (u64::from(p) << 32 | u64::from(id)) ^ BIGRAM_SEED;
+                        token(self.bucket(key));
+                        features = features.saturating_add(1);
+                    }
+                }
+                previous = Some(id);
+            })?;
+            tokens_read = tokens_read.saturating_add(visited);
+        }
+        let values = [
+            (tokens_read as f64).ln_1p(),
+            (facts.messages as f64).ln_1p(),
+            f64::from(u8::from(facts.tools)),
+            f64::from(u8::from(facts.images > 0)),
+            f64::from(u8::from(facts.structured_output)),
+        ];
+        for (slot, v) in dense.iter_mut().zip(values) {
+            *slot = v;
+        }
+        for (i, name) in self.tasks.iter().enumerate() {
+            if let Some(slot) = dense.get_mut(DENSE.len().saturating_add(i)) {
+                *slot = f64::from(u8::from(task == Some(name.as_str())));
+            }
+        }
+        Ok(features)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn extractor(scan: Scan, bigrams: bool) -> Extractor {
+        Extractor {
+            encoding: Encoding::O200kBase,
+            scan,
+            hash_bits: 16,
+            bigrams,
+            max_tokens: 4096,
+            tasks: vec!["code".into()],
+        }
+    }
+
+    fn facts(body: &str) -> RequestFacts {
+        crate::request::parse("/v1/chat/completions", body.as_bytes()).unwrap()
+    }
+
+    fn buckets(e: &Extractor, body: &str, task: Option<&str>) -> (Vec<u32>, Vec<f64>) {
+        let mut dense = vec![0.0; e.dense_len()];
+        let mut out = Vec::new();
+        let n = e
+            .visit(&facts(body), task, &mut dense, |b| out.push(b))
+            .unwrap();
+        assert_eq!(n as usize, out.len());
+        (out, dense)
+    }
+
+    #[test]
+    fn unigrams_and_bigrams_of_the_scanned_tokens() {
+        let body = r#"{"messages":[{"role":"user","content":"hello world"}]}"#;
+        let ids: Vec<u32> = {
+            let mut v = Vec::new();
+            tokens::visit_ids(Encoding::O200kBase, "hello world", |i| v.push(i)).unwrap();
+            v
+        };
+        assert_eq!(ids.len(), 2);
+        let (uni, dense) = buckets(&extractor(Scan::All, false), body, None);
+        assert_eq!(uni.len(), 2);
+        let (both, _) = buckets(&extractor(Scan::All, true), body, None);
+        assert_eq!(both.len(), 3, "two unigrams and one bigram");
+        assert_eq!(both.first(), uni.first());
+        assert!(both.iter().all(|b| *b < 1 << 16));
+        assert!((dense[0] - 2f64.ln_1p()).abs() < 1e-12);
+        assert!((dense[1] - 1f64.ln_1p()).abs() < 1e-12);
+        // Same token, same bucket; order of the pair matters for the bigram.
+        let (swapped, _) = buckets(
+            &extractor(Scan::All, true),
+            r#"{"messages":[{"role":"user","content":" world hello"}]}"#,
+            None,
+        );
+        assert_ne!(swapped.get(2), both.get(2));
+    }
+
+    #[test]
+    fn scan_selects_messages_and_flags_and_task_fill_dense() {
+        let body = r#"{"messages":[
+            {"role":"system","content":"you are terse"},
+            {"role":"user","content":"first question"},
+            {"role":"assistant","content":"answer"},
+            {"role":"user","content":"second"}],
+            "tools":[{"type":"function","function":{"name":"f","parameters":{}}}],
+            "response_format":{"type":"json_object"}}"#;
+        let (last, dense) = buckets(&extractor(Scan::LastUser, false), body, Some("code"));
+        let (all_user, _) = buckets(&extractor(Scan::AllUser, false), body, None);
+        let (all, _) = buckets(&extractor(Scan::All, false), body, None);
+        assert_eq!(last.len(), 1, "\"second\" is one token");
+        assert!(all_user.len() > last.len() && all.len() > all_user.len());
+        assert_eq!(&dense[1..], &[4f64.ln_1p(), 1.0, 0.0, 1.0, 1.0]);
+        let (_, dense) = buckets(&extractor(Scan::LastUser, false), body, Some("other"));
+        assert_eq!(dense[5], 0.0);
+    }
+
+    #[test]
+    fn long_prompts_are_read_up_to_max_tokens() {
+        let mut e = extractor(Scan::All, true);
+        e.max_tokens = 10;
+        let text = "word ".repeat(100);
+        let body = format!(r#"{{"messages":[{{"role":"user","content":"{text}"}}]}}"#);
+        let (b, dense) = buckets(&e, &body, None);
+        assert_eq!(b.len(), 10 + 9);
+        assert!((dense[0] - 10f64.ln_1p()).abs() < 1e-12);
+    }
+}

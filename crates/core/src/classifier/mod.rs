@@ -1,0 +1,334 @@
+//! Learned routing: a linear classifier over the request's tokens that
+//! returns a calibrated probability that the weak model fails. Compiled once
+//! from its artifact (`artifact`), read by conditions `{"score": ...}`;
+//! features in `features`, the `top_share` window in `window`. Scoring
+//! allocates nothing per request: one weight lookup per token feature.
+
+pub mod artifact;
+pub mod features;
+pub mod window;
+
+use serde::Deserialize;
+
+use crate::request::RequestFacts;
+use crate::tokens::{Encoding, TokenError};
+use artifact::{Artifact, FORMAT, VERSION};
+use features::{Extractor, DENSE};
+
+/// Index of a classifier in `Policy::classifiers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClassifierId(pub usize);
+
+/// Classifiers a policy may define (scores are cached per request in a fixed array).
+pub const MAX_CLASSIFIERS: usize = 8;
+/// Task one-hots an artifact may carry (dense features live on the stack).
+pub const MAX_TASKS: usize = 11;
+const MAX_DENSE: usize = DENSE.len() + MAX_TASKS;
+/// Default `window` of a `top_share` condition: requests remembered.
+pub const DEFAULT_WINDOW: usize = 100;
+
+/// `classifiers.NAME` as written: a path to the artifact (read by the CLI,
+/// relative to the policy file) or the artifact inline (what the filter reads).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClassifier {
+    #[serde(default)]
+    pub artifact: Option<String>,
+    /// Kept raw here and parsed on its own when compiled: the policy's
+    /// path-tracking deserializer would otherwise be instantiated for every
+    /// artifact type, ~50 KB more `.wasm`.
+    #[serde(default)]
+    pub inline: Option<Box<serde_json::value::RawValue>>,
+    /// Recent scores a `top_share` threshold is the quantile of.
+    #[serde(default)]
+    pub window: Option<usize>,
+}
+
+/// A classifier ready for the hot path.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    pub name: String,
+    pub extractor: Extractor,
+    bias: f64,
+    dense: Vec<f64>,
+    dense_mean: Vec<f64>,
+    /// 1 / standard deviation (0 for constant features).
+    dense_scale: Vec<f64>,
+    /// 2^hash_bits token weights.
+    tokens: Vec<f32>,
+    calibration: artifact::Calibration,
+    /// Training score quantiles (seed of `top_share` windows).
+    pub score_quantiles: Vec<f64>,
+    pub window: usize,
+    /// Hash of the artifact: names its shared window, so a new model
+    /// starts from its own distribution.
+    pub digest: u64,
+}
+
+/// A classifier the policy cannot use: its JSON path and the problem (the
+/// policy compiler turns it into a `PolicyError`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileError {
+    pub path: String,
+    pub message: String,
+}
+
+impl Classifier {
+    /// Compiles `raw` (`path` = `classifiers.NAME`).
+    pub fn compile(
+        name: &str,
+        raw: &RawClassifier,
+        path: &str,
+    ) -> Result<Classifier, CompileError> {
+        let err = |at: &str, m: String| CompileError {
+            path: format!("{path}{at}"),
+            message: m,
+        };
+        let artifact: Artifact = match (&raw.inline, &raw.artifact) {
+            (Some(a), None) => serde_json::from_str(a.get())
+                .map_err(|e| err(".inline", format!("not a classifier artifact: {e}")))?,
+            (None, Some(file)) => {
+                return Err(err(
+                    ".artifact",
+                    format!("{file:?}: the filter cannot read files; the model-router CLI (check, explain, eval, envoy) inlines artifacts, or set \"inline\""),
+                ))
+            }
+            _ => return Err(err("", "set exactly one of artifact or inline".into())),
+        };
+        let window = raw.window.unwrap_or(DEFAULT_WINDOW);
+        if !(10..=usize::from(u16::MAX)).contains(&window) {
+            return Err(err(".window", "must be between 10 and 65535".into()));
+        }
+        Self::from_artifact(name, &artifact, window)
+            .map_err(|(at, m)| err(&format!(".inline{at}"), m))
+    }
+
+    /// Checks and compiles an artifact; errors are (JSON path inside it, message).
+    pub fn from_artifact(
+        name: &str,
+        a: &Artifact,
+        window: usize,
+    ) -> Result<Classifier, (String, String)> {
+        let fail = |at: &str, m: &str| Err((at.to_string(), m.to_string()));
+        if a.format != FORMAT {
+            return fail(".format", &format!("expected {FORMAT:?}"));
+        }
+        if a.version != VERSION {
+            return fail(
+                ".version",
+                &format!("artifact version {} is not {VERSION}, the version this build reads: retrain with this model-router", a.version),
+            );
+        }
+        let spec = &a.features;
+        let Some(encoding) = Encoding::from_name(&spec.encoding) else {
+            return fail(
+                ".features.encoding",
+                "unknown encoding (expected o200k_base or cl100k_base)",
+            );
+        };
+        if !(8..=20).contains(&spec.hash_bits) {
+            return fail(".features.hash_bits", "must be between 8 and 20");
+        }
+        if spec.tasks.len() > MAX_TASKS {
+            return fail(".features.tasks", &format!("at most {MAX_TASKS} tasks"));
+        }
+        if spec.max_tokens == 0 {
+            return fail(".features.max_tokens", "must be greater than 0");
+        }
+        let extractor = Extractor {
+            encoding,
+            scan: spec.scan,
+            hash_bits: spec.hash_bits,
+            bigrams: spec.bigrams,
+            max_tokens: spec.max_tokens,
+            tasks: spec.tasks.clone(),
+        };
+        let w = &a.weights;
+        let n = extractor.dense_len();
+        if w.dense.len() != n || w.dense_mean.len() != n || w.dense_std.len() != n {
+            return fail(
+                ".weights",
+                &format!("dense, dense_mean and dense_std need {n} values each"),
+            );
+        }
+        let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
+        if !finite(&w.dense)
+            || !finite(&w.dense_mean)
+            || !finite(&w.dense_std)
+            || !w.bias.is_finite()
+        {
+            return fail(".weights", "weights must be finite numbers");
+        }
+        let size = 1usize << spec.hash_bits;
+        let mut tokens = vec![0f32; size];
+        for (i, (bucket, weight)) in w.tokens.iter().enumerate() {
+            match tokens.get_mut(*bucket as usize) {
+                Some(slot) if weight.is_finite() => *slot = *weight,
+                _ => {
+                    return fail(
+                        &format!(".weights.tokens[{i}]"),
+                        "bucket out of range or weight not finite",
+                    )
+                }
+            }
+        }
+        let c = a.calibration;
+        if !c.a.is_finite() || !c.b.is_finite() {
+            return fail(".calibration", "a and b must be finite");
+        }
+        let q = &a.score_quantiles;
+        if q.len() < 2
+            || q.iter().any(|x| !(0.0..=1.0).contains(x))
+            || q.windows(2).any(|p| p.first() > p.get(1))
+        {
+            return fail(
+                ".score_quantiles",
+                "must be ascending probabilities (0..=1), at least 2",
+            );
+        }
+        Ok(Classifier {
+            name: name.to_string(),
+            extractor,
+            bias: w.bias,
+            dense: w.dense.clone(),
+            dense_mean: w.dense_mean.clone(),
+            dense_scale: w
+                .dense_std
+                .iter()
+                .map(|s| if *s > 1e-12 { 1.0 / s } else { 0.0 })
+                .collect(),
+            tokens,
+            calibration: c,
+            score_quantiles: q.clone(),
+            window,
+            digest: digest(a),
+        })
+    }
+
+    pub fn encoding(&self) -> Encoding {
+        self.extractor.encoding
+    }
+
+    /// The uncalibrated linear score of a request.
+    pub fn linear(&self, facts: &RequestFacts, task: Option<&str>) -> Result<f64, TokenError> {
+        let mut dense = [0f64; MAX_DENSE];
+        let mut sum = 0f64;
+        let tokens = &self.tokens;
+        let n = self.extractor.visit(facts, task, &mut dense, |b| {
+            sum += f64::from(tokens.get(b as usize).copied().unwrap_or(0.0));
+        })?;
+        let mut z = self.bias;
+        if n > 0 {
+            z += sum / (n as f64).sqrt();
+        }
+        for (i, x) in dense.iter().take(self.dense.len()).enumerate() {
+            let (w, m, s) = (
+                self.dense.get(i).copied().unwrap_or(0.0),
+                self.dense_mean.get(i).copied().unwrap_or(0.0),
+                self.dense_scale.get(i).copied().unwrap_or(0.0),
+            );
+            z += w * (x - m) * s;
+        }
+        Ok(z)
+    }
+
+    /// The calibrated probability that the weak model fails on this request.
+    pub fn score(&self, facts: &RequestFacts, task: Option<&str>) -> Result<f64, TokenError> {
+        Ok(self.calibrate(self.linear(facts, task)?))
+    }
+
+    pub fn calibrate(&self, z: f64) -> f64 {
+        sigmoid(self.calibration.a * z + self.calibration.b)
+    }
+
+    /// The threshold that sends the top `share` of the training distribution.
+    pub fn training_threshold(&self, share: f64) -> f64 {
+        window::ScoreWindow::seeded(self.window, &self.score_quantiles).threshold(share)
+    }
+}
+
+pub fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// FNV-1a over the artifact's weights and calibration.
+fn digest(a: &Artifact) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325_u64;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(&a.weights.bias.to_le_bytes());
+    for (i, w) in &a.weights.tokens {
+        eat(&i.to_le_bytes());
+        eat(&w.to_le_bytes());
+    }
+    for v in a.weights.dense.iter().chain(&a.score_quantiles) {
+        eat(&v.to_le_bytes());
+    }
+    eat(&a.calibration.a.to_le_bytes());
+    eat(&a.calibration.b.to_le_bytes());
+    h
+}
+
+/// Where `top_share` thresholds come from: the core asks, the host answers
+/// (the filter from a window in shared data, `eval` from an in-process one).
+pub trait ScoreQuantiles {
+    /// The score above which the top `share` of recent scores of `classifier` lies.
+    fn threshold(&self, classifier: &Classifier, id: ClassifierId, share: f64) -> f64;
+}
+
+/// Thresholds from each classifier's training distribution: what `explain`
+/// and `check` use, and the filter's starting point.
+pub struct TrainingQuantiles;
+
+impl ScoreQuantiles for TrainingQuantiles {
+    fn threshold(&self, classifier: &Classifier, _id: ClassifierId, share: f64) -> f64 {
+        classifier.training_threshold(share)
+    }
+}
+
+/// In-process sliding windows, one per classifier (replays, tests).
+pub struct LocalWindows {
+    pub windows: Vec<window::ScoreWindow>,
+}
+
+impl LocalWindows {
+    pub fn new(classifiers: &[Classifier]) -> LocalWindows {
+        LocalWindows {
+            windows: classifiers
+                .iter()
+                .map(|c| window::ScoreWindow::seeded(c.window, &c.score_quantiles))
+                .collect(),
+        }
+    }
+
+    /// Records a decision's scores of the classifiers that have windows.
+    pub fn record(&mut self, scores: &[(ClassifierId, f64)], windowed: &[bool]) {
+        for (id, score) in scores {
+            if windowed.get(id.0).copied().unwrap_or(false) {
+                if let Some(w) = self.windows.get_mut(id.0) {
+                    w.push(*score);
+                }
+            }
+        }
+    }
+}
+
+impl ScoreQuantiles for LocalWindows {
+    fn threshold(&self, classifier: &Classifier, id: ClassifierId, share: f64) -> f64 {
+        self.windows.get(id.0).map_or_else(
+            || classifier.training_threshold(share),
+            |w| w.threshold(share),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;
