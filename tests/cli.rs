@@ -637,3 +637,119 @@ fn routellm_mmlu_converts_decontaminated() {
     assert_eq!(first["group"], "abstract_algebra");
     assert!(first["scores"]["gpt-4-1106-preview"].is_number());
 }
+
+/// A policy with providers whose key files live in a fresh temp dir.
+fn provider_policy(name: &str, keys: &[&str]) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "model-router-cli-providers-{}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for key in keys {
+        std::fs::write(dir.join(key), "sk-secret-value-123\n").unwrap();
+    }
+    let policy = serde_json::json!({
+        "providers": {
+            "openai": {"preset": "openai", "auth": {"bearer_file": dir.join("openai.key")}},
+            "claude": {"preset": "anthropic", "auth": {"file": dir.join("anthropic.key")}},
+        },
+        "models": {
+            "gpt-4o-mini": {"provider": "openai", "context_window": 128000, "api": "openai_chat"},
+            "sonnet": {"provider": "claude", "context_window": 200000},
+        },
+        "rules": [{"name": "messages", "when": {"api": "anthropic_messages"}, "target": "sonnet"}],
+        "default": "gpt-4o-mini",
+    });
+    let path = dir.join("policy.json");
+    std::fs::write(&path, policy.to_string()).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn check_and_envoy_refuse_a_missing_key_file_with_its_json_path() {
+    let (dir, path) = provider_policy("missing", &["openai.key"]);
+    let missing = dir.join("anthropic.key");
+    let expected = format!(
+        "invalid policy {}: providers.claude.auth.file: no such file {:?}\n",
+        path.display(),
+        missing.display().to_string()
+    );
+    for args in [
+        vec!["check"],
+        vec!["envoy", "--sds-dir", dir.join("sds").to_str().unwrap()],
+    ] {
+        let mut args = args.clone();
+        args.insert(1, path.to_str().unwrap());
+        let out = run(&args, b"");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(text(&out.stderr), expected, "{args:?}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn envoy_writes_sds_files_that_name_the_keys_and_never_holds_a_key() {
+    let (dir, path) = provider_policy("sds", &["openai.key", "anthropic.key"]);
+    let out = run(&["envoy", path.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--sds-dir DIR is required"),
+        "{}",
+        text(&out.stderr)
+    );
+    let sds = dir.join("sds");
+    let out = run(
+        &[
+            "envoy",
+            path.to_str().unwrap(),
+            "--sds-dir",
+            sds.to_str().unwrap(),
+            "--upstream",
+            "openai=127.0.0.1:9443",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let config = text(&out.stdout);
+    assert!(
+        !config.contains("sk-secret-value"),
+        "a key is in the generated config"
+    );
+    let config: Value = serde_json::from_str(&config).unwrap();
+    let openai = config["static_resources"]["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "openai")
+        .unwrap();
+    // --upstream moves the address only: Host, SNI and the key stay the provider's.
+    let endpoint = &openai["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"];
+    assert_eq!(
+        endpoint["address"]["socket_address"]["address"],
+        "127.0.0.1"
+    );
+    assert_eq!(endpoint["address"]["socket_address"]["port_value"], 9443);
+    assert_eq!(endpoint["hostname"], "api.openai.com");
+    assert_eq!(
+        openai["transport_socket"]["typed_config"]["sni"],
+        "api.openai.com"
+    );
+    for provider in ["openai", "claude"] {
+        let file = sds.join(format!("{provider}.sds.json"));
+        let secret: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let named = secret["resources"][0]["generic_secret"]["secret"]["filename"]
+            .as_str()
+            .unwrap();
+        assert!(named.ends_with(if provider == "openai" {
+            "openai.key"
+        } else {
+            "anthropic.key"
+        }));
+        assert!(!secret.to_string().contains("sk-secret-value"));
+        assert!(config.to_string().contains(&file.display().to_string()));
+    }
+    let check = run(&["check", path.to_str().unwrap()], b"");
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+    let _ = std::fs::remove_dir_all(dir);
+}

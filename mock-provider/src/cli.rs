@@ -23,6 +23,9 @@ usage: mock-provider [--listen ADDR] [--name NAME] [--fault SPEC]... [--latency-
   --encoding E        token encoding for usage (default o200k_base)
   --no-record         do not record requests (benchmarks)
   --max-records N     records kept for GET /__mock/requests (default 10000)
+  --tls-cert PEM      serve HTTPS with this certificate chain (and --tls-key);
+  --tls-key PEM       plain HTTP still works on the same port, and each TLS
+                      request's record carries the SNI it asked for
   -h, --help          this help
   -V, --version       version
 
@@ -94,6 +97,16 @@ where
                 }
                 config.record = false;
             }
+            "--tls-cert" => {
+                let cert = value("--tls-cert")?;
+                let key = config.tls.take().map(|t| t.key).unwrap_or_default();
+                config.tls = Some(crate::tls::TlsFiles { cert, key });
+            }
+            "--tls-key" => {
+                let key = value("--tls-key")?;
+                let cert = config.tls.take().map(|t| t.cert).unwrap_or_default();
+                config.tls = Some(crate::tls::TlsFiles { cert, key });
+            }
             "--max-records" => {
                 let n = value("--max-records")?;
                 config.max_records = n
@@ -103,6 +116,11 @@ where
                     .ok_or_else(|| format!("--max-records {n:?} is not a positive number"))?;
             }
             other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    if let Some(tls) = &config.tls {
+        if tls.cert.is_empty() || tls.key.is_empty() {
+            return Err("--tls-cert and --tls-key go together".to_string());
         }
     }
     Ok(Command::Run { listen, config })

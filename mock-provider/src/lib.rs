@@ -17,6 +17,7 @@ mod conn;
 pub mod faults;
 pub mod record;
 pub mod server;
+pub mod tls;
 pub mod tool_calls;
 
 use std::time::Duration;
@@ -42,6 +43,8 @@ pub struct Config {
     pub max_records: usize,
     /// Request bodies larger than this get 413.
     pub max_body_bytes: usize,
+    /// Serve HTTPS too (TLS connections; plain ones stay HTTP).
+    pub tls: Option<tls::TlsFiles>,
 }
 
 impl Config {
@@ -54,6 +57,7 @@ impl Config {
             record: true,
             max_records: record::DEFAULT_MAX_RECORDS,
             max_body_bytes: 64 * 1024 * 1024,
+            tls: None,
         }
     }
 }

@@ -34,6 +34,10 @@ pub struct Record {
     pub content_length: Option<String>,
     /// The fault item applied, e.g. `gpt-4o=429`.
     pub fault: Option<String>,
+    /// The TLS server name the connection asked for (None: plain HTTP, or no SNI).
+    pub sni: Option<String>,
+    /// Whether the request came over TLS.
+    pub tls: bool,
 }
 
 /// The bounded log of records.
@@ -117,6 +121,8 @@ mod tests {
             model: Some("m".into()),
             content_length: Some("2".into()),
             fault: None,
+            sni: None,
+            tls: false,
         }
     }
 

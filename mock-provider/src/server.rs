@@ -56,6 +56,7 @@ const EVENTS_BEFORE_RESET: usize = 2;
 
 struct State {
     config: Config,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     filler: Filler,
     counters: Counters,
     recorder: Recorder,
@@ -82,8 +83,10 @@ impl Server {
             ))
         })?;
         let recorder = Recorder::new(config.record, config.max_records);
+        let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
         Ok(Server {
             state: Arc::new(State {
+                tls,
                 config,
                 filler,
                 counters: Counters::new(),
@@ -136,17 +139,45 @@ pub async fn serve(config: Config, listener: TcpListener) -> io::Result<()> {
 async fn serve_connection(state: Arc<State>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let control = Arc::new(ConnControl::default());
+    if let Some(acceptor) = state.tls.clone() {
+        if crate::tls::starts_tls(&stream).await {
+            // A failed handshake (the client refused our certificate) ends here.
+            let Ok((tls, sni)) = crate::tls::accept(&acceptor, stream).await else {
+                return;
+            };
+            let peer = Peer { tls: true, sni };
+            let io = hyper_util::rt::TokioIo::new(tls);
+            let service = hyper::service::service_fn(move |request| {
+                handle(state.clone(), control.clone(), peer.clone(), request)
+            });
+            let _ = builder().serve_connection(io, service).await;
+            return;
+        }
+    }
     let io = ResettableIo::new(stream, control.clone());
-    let service =
-        hyper::service::service_fn(move |request| handle(state.clone(), control.clone(), request));
+    let peer = Peer::default();
+    let service = hyper::service::service_fn(move |request| {
+        handle(state.clone(), control.clone(), peer.clone(), request)
+    });
+    // Errors here are clients going away, or our own injected resets.
+    let _ = builder().serve_connection(io, service).await;
+}
+
+/// What the connection told about itself.
+#[derive(Debug, Clone, Default)]
+struct Peer {
+    tls: bool,
+    sni: Option<String>,
+}
+
+fn builder() -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new());
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(1024);
-    // Errors here are clients going away, or our own injected resets.
-    let _ = builder.serve_connection(io, service).await;
+    builder
 }
 
 /// Everything a response needs besides its body.
@@ -213,6 +244,7 @@ impl Abort {
 async fn handle(
     state: Arc<State>,
     control: Arc<ConnControl>,
+    peer: Peer,
     request: Request<Incoming>,
 ) -> Result<Response<ResBody>, Aborted> {
     let (parts, incoming) = request.into_parts();
@@ -269,14 +301,10 @@ async fn handle(
     };
     let serial = state.serial.fetch_add(1, Ordering::Relaxed);
     if state.recorder.enabled() {
-        state.recorder.push(record(
-            &state,
-            serial,
-            &parts,
-            &body,
-            model.clone(),
-            &chosen,
-        ));
+        let mut record = record(&state, serial, &parts, &body, model.clone(), &chosen);
+        record.sni = peer.sni.clone();
+        record.tls = peer.tls;
+        state.recorder.push(record);
     }
 
     let Some(api) = api else {
@@ -562,6 +590,8 @@ fn record(
             .get(CONTENT_LENGTH)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
         fault: chosen.as_ref().map(|c| c.rule.clone()),
+        sni: None,
+        tls: false,
     }
 }
 

@@ -87,11 +87,30 @@ fn the_compose_envoy_config_validates_with_the_wasm_at_its_local_path() {
     validate(&write_json(&dir, "envoy-compose.json", &config));
 }
 
+/// The policy with every file it names (keys, CA bundles) moved into
+/// `dir` as placeholders, since validation opens them: keys get a dummy
+/// value, CA bundles the system bundle.
+fn with_local_files(text: &str, dir: &Path) -> String {
+    let policy = Policy::from_json(text).unwrap();
+    let mut text = text.to_string();
+    for (i, (at, file)) in policy.named_files().into_iter().enumerate() {
+        let local = dir.join(format!("file-{i}"));
+        let content = if at.ends_with("ca_file") {
+            std::fs::read_to_string(model_router_cli::envoy_provider::SYSTEM_CA_BUNDLE).unwrap()
+        } else {
+            "placeholder-key\n".to_string()
+        };
+        std::fs::write(&local, content).unwrap();
+        text = text.replace(&format!("\"{file}\""), &format!("\"{}\"", local.display()));
+    }
+    text
+}
+
 #[test]
 fn every_example_policy_generates_a_config_envoy_accepts() {
     let dir = scratch("example-policies");
     for path in example_policies() {
-        let text = std::fs::read_to_string(&path).unwrap();
+        let text = with_local_files(&std::fs::read_to_string(&path).unwrap(), &dir);
         let policy =
             Policy::from_json(&text).unwrap_or_else(|e| panic!("{}: {e}", relative(&path)));
         for options in [
@@ -107,6 +126,12 @@ fn every_example_policy_generates_a_config_envoy_accepts() {
                 ..EnvoyOptions::default()
             },
         ] {
+            let sds_dir = dir.join("sds").display().to_string();
+            for (file, secret) in model_router_cli::envoy_provider::sds_files(&policy, &sds_dir) {
+                std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+                std::fs::write(file, secret.to_string()).unwrap();
+            }
+            let options = EnvoyOptions { sds_dir, ..options };
             let config = envoy_config::bootstrap(&policy, &text, &options);
             let name = format!("{}.json", path.file_stem().unwrap().to_string_lossy());
             validate(&write_json(&dir, &name, &config));
@@ -358,4 +383,89 @@ fn the_envoy_gateway_patches_make_a_config_envoy_accepts() {
             assert_eq!(remote["sha256"], http["sha256"]);
         }
     }
+}
+
+#[test]
+fn the_real_provider_example_generates_tls_sni_host_and_injected_keys() {
+    let dir = scratch("real-providers");
+    let text = with_local_files(
+        &std::fs::read_to_string(repo().join("examples/policies/real-providers.json")).unwrap(),
+        &dir,
+    );
+    let policy = Policy::from_json(&text).unwrap();
+    let sds_dir = dir.join("sds").display().to_string();
+    for (file, secret) in model_router_cli::envoy_provider::sds_files(&policy, &sds_dir) {
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, secret.to_string()).unwrap();
+    }
+    let options = EnvoyOptions {
+        wasm_path: wasm().display().to_string(),
+        sds_dir,
+        ..EnvoyOptions::default()
+    };
+    let config = envoy_config::bootstrap(&policy, &text, &options);
+    let clusters = config["static_resources"]["clusters"].as_array().unwrap();
+    let cluster = |name: &str| clusters.iter().find(|c| c["name"] == name).unwrap();
+    for (name, host, header, prefix) in [
+        ("openai", "api.openai.com", "authorization", "Bearer "),
+        ("anthropic", "api.anthropic.com", "x-api-key", ""),
+        (
+            "gemini",
+            "generativelanguage.googleapis.com",
+            "authorization",
+            "Bearer ",
+        ),
+    ] {
+        let c = cluster(name);
+        let endpoint = &c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"];
+        assert_eq!(endpoint["hostname"], host);
+        assert_eq!(endpoint["address"]["socket_address"]["address"], host);
+        assert_eq!(endpoint["address"]["socket_address"]["port_value"], 443);
+        let tls = &c["transport_socket"]["typed_config"];
+        assert_eq!(tls["sni"], host);
+        let validation = &tls["common_tls_context"]["validation_context"];
+        assert_eq!(
+            validation["trusted_ca"]["filename"],
+            model_router_cli::envoy_provider::SYSTEM_CA_BUNDLE
+        );
+        assert_eq!(
+            validation["match_typed_subject_alt_names"][0]["matcher"]["exact"],
+            host
+        );
+        let filters = c["typed_extension_protocol_options"]
+            ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"]
+            .as_array()
+            .unwrap();
+        let names: Vec<&str> = filters
+            .iter()
+            .map(|f| f["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "model-router-provider-headers",
+                "envoy.filters.http.credential_injector",
+                "model-router-upstream",
+                "envoy.filters.http.upstream_codec"
+            ]
+        );
+        let generic = &filters[1]["typed_config"]["credential"]["typed_config"];
+        assert_eq!(generic["header"], header);
+        assert_eq!(generic["header_value_prefix"], prefix);
+        // The key itself is nowhere in the config: only its SDS file's path.
+        assert!(!config.to_string().contains("placeholder-key"));
+    }
+    let local = cluster("local");
+    assert!(local.get("transport_socket").is_none());
+    assert_eq!(
+        local["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["hostname"],
+        "vllm.internal:8000"
+    );
+    assert_eq!(
+        config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"]["route_config"]["virtual_hosts"][0]["routes"][0]["route"]
+            ["auto_host_rewrite"],
+        true
+    );
+    validate(&write_json(&dir, "real-providers.json", &config));
 }

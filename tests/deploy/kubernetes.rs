@@ -411,3 +411,70 @@ fn the_provider_manifests_match_the_compose_mocks() {
         }
     }
 }
+
+#[test]
+fn the_real_provider_manifests_hold_together() {
+    let istio = check_documents(
+        "examples/istio/real-providers",
+        &[
+            ("networking.istio.io/v1", "ServiceEntry"),
+            ("networking.istio.io/v1", "DestinationRule"),
+            ("networking.istio.io/v1alpha3", "EnvoyFilter"),
+            ("v1", "Secret"),
+            ("v1", "ConfigMap"),
+        ],
+    );
+    let sds = find(&istio, "ConfigMap", "model-router-sds");
+    let keys = find(&istio, "Secret", "provider-keys");
+    for host in ["api.openai.com", "api.anthropic.com"] {
+        let rule = istio
+            .iter()
+            .find(|(_, d)| d["kind"] == "DestinationRule" && d["spec"]["host"] == host)
+            .map(|(_, d)| d)
+            .unwrap_or_else(|| panic!("no DestinationRule for {host}"));
+        let tls = &rule["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"];
+        assert_eq!(
+            (tls["mode"].as_str(), tls["sni"].as_str()),
+            (Some("SIMPLE"), Some(host))
+        );
+    }
+    let filter = find(&istio, "EnvoyFilter", "model-router-provider-keys");
+    for patch in filter["spec"]["configPatches"].as_array().unwrap() {
+        let filters = &patch["patch"]["value"]["typed_extension_protocol_options"]
+            ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"];
+        let source = &filters[1]["typed_config"]["credential"]["typed_config"]["credential"]
+            ["sds_config"]["path_config_source"]["path"];
+        let file = source.as_str().unwrap().rsplit('/').next().unwrap();
+        let secret: Value = serde_json::from_str(sds["data"][file].as_str().unwrap()).unwrap();
+        let key_file = secret["resources"][0]["generic_secret"]["secret"]["filename"]
+            .as_str()
+            .unwrap();
+        let key = key_file.rsplit('/').next().unwrap();
+        assert!(
+            keys["stringData"][key].is_string(),
+            "{file} names {key_file}, not in the Secret"
+        );
+    }
+    let eg = check_documents(
+        "examples/envoy-gateway/real-providers",
+        &[
+            ("gateway.envoyproxy.io/v1alpha1", "Backend"),
+            ("gateway.networking.k8s.io/v1alpha3", "BackendTLSPolicy"),
+            ("gateway.envoyproxy.io/v1alpha1", "HTTPRouteFilter"),
+            ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+            ("v1", "Secret"),
+        ],
+    );
+    for (_, doc) in eg.iter().filter(|(_, d)| d["kind"] == "HTTPRouteFilter") {
+        let secret = doc["spec"]["credentialInjection"]["credential"]["valueRef"]["name"]
+            .as_str()
+            .unwrap();
+        find(&eg, "Secret", secret);
+    }
+    for (_, doc) in eg.iter().filter(|(_, d)| d["kind"] == "BackendTLSPolicy") {
+        let backend = doc["spec"]["targetRefs"][0]["name"].as_str().unwrap();
+        let host =
+            find(&eg, "Backend", backend)["spec"]["endpoints"][0]["fqdn"]["hostname"].clone();
+        assert_eq!(doc["spec"]["validation"]["hostname"], host);
+    }
+}

@@ -240,6 +240,10 @@ pub struct Setup<'a> {
     pub lds: bool,
     /// Envoy worker threads (1 unless set).
     pub concurrency: Option<u32>,
+    /// The CA bundle providers are verified against (a test CA).
+    pub ca_bundle: Option<PathBuf>,
+    /// With `clients`: key → tenant.
+    pub client_keys: Vec<(String, String)>,
 }
 
 impl<'a> Setup<'a> {
@@ -254,6 +258,8 @@ impl<'a> Setup<'a> {
             edit: None,
             lds: false,
             concurrency: None,
+            ca_bundle: None,
+            client_keys: Vec::new(),
         }
     }
 }
@@ -293,8 +299,20 @@ impl Envoy {
             body_limit_bytes: setup
                 .body_limit_bytes
                 .unwrap_or(EnvoyOptions::default().body_limit_bytes),
+            sds_dir: dir.0.join("sds").display().to_string(),
+            ca_bundle: setup.ca_bundle.as_ref().map_or_else(
+                || EnvoyOptions::default().ca_bundle,
+                |p| p.display().to_string(),
+            ),
+            client_keys: setup.client_keys.clone(),
             ..EnvoyOptions::default()
         };
+        // The providers' SDS files, as `model-router envoy --sds-dir` writes them.
+        for (path, secret) in model_router_cli::envoy_provider::sds_files(&policy, &options.sds_dir)
+        {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, secret.to_string()).unwrap();
+        }
         let lds_path = setup.lds.then(|| dir.0.join("lds").join("lds.json"));
         let mut config = match &lds_path {
             None => envoy_config::bootstrap(&policy, setup.policy, &options),

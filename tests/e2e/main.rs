@@ -19,8 +19,12 @@ mod faults;
 mod feedback;
 #[allow(dead_code)] // shared by all test modules; not each uses every helper
 mod harness;
+mod pki;
+mod providers;
 mod reload;
 mod routing;
+#[allow(dead_code)] // shared helper: not every module uses every function
+mod sdk;
 mod shapes;
 mod soak;
 mod translation;

@@ -31,6 +31,12 @@ pub struct EnvoyOptions {
     pub admin_address: String,
     /// Also push stats to a statsd server at (host, port), over UDP.
     pub statsd: Option<(String, u16)>,
+    /// Directory of the providers' SDS files (`envoy_provider::sds_files`).
+    pub sds_dir: String,
+    /// CA bundle for providers without `tls.ca_file`.
+    pub ca_bundle: String,
+    /// With `clients`: key → tenant, from its keys file.
+    pub client_keys: Vec<(String, String)>,
 }
 
 impl Default for EnvoyOptions {
@@ -46,6 +52,9 @@ impl Default for EnvoyOptions {
             fail_reload: true,
             admin_address: "127.0.0.1".to_string(),
             statsd: None,
+            sds_dir: "/etc/envoy/model-router-sds".to_string(),
+            ca_bundle: crate::envoy_provider::SYSTEM_CA_BUNDLE.to_string(),
+            client_keys: Vec::new(),
         }
     }
 }
@@ -97,7 +106,7 @@ pub fn bootstrap(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> 
     });
     let all_clusters = clusters(policy);
 
-    let route = json!({
+    let mut route = json!({
         "match": {"prefix": "/"},
         // The router buffers the body to replay it on retries.
         "request_body_buffer_limit": options.body_limit_bytes,
@@ -116,12 +125,29 @@ pub fn bootstrap(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> 
         },
     });
 
+    if !policy.providers.is_empty() {
+        // Host := the endpoint's `hostname` (a provider's base URL host), per attempt.
+        if let Some(action) = route.get_mut("route").and_then(Value::as_object_mut) {
+            action.insert("auto_host_rewrite".to_string(), Value::Bool(true));
+        }
+    }
+
     let mut access_log = Vec::new();
     if let Some(path) = &options.access_log_path {
         access_log.push(access_log_config(path));
     }
 
-    let hcm = json!({
+    let mut http_filters = vec![
+        json!({"name": "model-router", "typed_config": wasm_filter(
+            "model_router", policy_json, &options.wasm_path, options.fail_reload)}),
+        json!({"name": "envoy.filters.http.router", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}),
+    ];
+    if policy.clients.is_some() {
+        // First: an unauthenticated request is answered before the router reads it.
+        http_filters.insert(0, crate::envoy_provider::api_key_auth(&options.client_keys));
+    }
+    let mut hcm = json!({
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "model_router",
         "codec_type": "AUTO",
@@ -136,28 +162,26 @@ pub fn bootstrap(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> 
                 "routes": [route],
             }],
         },
-        "http_filters": [
-            {"name": "model-router", "typed_config": wasm_filter(
-                "model_router", policy_json, &options.wasm_path, options.fail_reload)},
-            {"name": "envoy.filters.http.router", "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
-        ],
+        "http_filters": http_filters,
     });
+    if crate::envoy_provider::strips_credentials(policy) {
+        if let Some(object) = hcm.as_object_mut() {
+            object.insert(
+                "local_reply_config".to_string(),
+                crate::envoy_provider::local_reply_config(policy),
+            );
+        }
+    }
 
     let clusters: Vec<Value> = clusters(policy)
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            let (host, port) = options
-                .upstreams
-                .iter()
-                .find(|(cluster, _, _)| cluster == name)
-                .map(|(_, host, port)| (host.clone(), *port))
-                .unwrap_or_else(|| {
-                    let port = u16::try_from(i).map_or(u16::MAX, |i| i.saturating_add(8000));
-                    ("127.0.0.1".to_string(), port)
-                });
-            cluster_config(name, &host, port, policy_json, options)
+            cluster_config(
+                &cluster_spec(policy, name, i, options),
+                policy_json,
+                options,
+            )
         })
         .collect();
 
@@ -179,6 +203,16 @@ pub fn bootstrap(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> 
     });
     if let (Some((host, port)), Some(object)) = (&options.statsd, bootstrap.as_object_mut()) {
         object.insert("stats_sinks".to_string(), statsd_sink(host, *port));
+    }
+    if let (true, Some(object)) = (
+        crate::envoy_provider::needs_node(policy),
+        bootstrap.as_object_mut(),
+    ) {
+        // SDS (even from files) needs the node to say who it is.
+        object.insert(
+            "node".to_string(),
+            json!({"id": "model-router", "cluster": "model-router"}),
+        );
     }
     bootstrap
 }
@@ -289,15 +323,73 @@ fn wasm_filter(root_id: &str, policy_json: &str, wasm_path: &str, fail_reload: b
     })
 }
 
-fn cluster_config(
+/// What one generated cluster is made of, from a provider's settings or a
+/// user cluster's address.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    pub name: String,
+    /// Where to connect (`--upstream` overrides a provider's base URL).
+    pub host: String,
+    pub port: u16,
+    /// The endpoint's hostname: the Host header (`auto_host_rewrite`).
+    pub hostname: Option<String>,
+    pub transport_socket: Option<Value>,
+    /// Upstream filters before the router's per-attempt filter.
+    pub filters: Vec<Value>,
+}
+
+/// The settings of cluster `name` (the `index`-th the policy uses).
+pub fn cluster_spec(
+    policy: &Policy,
     name: &str,
-    host: &str,
-    port: u16,
-    policy_json: &str,
+    index: usize,
     options: &EnvoyOptions,
-) -> Value {
+) -> ClusterSpec {
+    let listed = options
+        .upstreams
+        .iter()
+        .find(|(cluster, _, _)| cluster == name)
+        .map(|(_, host, port)| (host.clone(), *port));
+    let provider = policy.providers.iter().find(|p| p.name == name);
+    let (host, port) = listed.unwrap_or_else(|| match provider {
+        Some(p) => (p.base_url.host.clone(), p.base_url.port),
+        None => {
+            let port = u16::try_from(index).map_or(u16::MAX, |i| i.saturating_add(8000));
+            ("127.0.0.1".to_string(), port)
+        }
+    });
+    let mut filters = crate::envoy_provider::upstream_filters(policy, provider);
+    if let Some(p) = provider {
+        crate::envoy_provider::with_sds_dir(&mut filters, p, &options.sds_dir);
+    }
+    ClusterSpec {
+        name: name.to_string(),
+        host,
+        port,
+        hostname: provider.map(|p| p.base_url.authority()),
+        transport_socket: provider
+            .and_then(|p| crate::envoy_provider::transport_socket(p, &options.ca_bundle)),
+        filters,
+    }
+}
+
+fn cluster_config(spec: &ClusterSpec, policy_json: &str, options: &EnvoyOptions) -> Value {
+    let (name, host, port) = (spec.name.as_str(), spec.host.as_str(), spec.port);
     let numeric = host.parse::<std::net::IpAddr>().is_ok();
-    json!({
+    let mut endpoint = json!({"address": socket(host, port)});
+    if let (Some(hostname), Some(object)) = (&spec.hostname, endpoint.as_object_mut()) {
+        object.insert("hostname".to_string(), Value::String(hostname.clone()));
+    }
+    let mut http_filters = spec.filters.clone();
+    http_filters.push(upstream_filter(wasm_filter(
+        model_router_core::headers::UPSTREAM_ROOT_ID,
+        policy_json,
+        &options.wasm_path,
+        options.fail_reload,
+    )));
+    http_filters.push(json!({"name": "envoy.filters.http.upstream_codec", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"}}));
+    let mut cluster = json!({
         "name": name,
         "type": if numeric { "STATIC" } else { "STRICT_DNS" },
         "connect_timeout": "2s",
@@ -308,21 +400,20 @@ fn cluster_config(
         "circuit_breakers": {"thresholds": [{"priority": "DEFAULT", "max_retries": 1024}]},
         "load_assignment": {
             "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket(host, port)}}]}],
+            "endpoints": [{"lb_endpoints": [{"endpoint": endpoint}]}],
         },
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
                 "explicit_http_config": {"http_protocol_options": {}},
-                "http_filters": [
-                    upstream_filter(wasm_filter(
-                        model_router_core::headers::UPSTREAM_ROOT_ID, policy_json, &options.wasm_path, options.fail_reload)),
-                    {"name": "envoy.filters.http.upstream_codec", "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"}},
-                ],
+                "http_filters": http_filters,
             },
         },
-    })
+    });
+    if let (Some(socket), Some(object)) = (&spec.transport_socket, cluster.as_object_mut()) {
+        object.insert("transport_socket".to_string(), socket.clone());
+    }
+    cluster
 }
 
 /// The per-attempt upstream filter, skipped on first attempts: only a retry

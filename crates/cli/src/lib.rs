@@ -15,6 +15,7 @@
 
 pub mod dataset;
 pub mod envoy_config;
+pub mod envoy_provider;
 pub mod eval;
 pub mod inline;
 pub mod labels;

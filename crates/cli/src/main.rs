@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use lexopt::prelude::*;
 use model_router_cli::envoy_config::{self, EnvoyOptions};
+use model_router_cli::envoy_provider;
 use model_router_cli::report::{self, Dimension};
 use model_router_core::catalog::{self, Catalog};
 use model_router_core::decision::{decide, Request};
@@ -31,7 +32,12 @@ Usage:
       Count the tokens of stdin: plain text, or with --chat a request body (billed prompt tokens).
   model-router envoy POLICY [--listen ADDR:PORT] [--admin-port N] [--wasm PATH]
                      [--upstream CLUSTER=HOST:PORT]... [--access-log PATH] [--body-limit BYTES]
+                     [--sds-dir DIR] [--ca-bundle PATH]
       Print a complete Envoy bootstrap (JSON, which Envoy reads as YAML too).
+      Providers with `auth` need --sds-dir: their SDS files (naming each key
+      file) are written there. --upstream on a provider changes only the
+      address (Host, SNI, path and key stay). --ca-bundle: the CA bundle for
+      providers without tls.ca_file (default /etc/ssl/certs/ca-certificates.crt).
   model-router train DATA.jsonl -o CLASSIFIER.json [--weak MODEL [--pass-mark X]] [--strong MODEL]
                      [--encoding E] [--scan last_user|all_user|system|all] [--hash-bits N]
                      [--no-bigrams] [--max-tokens N] [--folds K] [--epochs N] [--lambda L,...]
@@ -108,6 +114,20 @@ fn load_policy(path: &str) -> Result<(Policy, String), String> {
         .map_err(|e| format!("invalid policy {path}: {e}"))
 }
 
+/// A policy whose key files, CA bundles and client keys file all exist
+/// (checked for existence only: a key's content is never read here).
+fn load_deployable_policy(path: &str) -> Result<(Policy, String), String> {
+    let (policy, text) = load_policy(path)?;
+    for (at, file) in policy.named_files() {
+        if !std::path::Path::new(&file).is_file() {
+            return Err(format!(
+                "invalid policy {path}: {at}: no such file {file:?}"
+            ));
+        }
+    }
+    Ok((policy, text))
+}
+
 fn check(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     let mut path = None;
     let mut today = None;
@@ -125,7 +145,7 @@ fn check(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
         }
     }
     let path = path.ok_or("usage: model-router check POLICY [--today YYYY-MM-DD]")?;
-    match load_policy(&path) {
+    match load_deployable_policy(&path) {
         Ok((policy, _)) => {
             println!(
                 "{path}: ok ({} models, {} tasks, {} rules)",
@@ -421,6 +441,7 @@ fn count_tokens(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
 fn envoy(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     let mut options = EnvoyOptions::default();
     let mut policy_path = None;
+    let mut sds_dir = None;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Long("listen") => {
@@ -439,6 +460,8 @@ fn envoy(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
                     .map_err(|_| "bad --admin-port".to_string())?
             }
             Long("wasm") => options.wasm_path = string_value(parser)?,
+            Long("sds-dir") => sds_dir = Some(string_value(parser)?),
+            Long("ca-bundle") => options.ca_bundle = string_value(parser)?,
             Long("access-log") => options.access_log_path = Some(string_value(parser)?),
             Long("body-limit") => {
                 options.body_limit_bytes = string_value(parser)?
@@ -467,19 +490,45 @@ fn envoy(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
         }
     }
     let policy_path = policy_path.ok_or("usage: model-router envoy POLICY [options]")?;
-    let (policy, text) = match load_policy(&policy_path) {
+    let (policy, text) = match load_deployable_policy(&policy_path) {
         Ok(p) => p,
         Err(message) => {
             eprintln!("{message}");
             return Ok(ExitCode::from(1));
         }
     };
+    if let Some(clients) = &policy.clients {
+        options.client_keys = envoy_provider::read_client_keys(&clients.keys_file)
+            .map_err(|e| format!("invalid policy {policy_path}: {e}"))?;
+    }
+    let secrets = envoy_provider::sds_files(&policy, "");
+    if !secrets.is_empty() {
+        let dir = sds_dir.ok_or(
+            "--sds-dir DIR is required: the providers' keys reach Envoy as SDS secrets, one file per provider written to DIR (naming the key file, never holding the key)",
+        )?;
+        write_sds_files(&policy, &dir)?;
+        options.sds_dir = dir;
+    }
     let config = envoy_config::bootstrap(&policy, &text, &options);
     println!(
         "{}",
         serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes each provider's SDS file into `dir` (created if needed), by a
+/// rename so that a running Envoy reloads it whole.
+fn write_sds_files(policy: &Policy, dir: &str) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {dir}: {e}"))?;
+    for (path, secret) in envoy_provider::sds_files(policy, dir) {
+        let text = serde_json::to_string_pretty(&secret).map_err(|e| e.to_string())?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn report(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {

@@ -17,7 +17,8 @@ pub const TRY_STATE_PREFIX: &str = "model_router_try_";
 /// upstream filter (filter state never reaches a provider, unlike a header).
 pub const CHAIN_STATE: &str = "model_router_chain";
 /// Filter state with the client's request path, kept when a fallback chain
-/// crosses APIs: the upstream filter translates each retry from it.
+/// crosses APIs or has a model on a provider: the upstream filter maps each
+/// retry's path (and translates its body) from it.
 pub const CLIENT_PATH_STATE: &str = "model_router_client_path";
 /// Filter state with the client's request body (the model already written
 /// in), kept with [`CLIENT_PATH_STATE`].

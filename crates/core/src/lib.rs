@@ -34,6 +34,7 @@ pub mod ids;
 pub mod metrics;
 pub mod models_list;
 pub mod policy;
+pub mod provider;
 /// The dated price catalogue (in `policy`, whose pricing it feeds).
 pub use policy::catalog;
 pub mod range;

@@ -42,11 +42,28 @@ fn target<'m>(policy: &Policy, model: &'m Model) -> Target<'m> {
     }
 }
 
-/// [`actions::request_actions`] plus translation: when the first model does
-/// not speak the request's API, its body is translated and the path changed;
-/// when the chain crosses APIs, the client's body and path are kept in
-/// filter state for the upstream filter to translate each retry. A request
-/// that cannot be translated is answered with a 400 in the client's API.
+/// The path `model`'s request is sent to for a client request of `shape`
+/// on `client_path`: under the model's provider for the API it receives
+/// (translated or not), else the client's path, with the API suffix swapped
+/// when the request is translated.
+pub fn model_path(policy: &Policy, model: &Model, shape: ApiShape, client_path: &str) -> String {
+    let translator = translator_for(shape, model);
+    let sent = translator.map_or(shape, |t| t.upstream().shape());
+    policy
+        .upstream_path(model, sent)
+        .unwrap_or_else(|| match translator {
+            None => client_path.to_string(),
+            Some(t) => translate::upstream_path(client_path, shape, t.upstream()),
+        })
+}
+
+/// [`actions::request_actions`] plus paths and translation: a first model on
+/// a provider gets its provider's path; one that does not speak the
+/// request's API gets its body translated and its API's path. When a model
+/// of the chain is on a provider or the chain crosses APIs, the client's
+/// path (and, crossing APIs, body) is kept in filter state for the upstream
+/// filter to map each retry. A request that cannot be translated is
+/// answered with a 400 in the client's API.
 pub fn request_actions(
     policy: &Policy,
     decision: &Decision,
@@ -54,39 +71,46 @@ pub fn request_actions(
     body: &[u8],
 ) -> (RequestActions, Option<TranslationNote>) {
     let mut todo = actions::request_actions(policy, decision, body);
-    let Outcome::Route { chain } = &decision.outcome else {
-        return (todo, None);
-    };
     if policy.mode == Mode::Shadow {
         return (todo, None);
     }
+    let (chain, translating): (&[ModelId], bool) = match &decision.outcome {
+        Outcome::Route { chain } => (chain, true),
+        // Passthrough sends one attempt, to the first model, untranslated.
+        Outcome::Passthrough { chain } => (chain.get(..1).unwrap_or_default(), false),
+        Outcome::Reject { .. } => return (todo, None),
+    };
     let shape = decision.shape;
     let models: Vec<&Model> = chain.iter().filter_map(|id| policy.model(*id)).collect();
     let Some(first) = models.first() else {
         return (todo, None);
     };
     let native_body = todo.body.clone().unwrap_or_else(|| body.to_vec());
-    let crosses = models
-        .iter()
-        .any(|m| m.upstream_api(shape) != first.upstream_api(shape));
-    if crosses {
+    let crosses = translating
+        && models
+            .iter()
+            .any(|m| m.upstream_api(shape) != first.upstream_api(shape));
+    if crosses || models.iter().any(|m| m.provider.is_some()) {
         todo.filter_state
             .push((CLIENT_PATH_STATE.to_string(), path.to_string()));
+    }
+    if crosses {
         todo.filter_state.push((
             CLIENT_BODY_STATE.to_string(),
             String::from_utf8_lossy(&native_body).into_owned(),
         ));
     }
-    let Some(translator) = translator_for(shape, first) else {
+    let translator = translating.then(|| translator_for(shape, first)).flatten();
+    if translator.is_some() || first.provider.is_some() {
+        todo.set_headers
+            .push((":path".to_string(), model_path(policy, first, shape, path)));
+    }
+    let Some(translator) = translator else {
         return (todo, None);
     };
     match translator.request(&native_body, &target(policy, first)) {
         Ok(Translated { body, dropped }) => {
             todo.body = Some(body);
-            todo.set_headers.push((
-                ":path".to_string(),
-                translate::upstream_path(path, shape, translator.upstream()),
-            ));
             let note = TranslationNote {
                 from: shape.api(),
                 to: translator.upstream(),
@@ -133,22 +157,15 @@ pub fn attempt_request(
 ) -> Option<(Vec<u8>, String)> {
     let shape = ApiShape::from_path(client_path)?;
     let model = policy.model(actions::planned_model(policy, plan, attempt)?)?;
-    match translator_for(shape, model) {
-        None => {
-            let body = actions::attempt_body(policy, plan, attempt, client_body)?;
-            Some((body, client_path.to_string()))
-        }
-        Some(t) => {
-            let body = t.request(client_body, &target(policy, model)).ok()?.body;
-            Some((
-                body,
-                translate::upstream_path(client_path, shape, t.upstream()),
-            ))
-        }
-    }
+    let body = match translator_for(shape, model) {
+        None => actions::attempt_body(policy, plan, attempt, client_body)?,
+        Some(t) => t.request(client_body, &target(policy, model)).ok()?.body,
+    };
+    Some((body, model_path(policy, model, shape, client_path)))
 }
 
-/// The path of retry attempt `attempt` (known before its body arrives).
+/// The path of retry attempt `attempt` (known before its body arrives):
+/// set on every retry, as upstream requests share one header map.
 pub fn attempt_path(
     policy: &Policy,
     plan: &str,
@@ -157,10 +174,7 @@ pub fn attempt_path(
 ) -> Option<String> {
     let shape = ApiShape::from_path(client_path)?;
     let model = policy.model(actions::planned_model(policy, plan, attempt)?)?;
-    Some(match translator_for(shape, model) {
-        None => client_path.to_string(),
-        Some(t) => translate::upstream_path(client_path, shape, t.upstream()),
-    })
+    Some(model_path(policy, model, shape, client_path))
 }
 
 /// Counters of one translated request.

@@ -4,11 +4,10 @@
 use std::rc::Rc;
 
 use model_router_core::actions;
-use model_router_core::headers::CHAIN_STATE;
+use model_router_core::headers::{CHAIN_STATE, CLIENT_BODY_STATE, CLIENT_PATH_STATE};
 
 use crate::host::{Flow, Host};
 use crate::root::Shared;
-use model_router_core::headers::{CLIENT_BODY_STATE, CLIENT_PATH_STATE};
 use model_router_core::translation;
 
 pub struct Upstream {

@@ -13,6 +13,7 @@ use super::{
 use crate::classifier::{Classifier, ClassifierId, MAX_CLASSIFIERS};
 use crate::condition::{Condition, HeaderTest, PathTest, Range, ScoreTest};
 use crate::headers::DEFAULT_CLUSTER_HEADER;
+use crate::provider::{Clients, Provider, ProviderId, CLIENT_TENANT_HEADER};
 use crate::request::{Api, ApiSet, ApiShape, Ratio};
 use crate::task::{Task, TaskMatcher, TaskSource};
 use crate::tokens::Encoding;
@@ -42,7 +43,9 @@ pub(super) fn compile_json(json: &str) -> Result<Policy, PolicyError> {
 fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
     let default_encoding = encoding(raw.default_encoding.as_deref(), "default_encoding")?
         .unwrap_or(Encoding::O200kBase);
-    let models = compile_models(&raw, default_encoding)?;
+    let providers = super::providers::compile_providers(&raw.providers.0)?;
+    let clients = super::providers::compile_clients(raw.clients.as_ref())?;
+    let models = compile_models(&raw, default_encoding, &providers)?;
     let (tasks, task_matcher) = compile_tasks(&raw)?;
     let classifiers = compile_classifiers(&raw)?;
     let scope = Scope {
@@ -120,7 +123,7 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
                 .unwrap_or_else(|| DEFAULT_CLUSTER_HEADER.to_string()),
             budget: header_name(raw.budget_header.as_deref(), "budget_header")?,
             task: header_name(raw.task_header.as_deref(), "task_header")?,
-            tenant: header_name(raw.tenant_header.as_deref(), "tenant_header")?,
+            tenant: tenant_header(&raw, clients.as_ref())?,
         },
         on_context_overflow: raw.on_context_overflow,
         on_budget_exceeded: raw.on_budget_exceeded,
@@ -138,6 +141,8 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
         task_matcher,
         rule_index,
         models,
+        providers,
+        clients,
         classifiers,
         windowed,
     })
@@ -179,7 +184,70 @@ fn reads_share(when: &Condition, id: ClassifierId) -> bool {
     }
 }
 
-fn compile_models(raw: &RawPolicy, default_encoding: Encoding) -> Result<Vec<Model>, PolicyError> {
+/// With `clients`, the tenant is the authenticated key's (Envoy's API-key
+/// filter writes it into `CLIENT_TENANT_HEADER`, over any client copy), so
+/// no other header may name it.
+fn tenant_header(
+    raw: &RawPolicy,
+    clients: Option<&Clients>,
+) -> Result<Option<String>, PolicyError> {
+    let named = header_name(raw.tenant_header.as_deref(), "tenant_header")?;
+    match (clients, named) {
+        (None, named) => Ok(named),
+        (Some(_), None) => Ok(Some(CLIENT_TENANT_HEADER.to_string())),
+        (Some(_), Some(name)) if name == CLIENT_TENANT_HEADER => Ok(Some(name)),
+        (Some(_), Some(name)) => Err(PolicyError::new(
+            "tenant_header",
+            format!("with `clients` the tenant comes from the authenticated key (header {CLIENT_TENANT_HEADER}); {name:?} could be forged by a client: remove tenant_header"),
+        )),
+    }
+}
+
+/// The model's cluster: its own `cluster`, or its provider's (named after
+/// the provider). Exactly one of the two.
+fn model_upstream(
+    m: &RawModel,
+    path: &str,
+    providers: &[Provider],
+) -> Result<(String, Option<ProviderId>), PolicyError> {
+    match (&m.cluster, &m.provider) {
+        (Some(cluster), None) => {
+            if !is_header_value(cluster) || cluster.is_empty() {
+                return Err(PolicyError::new(
+                    format!("{path}.cluster"),
+                    format!("{cluster:?} is not a valid Envoy cluster name"),
+                ));
+            }
+            if let Some(p) = providers.iter().find(|p| &p.name == cluster) {
+                return Err(PolicyError::new(
+                    format!("{path}.cluster"),
+                    format!("{:?} is a provider's generated cluster: write \"provider\": {:?}", p.name, p.name),
+                ));
+            }
+            Ok((cluster.clone(), None))
+        }
+        (None, Some(name)) => {
+            let id = providers.iter().position(|p| &p.name == name).ok_or_else(|| {
+                PolicyError::new(format!("{path}.provider"), format!("unknown provider {name:?}"))
+            })?;
+            Ok((name.clone(), Some(ProviderId(id))))
+        }
+        (Some(_), Some(_)) => Err(PolicyError::new(
+            path,
+            "set exactly one of cluster and provider, not both",
+        )),
+        (None, None) => Err(PolicyError::new(
+            path,
+            "set exactly one of cluster (an Envoy cluster you wire) and provider (one of `providers`)",
+        )),
+    }
+}
+
+fn compile_models(
+    raw: &RawPolicy,
+    default_encoding: Encoding,
+    providers: &[Provider],
+) -> Result<Vec<Model>, PolicyError> {
     if raw.models.0.is_empty() {
         return Err(PolicyError::new("models", "at least one model is required"));
     }
@@ -193,12 +261,10 @@ fn compile_models(raw: &RawPolicy, default_encoding: Encoding) -> Result<Vec<Mod
                 "a model name must be non-empty printable ASCII without spaces or commas (it travels in a header)",
             ));
         }
-        if !is_header_value(&m.cluster) || m.cluster.is_empty() {
-            return Err(PolicyError::new(
-                format!("{path}.cluster"),
-                format!("{:?} is not a valid Envoy cluster name", m.cluster),
-            ));
-        }
+        let (cluster, provider) = model_upstream(m, &path, providers)?;
+        let preset = provider
+            .and_then(|id| providers.get(id.0))
+            .and_then(|p| p.preset);
         let provider_model = m.provider_model.clone().unwrap_or_else(|| name.clone());
         if provider_model.is_empty() || provider_model.chars().any(char::is_control) {
             return Err(PolicyError::new(
@@ -225,9 +291,10 @@ fn compile_models(raw: &RawPolicy, default_encoding: Encoding) -> Result<Vec<Mod
             }
         }
         let (encoding, estimate) = counting(m, &path, default_encoding)?;
+        let deployment = deployment(m, &path, &provider_model, provider, providers)?;
         models.push(Model {
             name: name.clone(),
-            cluster: m.cluster.clone(),
+            cluster,
             provider_model_json: crate::rewrite::json_string(&provider_model),
             provider_model,
             tier: m.tier.clone(),
@@ -236,12 +303,15 @@ fn compile_models(raw: &RawPolicy, default_encoding: Encoding) -> Result<Vec<Mod
             pricing: priced.pricing,
             encoding,
             estimate,
-            apis: match &m.api {
-                None => ApiSet::of(Api::OpenaiChat),
-                Some(raw) => apis(raw, &format!("{path}.api"))?,
+            apis: match (&m.api, preset) {
+                (None, None) => ApiSet::of(Api::OpenaiChat),
+                (None, Some(preset)) => preset.api_set(),
+                (Some(raw), _) => apis(raw, &format!("{path}.api"))?,
             },
             translate: m.translate.or(raw.translate).unwrap_or(true),
             catalog: priced.catalog,
+            provider,
+            deployment,
         });
     }
     Ok(models)
@@ -536,6 +606,43 @@ impl Scope<'_> {
                 })
             }
         }
+    }
+}
+
+/// An Azure model's deployment (its provider_model unless set); refused on
+/// providers whose paths have none.
+fn deployment(
+    m: &RawModel,
+    path: &str,
+    provider_model: &str,
+    provider: Option<ProviderId>,
+    providers: &[Provider],
+) -> Result<String, PolicyError> {
+    let deployments = provider
+        .and_then(|id| providers.get(id.0))
+        .is_some_and(|p| p.deployments.is_some());
+    let name = match &m.deployment {
+        None if !deployments => return Ok(provider_model.to_string()),
+        Some(_) if !deployments => {
+            return Err(PolicyError::new(
+                format!("{path}.deployment"),
+                "only models of an azure_openai provider have a deployment",
+            ))
+        }
+        None => provider_model,
+        Some(name) => name.as_str(),
+    };
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if valid {
+        Ok(name.to_string())
+    } else {
+        Err(PolicyError::new(
+            format!("{path}.deployment"),
+            format!("deployment {name:?} (default: the provider_model) must be letters, digits, '-', '_' or '.': it is a path segment"),
+        ))
     }
 }
 

@@ -6,12 +6,14 @@ mod compile;
 mod error;
 mod ordered;
 mod pricing;
+mod providers;
 pub mod raw;
 mod rule_index;
 
 use crate::condition::Condition;
 use crate::cost::Pricing;
 use crate::headers::Headers;
+use crate::provider::{Clients, Provider, ProviderId};
 use crate::request::{Api, ApiSet, ApiShape, Ratio, RequestFacts};
 use crate::signals::{Counting, Tokenizer};
 use crate::task::{Task, TaskMatcher};
@@ -48,6 +50,11 @@ pub struct Model {
     pub translate: bool,
     /// The price catalogue entry the model's prices come from, if any.
     pub catalog: Option<String>,
+    /// The provider serving it (its cluster is the provider's name), when
+    /// the model names one instead of a cluster.
+    pub provider: Option<ProviderId>,
+    /// Azure OpenAI deployment name (the provider_model unless set).
+    pub deployment: String,
 }
 
 impl Model {
@@ -175,6 +182,8 @@ pub struct Policy {
     pub task_matcher: TaskMatcher,
     /// `rules` indexed by the task their first condition needs.
     pub rule_index: RuleIndex,
+    pub providers: Vec<Provider>,
+    pub clients: Option<Clients>,
 }
 
 impl Policy {
@@ -189,6 +198,36 @@ impl Policy {
 
     pub fn model_by_name(&self, name: &str) -> Option<ModelId> {
         self.models.iter().position(|m| m.name == name).map(ModelId)
+    }
+
+    pub fn provider_of(&self, model: &Model) -> Option<&Provider> {
+        model.provider.and_then(|id| self.providers.get(id.0))
+    }
+
+    /// The path a request of `shape` is sent to on `model`'s provider; None
+    /// for models on user clusters (the client's path is kept).
+    pub fn upstream_path(&self, model: &Model, shape: ApiShape) -> Option<String> {
+        self.provider_of(model)
+            .map(|p| p.upstream_path(shape, &model.deployment))
+    }
+
+    /// Files the policy names, with where: key files, CA bundles, the
+    /// clients' key file. The filter never opens them; `model-router check`
+    /// and `envoy` refuse a policy naming one that does not exist.
+    pub fn named_files(&self) -> Vec<(String, String)> {
+        let mut files = Vec::new();
+        for p in &self.providers {
+            if let Some(auth) = &p.auth {
+                files.push((auth.file_path.clone(), auth.file.clone()));
+            }
+            if let Some(ca) = &p.ca_file {
+                files.push((format!("providers.{}.tls.ca_file", p.name), ca.clone()));
+            }
+        }
+        if let Some(clients) = &self.clients {
+            files.push(("clients.keys_file".to_string(), clients.keys_file.clone()));
+        }
+        files
     }
 
     pub fn task(&self, id: TaskId) -> Option<&Task> {

@@ -5,6 +5,7 @@
 use serde::Deserialize;
 
 use super::ordered::OrderedMap;
+pub use crate::provider::raw::{RawAuth, RawClients, RawProvider, RawTls};
 pub use crate::signals::TokenCounting;
 pub use crate::task::Scan;
 
@@ -64,12 +65,20 @@ pub struct RawPolicy {
     /// Learned classifiers by name, read by `score` conditions.
     #[serde(default)]
     pub classifiers: OrderedMap<crate::classifier::RawClassifier>,
+    /// Where models' requests go: name → base URL, auth, headers, TLS.
+    #[serde(default)]
+    pub providers: OrderedMap<RawProvider>,
+    /// Callers authenticate with their own keys (Envoy's API-key filter).
+    #[serde(default)]
+    pub clients: Option<RawClients>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawModel {
-    pub cluster: String,
+    /// An Envoy cluster the user wires; exactly one of `cluster` and `provider`.
+    #[serde(default)]
+    pub cluster: Option<String>,
     #[serde(default)]
     pub provider_model: Option<String>,
     #[serde(default)]
@@ -97,6 +106,12 @@ pub struct RawModel {
     /// context window and max output fill in what the policy leaves out.
     #[serde(default)]
     pub catalog: Option<String>,
+    /// A provider of `providers`: its generated cluster serves the model.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// Azure OpenAI: the deployment name in the path (default: provider_model).
+    #[serde(default)]
+    pub deployment: Option<String>,
 }
 
 /// `"openai_chat"` or `["openai_chat", "openai_responses"]`.

@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use super::ApiShape;
+
 /// A provider API family, as named in a policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
@@ -48,6 +50,16 @@ impl Api {
             Api::OpenaiChat => "/v1/chat/completions",
             Api::OpenaiResponses => "/v1/responses",
             Api::AnthropicMessages => "/v1/messages",
+        }
+    }
+
+    /// The request shape of this API's main endpoint (what a translated
+    /// request is sent as).
+    pub fn shape(self) -> ApiShape {
+        match self {
+            Api::OpenaiChat => ApiShape::ChatCompletions,
+            Api::OpenaiResponses => ApiShape::Responses,
+            Api::AnthropicMessages => ApiShape::Messages,
         }
     }
 

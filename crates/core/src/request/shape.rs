@@ -26,6 +26,8 @@ pub struct ShapeSpec {
     pub image_pricing: ImagePricing,
     /// Reads the shape's messages, tools and flags into the facts.
     pub read: fn(&TopLevel<'_>, &mut RequestFacts) -> Result<(), RequestError>,
+    /// The path under a provider's base URL (`{base_url path}{this}`).
+    pub provider_suffix: &'static str,
 }
 
 /// Every shape the router serves, in path-matching order: a more specific
@@ -40,6 +42,7 @@ pub static SHAPES: [ShapeSpec; 4] = [
         stream_always_has_usage: false,
         image_pricing: ImagePricing::OpenAi,
         read: chat::read,
+        provider_suffix: "/chat/completions",
     },
     ShapeSpec {
         shape: ApiShape::Completions,
@@ -50,6 +53,7 @@ pub static SHAPES: [ShapeSpec; 4] = [
         stream_always_has_usage: false,
         image_pricing: ImagePricing::OpenAi,
         read: completions::read,
+        provider_suffix: "/completions",
     },
     ShapeSpec {
         shape: ApiShape::Responses,
@@ -61,6 +65,7 @@ pub static SHAPES: [ShapeSpec; 4] = [
         stream_always_has_usage: true,
         image_pricing: ImagePricing::OpenAi,
         read: responses::read,
+        provider_suffix: "/responses",
     },
     ShapeSpec {
         shape: ApiShape::Messages,
@@ -73,6 +78,7 @@ pub static SHAPES: [ShapeSpec; 4] = [
         stream_always_has_usage: true,
         image_pricing: ImagePricing::Anthropic,
         read: messages::read,
+        provider_suffix: "/messages",
     },
 ];
 
@@ -99,6 +105,11 @@ impl ApiShape {
 
     pub fn name(self) -> &'static str {
         self.spec().name
+    }
+
+    /// The shape named `name` (its `name`), e.g. from filter state.
+    pub fn from_name(name: &str) -> Option<ApiShape> {
+        SHAPES.iter().find(|s| s.name == name).map(|s| s.shape)
     }
 
     /// The API family of requests of this shape.

@@ -180,3 +180,49 @@ fn translate_false_keeps_todays_behaviour() {
         .collect();
     assert_eq!(names, ["gpt-4o-mini", "gpt-4.1"]);
 }
+
+#[test]
+fn a_translated_request_to_a_provider_goes_to_its_providers_path_and_retries_map_back() {
+    // Chat client; first model an Anthropic Messages model on a provider,
+    // then a chat model on a provider with a prefixed base path, then one
+    // on a user cluster.
+    let p = Policy::from_json(
+        r#"{"providers": {"a": {"preset": "anthropic", "auth": {"file": "/k"}},
+            "g": {"preset": "groq", "auth": {"file": "/k"}}},
+           "models": {"claude": {"provider": "a", "provider_model": "claude-x", "api": "anthropic_messages", "context_window": 100000},
+            "llama": {"provider": "g", "provider_model": "llama", "context_window": 100000},
+            "own": {"cluster": "mine", "api": "anthropic_messages", "context_window": 100000}},
+           "default": ["claude", "llama", "own"]}"#,
+    )
+    .unwrap();
+    let client = "/proxy/v1/chat/completions";
+    let body = json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]});
+    let (d, a, note) = run(&p, client, &body);
+    assert_eq!(note.map(|n| n.to), Some(Api::AnthropicMessages));
+    assert_eq!(
+        header(&a, ":path"),
+        Some("/v1/messages"),
+        "Anthropic's base path /v1"
+    );
+    assert_eq!(state(&a, CLIENT_PATH_STATE), Some(client));
+    assert!(
+        state(&a, CLIENT_BODY_STATE).is_some(),
+        "the chain crosses APIs"
+    );
+    let plan = actions::plan(&p, d.chain());
+    assert_eq!(
+        attempt_path(&p, &plan, 2, client).as_deref(),
+        Some("/openai/v1/chat/completions"),
+        "groq's base path, natively"
+    );
+    assert_eq!(
+        attempt_path(&p, &plan, 3, client).as_deref(),
+        Some("/proxy/v1/messages"),
+        "a user cluster keeps the client's prefix, the translated API's suffix"
+    );
+    let client_body = state(&a, CLIENT_BODY_STATE).unwrap();
+    let (retry, path) = attempt_request(&p, &plan, 2, client, client_body.as_bytes()).unwrap();
+    assert_eq!(path, "/openai/v1/chat/completions");
+    let retry: Value = serde_json::from_slice(&retry).unwrap();
+    assert_eq!(retry["model"], "llama");
+}
