@@ -2,12 +2,12 @@
 //! official `openai` and `anthropic` Python SDKs as clients
 //! (`tests/sdk/translation.py`) and mock providers answering natively.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::harness::*;
+use crate::sdk::{self, Sdk};
 
 fn policy() -> String {
     let rule = |name: &str, value: &str, target: &[&str]| json!({"name": name, "when": {"header": {"name": "x-route", "equals": value}}, "target": target});
@@ -33,28 +33,10 @@ fn policy() -> String {
     .to_string()
 }
 
-/// Runs the SDK script on `cases`; one result per case, by id.
+/// Runs the cross-API SDK script on `cases`; one result per case, in order.
 fn run_sdk(envoy: &Envoy, cases: &[Value]) -> Vec<Value> {
-    let python = repo().join(".venv/bin/python");
-    let script = repo().join("tests/sdk/translation.py");
-    let mut child = Command::new(&python)
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/setup)", python.display()));
     let input = json!({"base_url": envoy.url(""), "cases": cases});
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "SDK script failed");
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["results"].as_array().unwrap().clone()
+    sdk::run(Sdk::CrossApi, &input, Duration::from_secs(180))
 }
 
 fn case(sdk: &str, kind: &str, route: &str, extra: &[(&str, &str)]) -> Value {
@@ -358,7 +340,10 @@ fn errors_fallbacks_across_apis_responses_and_models() {
         r[0]
     );
     assert_eq!(r[0]["error_type"], "BadRequestError");
-    assert_eq!(r[0]["body"]["error"]["type"], "invalid_request_error");
+    assert_eq!(
+        r[0]["response_json"]["error"]["type"],
+        "invalid_request_error"
+    );
     // 429 from Anthropic: the chain falls back to the chat model, answered natively.
     let fell = ok(&r[1]);
     assert_eq!(fell["headers"]["x-model-router-model"], "gpt-mini");
@@ -380,7 +365,7 @@ fn errors_fallbacks_across_apis_responses_and_models() {
     assert_eq!(body_of(&o[0])["model"], "gpt-4o-mini");
     // 529 overloaded with nowhere to go: status kept, an OpenAI error.
     assert_eq!(r[2]["status"], 529, "{}", r[2]);
-    assert_eq!(r[2]["body"]["error"]["code"], "overloaded_error");
+    assert_eq!(r[2]["response_json"]["error"]["code"], "overloaded_error");
     // 529 stays retriable: a stream falls back across APIs.
     let s = ok(&r[3]);
     assert!(
@@ -393,8 +378,8 @@ fn errors_fallbacks_across_apis_responses_and_models() {
     // Anthropic client: OpenAI's 400 becomes an Anthropic error.
     assert_eq!(r[4]["status"], 400);
     assert_eq!(
-        r[4]["body"],
-        json!({"type": "error", "error": {"type": "invalid_request_error", "message": r[4]["body"]["error"]["message"]}})
+        r[4]["response_json"],
+        json!({"type": "error", "error": {"type": "invalid_request_error", "message": r[4]["response_json"]["error"]["message"]}})
     );
     // ...and 429 / 503 fall back to the Anthropic model, answered natively.
     assert!(ok(&r[5])["text"]

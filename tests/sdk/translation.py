@@ -3,7 +3,8 @@
 Reads {"base_url": "http://127.0.0.1:PORT", "cases": [...]} on stdin; each
 case is {"id", "sdk": "openai" | "anthropic", "kind", "model", "headers"}.
 Prints {"results": [...]}, one per case, in order. A call that raises is a
-result with "ok": false (status, error type, body), never a crash.
+result with "ok": false (common.failure: status, error type, the reply as
+sent in "response_json"), never a crash.
 
 Kinds (openai): plain, multi_turn, image, tools, structured, stream,
 stream_tools, error, models, responses, responses_stream.
@@ -11,12 +12,15 @@ Kinds (anthropic): plain, multi_turn, image, tools, structured, stream,
 stream_tools, error, models.
 """
 
-import json
+import os
 import sys
-import traceback
 
-import anthropic
-import openai
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import anthropic  # noqa: E402
+import openai  # noqa: E402
+
+from common import read_input, run_cases, write_results  # noqa: E402
 
 PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGA"
        "hKmMIQAAAABJRU5ErkJggg==")
@@ -149,34 +153,17 @@ def anthropic_case(client, case):
     return out
 
 
-def failure(error):
-    response = getattr(error, "response", None)
-    body = None
-    if response is not None:
-        try:
-            body = json.loads(response.text)
-        except Exception:
-            body = None
-    return {"ok": False, "status": getattr(error, "status_code", None), "error_type": type(error).__name__,
-            "error": str(error), "body": body, "trace": traceback.format_exc(limit=4)}
-
-
 def main():
-    spec = json.load(sys.stdin)
+    spec = read_input()
     base = spec["base_url"].rstrip("/")
     oa = openai.OpenAI(base_url=base + "/v1", api_key="test-key", max_retries=0)
     an = anthropic.Anthropic(base_url=base, api_key="test-key", max_retries=0)
-    results = []
-    for case in spec["cases"]:
-        try:
-            one = openai_case(oa, case) if case["sdk"] == "openai" else anthropic_case(an, case)
-            one["ok"] = True
-        except Exception as error:  # the test asserts on what the client saw
-            one = failure(error)
-        one["id"] = case["id"]
-        results.append(one)
-    json.dump({"results": results}, sys.stdout, default=str)
-    sys.stdout.write("\n")
+
+    def one(case):
+        out = openai_case(oa, case) if case["sdk"] == "openai" else anthropic_case(an, case)
+        return {**out, "id": case["id"], "ok": True}
+
+    write_results(run_cases(spec["cases"], one))
 
 
 if __name__ == "__main__":
