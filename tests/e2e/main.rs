@@ -28,3 +28,4 @@ mod sdk;
 mod shapes;
 mod soak;
 mod traffic;
+mod translation;

@@ -27,11 +27,12 @@ Usage:
   model-router check POLICY [--today YYYY-MM-DD]
       Validate a policy; exit 1 with the problem and its JSON path. Warns when a
       model takes its prices from a catalogue entry read more than 180 days ago.
-  model-router explain POLICY REQUEST.json [-H 'name: value']... [--path PATH]
+  model-router explain POLICY REQUEST.json [-H 'name: value']... [--path PATH] [--show-body]
                        [--cooldown MODEL[=SECONDS]]... [--random N]
       Print the decision for a request body as JSON (REQUEST.json may be - for stdin):
-      --cooldown as if MODEL were cooling down (for the policy's cooldown.default_ms
-      or SECONDS); --random the random input of splits without a key (default 0).
+      --show-body adds what the first attempt sends upstream; --cooldown as if
+      MODEL were cooling down (for the policy's cooldown.default_ms or SECONDS); --random
+      the random input of splits without a key (default 0).
   model-router tokens [--encoding o200k_base|cl100k_base] [--chat] [--path PATH]
       Count the tokens of stdin: plain text, or with --chat a request body (billed prompt tokens).
   model-router envoy POLICY [--listen ADDR:PORT] [--admin-port N] [--wasm PATH]
@@ -341,6 +342,7 @@ fn explain(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     let mut positionals = Vec::new();
     let mut headers = Headers::new();
     let mut path = "/v1/chat/completions".to_string();
+    let mut show_body = false;
     let mut cooling: Vec<(String, Option<u64>)> = Vec::new();
     let mut random = 0u64;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
@@ -358,6 +360,7 @@ fn explain(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
                 };
                 cooling.push((model, secs));
             }
+            Long("show-body") => show_body = true,
             Long("random") => {
                 random = string_value(parser)?
                     .parse()
@@ -387,7 +390,7 @@ fn explain(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     }
     let [policy_path, request_path] = positionals.as_slice() else {
         return Err(
-            "usage: model-router explain POLICY REQUEST.json [-H 'name: value']... [--path PATH]"
+            "usage: model-router explain POLICY REQUEST.json [-H 'name: value']... [--path PATH] [--show-body] [--cooldown MODEL[=SECONDS]]... [--random N]"
                 .into(),
         );
     };
@@ -425,7 +428,14 @@ fn explain(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
         &traffic,
         &model_router_core::classifier::TrainingQuantiles,
     );
-    let out = model_router_core::explain::explain(&policy, &decision);
+    let mut out = model_router_core::explain::explain(&policy, &decision);
+    if show_body {
+        let upstream =
+            model_router_core::explain::upstream_request(&policy, &decision, &path, &body);
+        if let Some(map) = out.as_object_mut() {
+            map.insert("upstream".into(), upstream);
+        }
+    }
     println!(
         "{}",
         serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?

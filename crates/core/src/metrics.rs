@@ -60,7 +60,7 @@ pub const COOLDOWNS: &str = "model_router_model_cooldowns_total";
 pub const MODELS_COOLING_DOWN: &str = "model_router_models_cooling_down";
 
 /// Every label any metric carries (the Envoy `stats_tags` are generated from this).
-pub const LABELS: [&str; 12] = [
+pub const LABELS: [&str; 13] = [
     "model",
     "rule",
     "cluster",
@@ -73,6 +73,7 @@ pub const LABELS: [&str; 12] = [
     "verdict",
     "classifier",
     "bucket",
+    "field",
 ];
 
 /// Label value for "not known / not applicable".

@@ -31,6 +31,7 @@ pub mod root;
 mod shared_data;
 #[cfg(feature = "test-trap")]
 mod test_trap;
+mod translation;
 pub mod upstream;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
@@ -42,6 +43,8 @@ mod fake;
 mod tests;
 #[cfg(test)]
 mod tests_feedback;
+#[cfg(test)]
+mod tests_translation;
 
 pub use model_router_core::headers::UPSTREAM_ROOT_ID;
 
