@@ -710,3 +710,58 @@ fn socket(address: &str, port: u16) -> Value {
 fn millis(ms: u64) -> String {
     format!("{}.{:03}s", ms / 1000, ms % 1000)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster<'a>(config: &'a Value, name: &str) -> &'a Value {
+        config["static_resources"]["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()
+    }
+
+    #[test]
+    fn replicas_balance_by_least_request_with_weights_and_outlier_detection() {
+        let json = r#"{"models": {"m": {"cluster": "pool", "context_window": 1000}}, "default": "m",
+            "clusters": {"pool": {"endpoints": [{"address": "10.0.0.1:8000", "weight": 3},
+                                                {"address": "10.0.0.2:8000"}],
+                                  "outlier_detection": {"consecutive_5xx": 2}}}}"#;
+        let policy = Policy::from_json(json).unwrap();
+        let config = bootstrap(&policy, json, &EnvoyOptions::default());
+        let pool = cluster(&config, "pool");
+        assert_eq!(pool["lb_policy"], "LEAST_REQUEST");
+        assert_eq!(pool["type"], "STATIC");
+        let endpoints = &pool["load_assignment"]["endpoints"][0]["lb_endpoints"];
+        assert_eq!(endpoints[0]["load_balancing_weight"], 3);
+        assert_eq!(endpoints[1]["load_balancing_weight"], 1);
+        assert_eq!(
+            endpoints[1]["endpoint"]["address"]["socket_address"]["address"],
+            "10.0.0.2"
+        );
+        assert!(endpoints[0]["endpoint"].get("hostname").is_none());
+        assert_eq!(pool["outlier_detection"]["consecutive_5xx"], 2);
+        assert_eq!(pool["outlier_detection"]["base_ejection_time"], "30.000s");
+    }
+
+    #[test]
+    fn a_providers_replicas_keep_its_hostname_and_tls() {
+        let json = r#"{"providers": {"local": {"preset": "vllm", "base_url": "https://vllm.internal:8443/v1"}},
+            "models": {"m": {"provider": "local", "context_window": 1000}}, "default": "m",
+            "clusters": {"local": {"endpoints": [{"address": "10.0.0.1:8443"}, {"address": "10.0.0.2:8443"}]}}}"#;
+        let policy = Policy::from_json(json).unwrap();
+        let config = bootstrap(&policy, json, &EnvoyOptions::default());
+        let local = cluster(&config, "local");
+        let endpoints = local["load_assignment"]["endpoints"][0]["lb_endpoints"]
+            .as_array()
+            .unwrap();
+        assert_eq!(endpoints.len(), 2);
+        for e in endpoints {
+            assert_eq!(e["endpoint"]["hostname"], "vllm.internal:8443");
+        }
+        assert!(local.get("transport_socket").is_some(), "{local:#}");
+    }
+}
