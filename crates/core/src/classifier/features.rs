@@ -8,7 +8,7 @@
 //! token vector has (close to) unit length whatever its size, and scoring
 //! needs no per-request allocation: each token adds one weight.
 
-use crate::request::{RequestFacts, Role};
+use crate::request::{RequestFacts, Role, Segment};
 use crate::task::Scan;
 use crate::tokens::{self, Encoding, TokenError};
 
@@ -62,47 +62,112 @@ impl Extractor {
         dense: &mut [f64],
         mut token: impl FnMut(u32),
     ) -> Result<u64, TokenError> {
-        let last_user = facts
-            .content
-            .iter()
-            .filter(|s| s.role == Role::User)
-            .map(|s| s.message)
-            .max();
-        let mut tokens_read = 0usize;
-        let mut features = 0u64;
-        for segment in &facts.content {
-            let scanned = match self.scan {
-                Scan::LastUser => Some(segment.message) == last_user && segment.role == Role::User,
-                Scan::AllUser => segment.role == Role::User,
-                Scan::System => matches!(segment.role, Role::System | Role::Developer),
-                Scan::All => true,
-            };
-            let room = self.max_tokens.saturating_sub(tokens_read);
-            if !scanned || room == 0 {
+        let mut reader = self.reader(facts);
+        for (index, segment) in facts.content.iter().enumerate() {
+            let room = reader.room(index);
+            if room == 0 {
                 continue;
             }
-            let mut previous: Option<u32> = None;
-            let mut visited = 0usize;
             tokens::visit_ids_up_to(self.encoding, &segment.text, room, |id| {
-                if visited >= room {
-                    return; // the piece that crossed the limit
-                }
-                visited = visited.saturating_add(1);
-                token(self.bucket(u64::from(id)));
-                features = features.saturating_add(1);
-                if self.bigrams {
-                    if let Some(p) = previous {
-                        let key = (u64::from(p) << 32 | u64::from(id)) ^ BIGRAM_SEED;
-                        token(self.bucket(key));
-                        features = features.saturating_add(1);
-                    }
-                }
-                previous = Some(id);
+                reader.id(index, id, &mut token);
             })?;
-            tokens_read = tokens_read.saturating_add(visited);
         }
+        Ok(reader.finish(task, dense))
+    }
+
+    /// A [`Reader`] of `facts`' features, fed token ids by the caller.
+    pub fn reader<'a>(&'a self, facts: &'a RequestFacts) -> Reader<'a> {
+        Reader {
+            extractor: self,
+            facts,
+            last_user: facts
+                .content
+                .iter()
+                .filter(|s| s.role == Role::User)
+                .map(|s| s.message)
+                .max(),
+            segment: None,
+            room: 0,
+            visited: 0,
+            previous: None,
+            tokens_read: 0,
+            features: 0,
+        }
+    }
+
+    fn scans(&self, segment: &Segment, last_user: Option<usize>) -> bool {
+        match self.scan {
+            Scan::LastUser => Some(segment.message) == last_user && segment.role == Role::User,
+            Scan::AllUser => segment.role == Role::User,
+            Scan::System => matches!(segment.role, Role::System | Role::Developer),
+            Scan::All => true,
+        }
+    }
+}
+
+/// The features of one request, fed the token ids of its content segments
+/// in order (`RequestFacts::content`). One pass of the tokenizer can feed a
+/// reader while it counts the prompt ([`crate::signals`]), or a reader can be
+/// fed on its own ([`Extractor::visit`]): both see the same features.
+pub struct Reader<'a> {
+    extractor: &'a Extractor,
+    facts: &'a RequestFacts,
+    last_user: Option<usize>,
+    /// The segment being read, its room (tokens it may still add) and how
+    /// many of its tokens were read.
+    segment: Option<usize>,
+    room: usize,
+    visited: usize,
+    previous: Option<u32>,
+    tokens_read: usize,
+    features: u64,
+}
+
+impl Reader<'_> {
+    /// Tokens of segment `index` the features may read: 0 when it is not
+    /// scanned or `max_tokens` is reached.
+    pub fn room(&self, index: usize) -> usize {
+        match self.facts.content.get(index) {
+            Some(s) if self.extractor.scans(s, self.last_user) => {
+                self.extractor.max_tokens.saturating_sub(self.tokens_read)
+            }
+            _ => 0,
+        }
+    }
+
+    /// Token `id` of segment `index` (ids of one segment in order, segments
+    /// in order): calls `token` with the buckets it adds, if any.
+    pub fn id(&mut self, index: usize, id: u32, token: &mut impl FnMut(u32)) {
+        if self.segment != Some(index) {
+            self.segment = Some(index);
+            self.room = self.room(index);
+            self.visited = 0;
+            self.previous = None;
+        }
+        if self.visited >= self.room {
+            return; // not scanned, or past max_tokens
+        }
+        self.visited = self.visited.saturating_add(1);
+        self.tokens_read = self.tokens_read.saturating_add(1);
+        let e = self.extractor;
+        token(e.bucket(u64::from(id)));
+        self.features = self.features.saturating_add(1);
+        if e.bigrams {
+            if let Some(p) = self.previous {
+                let key = (u64::from(p) << 32 | u64::from(id)) ^ BIGRAM_SEED;
+                token(e.bucket(key));
+                self.features = self.features.saturating_add(1);
+            }
+        }
+        self.previous = Some(id);
+    }
+
+    /// Fills `dense` (raw; `dense_len` long) and returns the number of
+    /// token features read.
+    pub fn finish(self, task: Option<&str>, dense: &mut [f64]) -> u64 {
+        let facts = self.facts;
         let values = [
-            (tokens_read as f64).ln_1p(),
+            (self.tokens_read as f64).ln_1p(),
             (facts.messages as f64).ln_1p(),
             f64::from(u8::from(facts.tools)),
             f64::from(u8::from(facts.images > 0)),
@@ -111,12 +176,12 @@ impl Extractor {
         for (slot, v) in dense.iter_mut().zip(values) {
             *slot = v;
         }
-        for (i, name) in self.tasks.iter().enumerate() {
+        for (i, name) in self.extractor.tasks.iter().enumerate() {
             if let Some(slot) = dense.get_mut(DENSE.len().saturating_add(i)) {
                 *slot = f64::from(u8::from(task == Some(name.as_str())));
             }
         }
-        Ok(features)
+        self.features
     }
 }
 
