@@ -21,6 +21,21 @@ pub const DENSE: [&str; 5] = [
     "structured_output",
 ];
 
+/// The text-profile features (`profile: true`), after the task one-hots:
+/// what transfers to subjects never seen in training better than which
+/// tokens occur. Shares of the scanned tokens by rank (BPE ranks follow
+/// merge order, so a high rank is a rarer piece of text), the share of
+/// digits and of mathematical symbols in the scanned text, and its bytes
+/// per token (technical text splits into more tokens per byte).
+pub const PROFILE: [&str; 6] = [
+    "rank_under_1k",
+    "rank_1k_to_10k",
+    "rank_over_50k",
+    "digit_share",
+    "symbol_share",
+    "bytes_per_token",
+];
+
 /// How a compiled spec reads a request.
 #[derive(Debug, Clone)]
 pub struct Extractor {
@@ -30,6 +45,8 @@ pub struct Extractor {
     pub bigrams: bool,
     pub max_tokens: usize,
     pub tasks: Vec<String>,
+    /// Whether the [`PROFILE`] features follow the task one-hots.
+    pub profile: bool,
 }
 
 /// Distinguishes bigram buckets from unigram buckets.
@@ -44,7 +61,11 @@ fn mix(mut x: u64) -> u64 {
 
 impl Extractor {
     pub fn dense_len(&self) -> usize {
-        DENSE.len().saturating_add(self.tasks.len())
+        let profile = if self.profile { PROFILE.len() } else { 0 };
+        DENSE
+            .len()
+            .saturating_add(self.tasks.len())
+            .saturating_add(profile)
     }
 
     fn bucket(&self, key: u64) -> u32 {
@@ -92,6 +113,7 @@ impl Extractor {
             previous: None,
             tokens_read: 0,
             features: 0,
+            profile: Profile::default(),
         }
     }
 
@@ -121,6 +143,57 @@ pub struct Reader<'a> {
     previous: Option<u32>,
     tokens_read: usize,
     features: u64,
+    profile: Profile,
+}
+
+/// Counts behind the [`PROFILE`] features.
+#[derive(Default)]
+struct Profile {
+    /// Scanned tokens with rank < 1,000, < 10,000, and ≥ 50,000.
+    ranks: [u64; 3],
+    bytes: u64,
+    digits: u64,
+    symbols: u64,
+}
+
+impl Profile {
+    fn text(&mut self, text: &str) {
+        for b in text.bytes() {
+            self.digits = self.digits.saturating_add(u64::from(b.is_ascii_digit()));
+            let symbol = matches!(
+                b,
+                b'=' | b'+' | b'*' | b'/' | b'^' | b'<' | b'>' | b'$' | b'\\'
+            );
+            self.symbols = self.symbols.saturating_add(u64::from(symbol));
+        }
+        self.bytes = self.bytes.saturating_add(text.len() as u64);
+    }
+
+    fn id(&mut self, id: u32) {
+        let slot = match id {
+            0..1_000 => self.ranks.get_mut(0),
+            1_000..10_000 => self.ranks.get_mut(1),
+            10_000..50_000 => None,
+            _ => self.ranks.get_mut(2),
+        };
+        if let Some(n) = slot {
+            *n = n.saturating_add(1);
+        }
+    }
+
+    fn values(&self, tokens: usize) -> [f64; 6] {
+        let share = |n: u64, of: f64| if of > 0.0 { n as f64 / of } else { 0.0 };
+        let (t, b) = (tokens as f64, self.bytes as f64);
+        let [r0, r1, r2] = self.ranks;
+        [
+            share(r0, t),
+            share(r1, t),
+            share(r2, t),
+            share(self.digits, b),
+            share(self.symbols, b),
+            if t > 0.0 { (b / t).ln_1p() } else { 0.0 },
+        ]
+    }
 }
 
 impl Reader<'_> {
@@ -143,6 +216,11 @@ impl Reader<'_> {
             self.room = self.room(index);
             self.visited = 0;
             self.previous = None;
+            if self.extractor.profile && self.room > 0 {
+                if let Some(s) = self.facts.content.get(index) {
+                    self.profile.text(&s.text);
+                }
+            }
         }
         if self.visited >= self.room {
             return; // not scanned, or past max_tokens
@@ -151,6 +229,9 @@ impl Reader<'_> {
         self.tokens_read = self.tokens_read.saturating_add(1);
         let e = self.extractor;
         token(e.bucket(u64::from(id)));
+        if e.profile {
+            self.profile.id(id);
+        }
         self.features = self.features.saturating_add(1);
         if e.bigrams {
             if let Some(p) = self.previous {
@@ -181,6 +262,13 @@ impl Reader<'_> {
                 *slot = f64::from(u8::from(task == Some(name.as_str())));
             }
         }
+        if self.extractor.profile {
+            let at = DENSE.len().saturating_add(self.extractor.tasks.len());
+            let values = self.profile.values(self.tokens_read);
+            for (slot, v) in dense.iter_mut().skip(at).zip(values) {
+                *slot = v;
+            }
+        }
         self.features
     }
 }
@@ -197,6 +285,7 @@ mod tests {
             bigrams,
             max_tokens: 4096,
             tasks: vec!["code".into()],
+            profile: false,
         }
     }
 
@@ -268,5 +357,39 @@ mod tests {
         let (b, dense) = buckets(&e, &body, None);
         assert_eq!(b.len(), 10 + 9);
         assert!((dense[0] - 10f64.ln_1p()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_profile_follows_the_tasks_and_reads_only_scanned_text() {
+        let mut e = extractor(Scan::LastUser, false);
+        e.profile = true;
+        assert_eq!(e.dense_len(), DENSE.len() + 1 + PROFILE.len());
+        let body = r#"{"messages":[
+            {"role":"user","content":"the cat sat"},
+            {"role":"user","content":"x = 12 + 3^4"}]}"#;
+        let (b, dense) = buckets(&e, body, Some("code"));
+        let ids: Vec<u32> = {
+            let mut v = Vec::new();
+            tokens::visit_ids(Encoding::O200kBase, "x = 12 + 3^4", |i| v.push(i)).unwrap();
+            v
+        };
+        assert_eq!(b.len(), ids.len());
+        let profile = &dense[DENSE.len() + 1..];
+        let t = ids.len() as f64;
+        let under_1k = ids.iter().filter(|i| **i < 1000).count() as f64;
+        assert!((profile[0] - under_1k / t).abs() < 1e-12);
+        // "x = 12 + 3^4": 12 bytes, 4 digits, 3 symbols (=, +, ^).
+        assert!((profile[3] - 4.0 / 12.0).abs() < 1e-12, "{profile:?}");
+        assert!((profile[4] - 3.0 / 12.0).abs() < 1e-12, "{profile:?}");
+        assert!((profile[5] - (12.0 / t).ln_1p()).abs() < 1e-12);
+        assert_eq!(
+            dense[DENSE.len()],
+            1.0,
+            "the task one-hot stays in its place"
+        );
+        // Without a profile the dense features are what they were.
+        let (_, plain) = buckets(&extractor(Scan::LastUser, false), body, Some("code"));
+        assert_eq!(plain.len(), DENSE.len() + 1);
+        assert_eq!(&plain[..], &dense[..DENSE.len() + 1]);
     }
 }

@@ -5,6 +5,7 @@
 //! allocates nothing per request: one weight lookup per token feature.
 
 pub mod artifact;
+pub mod drift;
 pub mod features;
 pub mod window;
 
@@ -13,7 +14,7 @@ use serde::Deserialize;
 use crate::request::RequestFacts;
 use crate::tokens::{Encoding, TokenError};
 use artifact::{Artifact, FORMAT, VERSION};
-use features::{Extractor, DENSE};
+use features::{Extractor, DENSE, PROFILE};
 
 /// Index of a classifier in `Policy::classifiers`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -23,7 +24,7 @@ pub struct ClassifierId(pub usize);
 pub const MAX_CLASSIFIERS: usize = 8;
 /// Task one-hots an artifact may carry (dense features live on the stack).
 pub const MAX_TASKS: usize = 11;
-const MAX_DENSE: usize = DENSE.len() + MAX_TASKS;
+const MAX_DENSE: usize = DENSE.len() + MAX_TASKS + PROFILE.len();
 /// Default `window` of a `top_share` condition: requests remembered.
 pub const DEFAULT_WINDOW: usize = 100;
 
@@ -142,6 +143,7 @@ impl Classifier {
             bigrams: spec.bigrams,
             max_tokens: spec.max_tokens,
             tasks: spec.tasks.clone(),
+            profile: spec.profile,
         };
         let w = &a.weights;
         let n = extractor.dense_len();

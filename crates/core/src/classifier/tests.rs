@@ -18,6 +18,7 @@ pub(crate) fn toy_artifact() -> Artifact {
         bigrams: true,
         max_tokens: 512,
         tasks: vec![],
+        profile: false,
     };
     let facts = crate::request::parse(
         "/v1/chat/completions",
@@ -39,6 +40,7 @@ pub(crate) fn toy_artifact() -> Artifact {
             bigrams: true,
             max_tokens: 512,
             tasks: vec![],
+            profile: false,
         },
         weights: Weights {
             bias: -1.0,
@@ -220,9 +222,19 @@ const CHAT: &str = r#"{"messages":[
 #[test]
 fn the_counting_pass_reads_the_same_features_as_a_pass_of_their_own() {
     let facts = crate::request::parse("/v1/chat/completions", CHAT.as_bytes()).unwrap();
-    for scan in [Scan::LastUser, Scan::AllUser, Scan::System, Scan::All] {
+    for (scan, profile) in [Scan::LastUser, Scan::AllUser, Scan::System, Scan::All]
+        .into_iter()
+        .flat_map(|s| [(s, false), (s, true)])
+    {
         for max_tokens in [1, 5, 12, 4096] {
-            let c = Classifier::from_artifact("c", &dense_artifact(scan, max_tokens), 100).unwrap();
+            let mut a = dense_artifact(scan, max_tokens);
+            if profile {
+                a.features.profile = true;
+                a.weights.dense.extend([0.5, -0.4, 0.3, 2.0, -1.5, 0.7]);
+                a.weights.dense_mean.extend([0.1; 6]);
+                a.weights.dense_std.extend([0.5; 6]);
+            }
+            let c = Classifier::from_artifact("c", &a, 100).unwrap();
             let mut scoring = c.scoring(&facts);
             let n = facts
                 .text_tokens_visiting(Encoding::O200kBase, |segment, id| scoring.id(segment, id))
@@ -232,7 +244,7 @@ fn the_counting_pass_reads_the_same_features_as_a_pass_of_their_own() {
             let own = c.linear(&facts, Some("code")).unwrap();
             assert!(
                 (fused - own).abs() < 1e-12,
-                "{scan:?} max_tokens {max_tokens}: {fused} vs {own}"
+                "{scan:?} profile {profile} max_tokens {max_tokens}: {fused} vs {own}"
             );
         }
     }
