@@ -592,7 +592,9 @@ fn labels_make_rows_that_train_accepts() {
         ),
     ];
     for i in 0..40 {
-        let (group, prompt, verdict) = topics[i % 2];
+        let (_, prompt, verdict) = topics[i % 2];
+        // Four rules, each with both kinds of prompt: what is learned holds across groups.
+        let group = ["faq", "chat", "billing", "tutor"][(i / 2) % 4];
         let id = format!("req-{i}");
         // Some ratings go the other way: the labels are not a copy of the group.
         let verdict = if i % 7 == 0 {
@@ -644,14 +646,14 @@ fn labels_make_rows_that_train_accepts() {
             "--hash-bits",
             "10",
             "--folds",
-            "2",
+            "4",
         ],
         b"",
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).starts_with(
-            "trained on 40 rows (20 positive: the weak model fails), 2 groups, 2-fold"
+            "trained on 40 rows (20 positive: the weak model fails), 4 groups, 4-fold"
         ),
         "{}",
         text(&out.stdout)
@@ -681,6 +683,79 @@ fn labels_make_rows_that_train_accepts() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let v: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
     assert!(v["scores"]["feedback"].as_f64().unwrap() > 0.5, "{v}");
+}
+
+/// `report --policy`: the PSI of the scrape's score histogram against the
+/// training scores of the policy's classifier.
+#[test]
+fn report_prints_score_drift_against_the_training_scores() {
+    let artifact: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join(CLASSIFIER).join("classifier.json")).unwrap(),
+    )
+    .unwrap();
+    let quantiles: Vec<f64> = artifact["score_quantiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q.as_f64().unwrap())
+        .collect();
+    // Live scores like the training ones (10 per training percentile), or all above 0.95.
+    let scrape = |count: &dyn Fn(u32) -> usize| {
+        let mut text = String::new();
+        for le in (1..=20).map(|i| i * 50) {
+            text.push_str(&format!(
+                "model_router_classifier_score_permille_bucket{{classifier=\"difficulty\",le=\"{le}\"}} {}\n",
+                count(le)
+            ));
+        }
+        text.push_str(&format!(
+            "model_router_classifier_score_permille_bucket{{classifier=\"difficulty\",le=\"+Inf\"}} {}\n",
+            count(2000)
+        ));
+        let path = scratch(&format!("scrape-{}.txt", count(1000)));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let like_training = scrape(&|le| {
+        10 * quantiles
+            .iter()
+            .skip(1)
+            .filter(|q| **q * 1000.0 <= f64::from(le))
+            .count()
+    });
+    let policy = format!("{CLASSIFIER}/policy.json");
+    let out = run(
+        &[
+            "report",
+            like_training.to_str().unwrap(),
+            "--policy",
+            &policy,
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("Classifier score drift (PSI of live scores against the training scores):"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("over 1000 scores (stable)"), "{stdout}");
+    let shifted = scrape(&|le| if le >= 1000 { 999 } else { 0 });
+    let out = run(
+        &[
+            "report",
+            shifted.to_str().unwrap(),
+            "--policy",
+            &policy,
+            "--json",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    let drift = &v["score_drift"]["difficulty"];
+    assert_eq!(drift["scores"], 999);
+    assert!(drift["psi"].as_f64().unwrap() > 0.25, "{drift}");
 }
 
 #[test]

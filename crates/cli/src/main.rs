@@ -42,9 +42,12 @@ Usage:
   model-router train DATA.jsonl -o CLASSIFIER.json [--weak MODEL [--pass-mark X]] [--strong MODEL]
                      [--encoding E] [--scan last_user|all_user|system|all] [--hash-bits N]
                      [--no-bigrams] [--max-tokens N] [--folds K] [--epochs N] [--lambda L,...]
+                     [--label weak-fails|strong-wins] [--profile]
       Train a classifier (logistic regression; L2 chosen by cross-validation grouped by
       `group`). Rows: {prompt|request, label|scores, group?}. With --strong and
       --weak, prints held-out APGR / CPT / AIQ for it, the length rule and random.
+      --label strong-wins (rows with scores): 1 where the weak model fails and the
+      strong one passes. --profile: text-profile features (token ranks, digits, symbols).
   model-router eval POLICY DATA.jsonl [--strong MODEL] [--weak MODEL] [--window N] [--svg FILE]
       Replay rows (with scores: {MODEL: quality}) through the policy: strong share, quality,
       cost and PGR against the baselines, and each classifier's curve over thresholds.

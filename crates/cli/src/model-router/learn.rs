@@ -117,8 +117,16 @@ pub fn train_command(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     let t = &trained.artifact.training;
     let _ = writeln!(
         report,
-        "trained on {} rows ({} positive: the weak model fails), {} groups, {}-fold cross-validation grouped by `group`",
-        t["rows"], t["positives"], t["groups"], t["folds"]
+        "trained on {} rows ({} positive: {}), {} groups, {}-fold cross-validation grouped by `group`",
+        t["rows"],
+        t["positives"],
+        if strong_wins {
+            "the weak model fails and the strong one passes"
+        } else {
+            "the weak model fails"
+        },
+        t["groups"],
+        t["folds"]
     );
     for (lambda, auc) in &trained.cv {
         let _ = writeln!(report, "  lambda {lambda:e}: held-out AUC {auc:.4}");
@@ -157,6 +165,15 @@ pub fn train_command(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
         );
         let mut json = serde_json::Map::new();
         report.push_str(&curve_table(&curves, &outcomes, &mut json));
+        // Paired: both routers on each resample's rows.
+        let [(_, classifier), (_, length), _] = &curves;
+        let d = eval::apgr_difference(classifier, length, &outcomes, BOOTSTRAP, SEED);
+        let _ = writeln!(
+            report,
+            "classifier − length rule APGR: {} (paired bootstrap)",
+            fmt_interval(Some(d))
+        );
+        json.insert("apgr_minus_length_rule".into(), interval_json(Some(d)));
         if let Some(obj) = trained.artifact.metrics.as_object_mut() {
             obj.insert("routing".into(), json.into());
         }
