@@ -487,7 +487,7 @@ pub fn stats_config() -> Value {
                 // Scores in thousandths, in twentieths: the bins of the score
                 // drift's PSI (`model-router report --policy`) and of the median.
                 "match": {"prefix": format!("wasmcustom.{}", model_router_core::metrics::CLASSIFIER_SCORE_HISTOGRAM)},
-                "buckets": (1..=20).map(|i| i * 50).collect::<Vec<u32>>(),
+                "buckets": (1..=20u32).map(|i| i.saturating_mul(50)).collect::<Vec<u32>>(),
             },
         ],
     })

@@ -88,7 +88,11 @@ fn assert_same(text: &str) {
         let counted = visit_ids(e, text, |id| ids.push(id)).unwrap();
         assert_eq!(ids, expected_ids, "{e} token ids of {text:?}");
         // The pass that yields the ids is also the count (classifiers share it).
-        assert_eq!(counted, expected_ids.len(), "{e} count from the ids of {text:?}");
+        assert_eq!(
+            counted,
+            expected_ids.len(),
+            "{e} count from the ids of {text:?}"
+        );
     }
 }
 
