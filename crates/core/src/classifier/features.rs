@@ -129,7 +129,7 @@ impl Extractor {
 
 /// The features of one request, fed the token ids of its content segments
 /// in order (`RequestFacts::content`). One pass of the tokenizer can feed a
-/// reader while it counts the prompt ([`crate::signals`]), or a reader can be
+/// reader while it counts the prompt (the decision's signals), or a reader can be
 /// fed on its own ([`Extractor::visit`]): both see the same features.
 pub struct Reader<'a> {
     extractor: &'a Extractor,
