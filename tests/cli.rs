@@ -600,6 +600,253 @@ fn train_makes_the_committed_artifact() {
 }
 
 #[test]
+fn train_labels_strong_wins_only_where_the_strong_model_passes() {
+    let rows = format!("{CLASSIFIER}/rows.jsonl");
+    let text_rows = std::fs::read_to_string(repo().join(&rows)).unwrap();
+    let (mut weak_fails, mut strong_wins) = (0, 0);
+    for line in text_rows.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let (w, s) = (
+            v["scores"]["weak"].as_f64().unwrap(),
+            v["scores"]["strong"].as_f64().unwrap(),
+        );
+        weak_fails += usize::from(w < 0.5);
+        strong_wins += usize::from(w < 0.5 && s >= 0.5);
+    }
+    assert!(
+        strong_wins < weak_fails,
+        "the fixture has rows where both fail"
+    );
+    let trained = |label: &str| {
+        let out_path = scratch(&format!("classifier-{label}.json"));
+        let out = run(
+            &[
+                "train",
+                &rows,
+                "-o",
+                out_path.to_str().unwrap(),
+                "--weak",
+                "weak",
+                "--strong",
+                "strong",
+                "--hash-bits",
+                "12",
+                "--folds",
+                "4",
+                "--label",
+                label,
+            ],
+            b"",
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let artifact: Value =
+            serde_json::from_str(&std::fs::read_to_string(&out_path).unwrap()).unwrap();
+        artifact
+    };
+    let a = trained("strong-wins");
+    assert_eq!(a["training"]["label"], "strong_wins");
+    assert_eq!(a["training"]["positives"], strong_wins);
+    let a = trained("weak-fails");
+    assert_eq!(a["training"]["label"], "weak_fails");
+    assert_eq!(a["training"]["positives"], weak_fails);
+    let out = run(
+        &[
+            "train",
+            &rows,
+            "-o",
+            scratch("x.json").to_str().unwrap(),
+            "--weak",
+            "weak",
+            "--label",
+            "strong-wins",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--label strong-wins needs --weak MODEL and --strong MODEL"));
+}
+
+/// `labels` → `train` → a policy: the rows `labels` writes are rows `train`
+/// reads, and the artifact it makes is one the policy compiler accepts.
+#[test]
+fn labels_make_rows_that_train_accepts() {
+    let (mut access, mut feedback) = (String::new(), String::new());
+    let topics = [
+        ("refunds", "How do refunds work for order", "good"),
+        (
+            "proofs",
+            "Prove that the sum of the series converges for n =",
+            "bad",
+        ),
+    ];
+    for i in 0..40 {
+        let (_, prompt, verdict) = topics[i % 2];
+        // Four rules, each with both kinds of prompt: what is learned holds across groups.
+        let group = ["faq", "chat", "billing", "tutor"][(i / 2) % 4];
+        let id = format!("req-{i}");
+        // Some ratings go the other way: the labels are not a copy of the group.
+        let verdict = if i % 7 == 0 {
+            if verdict == "good" {
+                "bad"
+            } else {
+                "good"
+            }
+        } else {
+            verdict
+        };
+        let decision =
+            serde_json::json!({"request_id": id, "model": "small", "rule": group, "task": group});
+        access.push_str(
+            &serde_json::json!({"path": "/v1/chat/completions", "decision": decision.to_string()})
+                .to_string(),
+        );
+        access.push('\n');
+        feedback.push_str(&serde_json::json!({"request_id": id, "verdict": verdict, "prompt": format!("{prompt} {i}?")}).to_string());
+        feedback.push('\n');
+    }
+    let (access_log, feedback_log, rows) = (
+        scratch("access.log"),
+        scratch("feedback.jsonl"),
+        scratch("labelled.jsonl"),
+    );
+    std::fs::write(&access_log, access).unwrap();
+    std::fs::write(&feedback_log, feedback).unwrap();
+    let out = run(
+        &[
+            "labels",
+            access_log.to_str().unwrap(),
+            feedback_log.to_str().unwrap(),
+            "--weak",
+            "small",
+            "-o",
+            rows.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let artifact = scratch("from-labels.json");
+    let out = run(
+        &[
+            "train",
+            rows.to_str().unwrap(),
+            "-o",
+            artifact.to_str().unwrap(),
+            "--hash-bits",
+            "10",
+            "--folds",
+            "4",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with(
+            "trained on 40 rows (20 positive: the weak model fails), 4 groups, 4-fold"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+    let policy = scratch("from-labels-policy.json");
+    std::fs::write(
+        &policy,
+        serde_json::json!({
+            "models": {"small": {"cluster": "s", "context_window": 8000}, "large": {"cluster": "l", "context_window": 8000}},
+            "classifiers": {"feedback": {"artifact": artifact.to_str().unwrap()}},
+            "rules": [{"name": "hard", "when": {"score": {"classifier": "feedback", "gt": 0.5}}, "target": "large"}],
+            "default": "small",
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let request = scratch("from-labels-request.json");
+    std::fs::write(&request, r#"{"messages":[{"role":"user","content":"Prove that the sum of the series converges for n = 3?"}]}"#).unwrap();
+    let out = run(
+        &[
+            "explain",
+            policy.to_str().unwrap(),
+            request.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert!(v["scores"]["feedback"].as_f64().unwrap() > 0.5, "{v}");
+}
+
+/// `report --policy`: the PSI of the scrape's score histogram against the
+/// training scores of the policy's classifier.
+#[test]
+fn report_prints_score_drift_against_the_training_scores() {
+    let artifact: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join(CLASSIFIER).join("classifier.json")).unwrap(),
+    )
+    .unwrap();
+    let quantiles: Vec<f64> = artifact["score_quantiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q.as_f64().unwrap())
+        .collect();
+    // Live scores like the training ones (10 per training percentile), or all above 0.95.
+    let scrape = |count: &dyn Fn(u32) -> usize| {
+        let mut text = String::new();
+        for le in (1..=20).map(|i| i * 50) {
+            text.push_str(&format!(
+                "model_router_classifier_score_permille_bucket{{classifier=\"difficulty\",le=\"{le}\"}} {}\n",
+                count(le)
+            ));
+        }
+        text.push_str(&format!(
+            "model_router_classifier_score_permille_bucket{{classifier=\"difficulty\",le=\"+Inf\"}} {}\n",
+            count(2000)
+        ));
+        let path = scratch(&format!("scrape-{}.txt", count(1000)));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let like_training = scrape(&|le| {
+        10 * quantiles
+            .iter()
+            .skip(1)
+            .filter(|q| **q * 1000.0 <= f64::from(le))
+            .count()
+    });
+    let policy = format!("{CLASSIFIER}/policy.json");
+    let out = run(
+        &[
+            "report",
+            like_training.to_str().unwrap(),
+            "--policy",
+            &policy,
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("Classifier score drift (PSI of live scores against the training scores):"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("over 1000 scores (stable)"), "{stdout}");
+    let shifted = scrape(&|le| if le >= 1000 { 999 } else { 0 });
+    let out = run(
+        &[
+            "report",
+            shifted.to_str().unwrap(),
+            "--policy",
+            &policy,
+            "--json",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    let drift = &v["score_drift"]["difficulty"];
+    assert_eq!(drift["scores"], 999);
+    assert!(drift["psi"].as_f64().unwrap() > 0.25, "{drift}");
+}
+
+#[test]
 fn train_refuses_rows_without_labels() {
     let out = run(
         &[

@@ -337,6 +337,28 @@ fn labels_join_the_access_log_with_the_feedback(envoy: &Envoy, dir: &TempDir, fe
         "{rows:#?}"
     );
     assert!(rows.iter().all(|r| r["prompt"] == "How do refunds work?"));
+    // The loop closes: `train` accepts the rows `labels` wrote.
+    let artifact = dir.0.join("from-feedback.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_model-router"))
+        .arg("train")
+        .arg(dir.0.join("data.jsonl"))
+        .args(["--hash-bits", "8", "--folds", "2", "-o"])
+        .arg(&artifact)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("trained on 8 rows (3 positive: the weak model fails), 2 groups"),
+        "{stdout}"
+    );
+    let trained: Value =
+        serde_json::from_str(&std::fs::read_to_string(&artifact).unwrap()).unwrap();
+    assert_eq!(trained["format"], "model-router-classifier");
 }
 
 /// A 50/50 split of the FAQ rule, keyed by session: the control arm (the

@@ -642,6 +642,12 @@ pub fn stats_config() -> Value {
                 "match": {"prefix": format!("wasmcustom.{}", model_router_core::metrics::DECISION_TIME_HISTOGRAM)},
                 "buckets": [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000],
             },
+            {
+                // Scores in thousandths, in twentieths: the bins of the score
+                // drift's PSI (`model-router report --policy`) and of the median.
+                "match": {"prefix": format!("wasmcustom.{}", model_router_core::metrics::CLASSIFIER_SCORE_HISTOGRAM)},
+                "buckets": (1..=20u32).map(|i| i.saturating_mul(50)).collect::<Vec<u32>>(),
+            },
         ],
     })
 }

@@ -12,6 +12,7 @@ use lexopt::prelude::*;
 use model_router_cli::envoy_config::{self, EnvoyOptions};
 use model_router_cli::envoy_provider;
 use model_router_cli::report::{self, Dimension};
+use model_router_cli::score_drift;
 use model_router_core::catalog::{self, Catalog};
 use model_router_core::cooldown::Cooldowns;
 use model_router_core::decision::{decide_under, Request, Traffic};
@@ -46,15 +47,18 @@ Usage:
   model-router train DATA.jsonl -o CLASSIFIER.json [--weak MODEL [--pass-mark X]] [--strong MODEL]
                      [--encoding E] [--scan last_user|all_user|system|all] [--hash-bits N]
                      [--no-bigrams] [--max-tokens N] [--folds K] [--epochs N] [--lambda L,...]
+                     [--label weak-fails|strong-wins] [--profile]
       Train a classifier (logistic regression; L2 chosen by cross-validation grouped by
       `group`). Rows: {prompt|request, label|scores, group?}. With --strong and
       --weak, prints held-out APGR / CPT / AIQ for it, the length rule and random.
+      --label strong-wins (rows with scores): 1 where the weak model fails and the
+      strong one passes. --profile: text-profile features (token ranks, digits, symbols).
   model-router eval POLICY DATA.jsonl [--strong MODEL] [--weak MODEL] [--window N] [--svg FILE]
       Replay rows (with scores: {MODEL: quality}) through the policy: strong share, quality,
       cost and PGR against the baselines, and each classifier's curve over thresholds.
   model-router convert-routellm DIR -o ROWS.jsonl
       RouteLLM's MMLU responses (DIR/mmlu/*.csv, DIR/mmlu_contaminated_prompts.jsonl) as rows.
-  model-router report [--url URL | FILE] [--by model,rule,tenant,branch] [--json]
+  model-router report [--url URL | FILE] [--by model,rule,tenant,branch] [--json] [--policy POLICY]
       Requests, tokens, cost and savings against the baseline model, per model,
       rule and tenant, from Envoy's Prometheus stats: a scrape saved in FILE
       (- for stdin) or fetched from a loopback URL
@@ -579,9 +583,11 @@ fn report(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     let mut file = None;
     let mut dimensions = Dimension::ALL.to_vec();
     let mut as_json = false;
+    let mut policy = None;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Long("url") => url = Some(string_value(parser)?),
+            Long("policy") => policy = Some(string_value(parser)?),
             Long("by") => dimensions = Dimension::parse_list(&string_value(parser)?)?,
             Long("json") => as_json = true,
             Value(v) if file.is_none() => file = Some(v.string().map_err(|e| e.to_string())?),
@@ -598,13 +604,25 @@ fn report(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     let samples =
         report::parse_exposition(&text).map_err(|e| format!("not a Prometheus scrape: {e}"))?;
     let out = report::build(&samples, &dimensions);
+    // With the policy, its classifiers' training scores: score drift (PSI).
+    let drifts = match policy {
+        Some(path) => Some(score_drift::score_drift(&samples, &load_policy(&path)?.0)),
+        None => None,
+    };
     if as_json {
+        let mut json = report::to_json(&out);
+        if let (Some(d), Some(obj)) = (&drifts, json.as_object_mut()) {
+            obj.insert("score_drift".into(), score_drift::to_json(d));
+        }
         println!(
             "{}",
-            serde_json::to_string_pretty(&report::to_json(&out)).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?
         );
     } else {
         print!("{}", report::render(&out));
+        if let Some(d) = &drifts {
+            print!("\n{}", score_drift::render(d));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
