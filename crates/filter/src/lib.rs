@@ -40,6 +40,8 @@ mod fake;
 mod tests;
 #[cfg(test)]
 mod tests_feedback;
+#[cfg(test)]
+mod tests_host_calls;
 
 pub use model_router_core::headers::UPSTREAM_ROOT_ID;
 
