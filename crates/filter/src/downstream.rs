@@ -177,7 +177,12 @@ impl Downstream {
         Flow::Continue
     }
 
-    pub fn on_response_body(&mut self, host: &impl Host, size: usize, _end_of_stream: bool) -> Flow {
+    pub fn on_response_body(
+        &mut self,
+        host: &impl Host,
+        size: usize,
+        _end_of_stream: bool,
+    ) -> Flow {
         let Phase::InFlight(flight) = &mut self.phase else {
             return Flow::Continue;
         };

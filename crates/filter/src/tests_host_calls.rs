@@ -109,8 +109,10 @@ fn total(calls: &BTreeMap<&'static str, u32>) -> u32 {
 
 #[test]
 fn host_calls_per_request_before_and_after_forwarding() {
-    let shared = Rc::new(configure(&FakeHost::default(), BENCH_POLICY.as_bytes(), Role::Routing).unwrap());
-    let prompt = "the router sends each request to a model whose price and context window fit ".repeat(12);
+    let shared =
+        Rc::new(configure(&FakeHost::default(), BENCH_POLICY.as_bytes(), Role::Routing).unwrap());
+    let prompt =
+        "the router sends each request to a model whose price and context window fit ".repeat(12);
     let body = serde_json::json!({"model": "auto", "messages": [
         {"role": "system", "content": "You are a helpful assistant."},
         {"role": "user", "content": &prompt[..900]}]})
@@ -122,14 +124,24 @@ fn host_calls_per_request_before_and_after_forwarding() {
     // The second request is the steady state: metric ids are defined once per VM.
     for _ in 0..2 {
         let fake = first.next(
-            &[(":method", "POST"), (":path", "/v1/chat/completions"), ("content-length", &length),
-              ("x-request-id", "r-1")],
+            &[
+                (":method", "POST"),
+                (":path", "/v1/chat/completions"),
+                ("content-length", &length),
+                ("x-request-id", "r-1"),
+            ],
             &body,
         );
-        let host = Counting { inner: &fake, calls: RefCell::default() };
+        let host = Counting {
+            inner: &fake,
+            calls: RefCell::default(),
+        };
         let mut filter = Downstream::new(Some(Rc::clone(&shared)));
         assert_eq!(filter.on_request_headers(&host, false), Flow::Pause);
-        assert_eq!(filter.on_request_body(&host, body.len(), true), Flow::Continue);
+        assert_eq!(
+            filter.on_request_body(&host, body.len(), true),
+            Flow::Continue
+        );
         let request = host.take();
         fake.set_response(&[(":status", "200"), ("content-type", "application/json")]);
         filter.on_response_headers(&host, false);
@@ -141,8 +153,14 @@ fn host_calls_per_request_before_and_after_forwarding() {
         counts.push((request, response, log));
     }
     let (request, response, log) = &counts[1];
-    println!("host calls, request phase ({}): {request:?}", total(request));
-    println!("host calls, response phase ({}): {response:?}", total(response));
+    println!(
+        "host calls, request phase ({}): {request:?}",
+        total(request)
+    );
+    println!(
+        "host calls, response phase ({}): {response:?}",
+        total(response)
+    );
     println!("host calls, log phase ({}): {log:?}", total(log));
     // Today's counts (issue 17): no metric and no billing on the request or
     // response path; they are all in the log phase.

@@ -136,7 +136,11 @@ pub fn stats(encoding: Encoding) -> (u64, u64) {
         caches
             .try_borrow()
             .ok()
-            .and_then(|c| c.get(encoding.index()).and_then(|c| c.as_ref()).map(|c| (c.hits, c.misses)))
+            .and_then(|c| {
+                c.get(encoding.index())
+                    .and_then(|c| c.as_ref())
+                    .map(|c| (c.hits, c.misses))
+            })
             .unwrap_or((0, 0))
     })
 }
