@@ -61,6 +61,10 @@ impl Host for Counting<'_> {
         self.hit("replace_request_body");
         self.inner.replace_request_body(old_size, body)
     }
+    fn replace_response_body(&self, old_size: usize, body: &[u8]) {
+        self.hit("replace_response_body");
+        self.inner.replace_response_body(old_size, body)
+    }
     fn response_body_chunk(&self, size: usize) -> Vec<u8> {
         self.hit("response_body_chunk");
         self.inner.response_body_chunk(size)
