@@ -55,7 +55,14 @@ impl StreamTranslator {
         out
     }
 
-    /// Bytes held between chunks (the parser's buffers).
+    /// Bytes of the unfinished event held between chunks: at most the
+    /// `max_event_bytes` it was made with.
+    pub fn held_bytes(&self) -> usize {
+        self.parser.held_bytes()
+    }
+
+    /// Memory of the parser's buffers (capacity): at most about six times
+    /// `max_event_bytes`, as each buffer grows to twice what it held.
     pub fn retained_bytes(&self) -> usize {
         self.parser.retained_bytes()
     }

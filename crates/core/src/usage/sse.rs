@@ -53,6 +53,16 @@ impl SseParser {
         }
     }
 
+    /// Bytes of the unfinished line and event: at most `max_event_bytes`.
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.line
+            .len()
+            .saturating_add(self.data.len())
+            .saturating_add(self.event_name.len())
+    }
+
+    /// Memory of the buffers: each grows to at most twice the most it held
+    /// (amortised growth), so at most about `6 × max_event_bytes`.
     pub(crate) fn retained_bytes(&self) -> usize {
         self.line
             .capacity()
