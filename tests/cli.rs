@@ -459,6 +459,94 @@ fn usage_lists_every_command() {
     }
 }
 
+#[test]
+fn explain_shows_cooldowns_and_split_branches() {
+    let policy = traffic_policy("traffic.json", |p| {
+        p["rules"][1]["target"] = serde_json::json!({"split": [
+            {"target": "gpt-4o", "weight": 90},
+            {"target": ["gpt-4.1", "gpt-4o"], "weight": 10, "name": "sonnet"}],
+            "key": {"header": "x-session-id"}});
+    });
+    let request = "examples/requests/code-review.json";
+    let explain = |extra: &[&str]| -> Value {
+        let mut args = vec!["explain", policy.to_str().unwrap(), request];
+        args.extend_from_slice(extra);
+        let out = run(&args, b"");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // Sessions are stable; some session lands on each branch.
+    let branch =
+        |session: &str| explain(&["-H", &format!("x-session-id: {session}")])["branch"].clone();
+    let branches: std::collections::BTreeSet<String> = (0..40)
+        .map(|i| branch(&format!("s{i}")).as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        branches.into_iter().collect::<Vec<_>>(),
+        ["gpt-4o", "sonnet"]
+    );
+    let one = explain(&["-H", "x-session-id: s1"]);
+    assert_eq!(one["branch_by"], "key");
+    assert_eq!(branch("s1"), one["branch"]);
+    // Without the header, --random picks (a draw in the 10% lands on sonnet).
+    let by_random: Vec<Value> = (0..50)
+        .map(|r| explain(&["--random", &r.to_string()])["branch"].clone())
+        .collect();
+    assert!(
+        by_random.contains(&Value::from("sonnet")) && by_random.contains(&Value::from("gpt-4o"))
+    );
+    // A cooling model leaves the chain; the next one serves.
+    let sonnet = (0..50)
+        .find(|r| explain(&["--random", &r.to_string()])["branch"] == "sonnet")
+        .unwrap()
+        .to_string();
+    let cooled = explain(&["--random", &sonnet, "--cooldown", "gpt-4.1=3"]);
+    assert_eq!(cooled["model"], "gpt-4o");
+    assert_eq!(
+        cooled["cooling_down"],
+        serde_json::json!([{"model": "gpt-4.1", "remaining_ms": 3000, "skipped": true}])
+    );
+    let unknown = run(
+        &[
+            "explain",
+            policy.to_str().unwrap(),
+            request,
+            "--cooldown",
+            "gpt-9",
+        ],
+        b"",
+    );
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("unknown model \"gpt-9\""));
+}
+
+#[test]
+fn check_refuses_bad_split_weights_and_unknown_split_targets() {
+    let weight = traffic_policy("bad-weight.json", |p| {
+        p["rules"][0]["target"] = serde_json::json!({"split": [
+            {"target": "gpt-4o", "weight": -10}, {"target": "gpt-4o-mini", "weight": 10}]});
+    });
+    check_fails(
+        &weight,
+        "rules[0].target.split[0].weight: must be an integer from 0 to 1000000, got -10",
+    );
+    let unknown = traffic_policy("unknown-split-target.json", |p| {
+        p["default"] = serde_json::json!({"split": [
+            {"target": "gpt-4o", "weight": 1}, {"target": "gpt-5", "weight": 1}]});
+    });
+    check_fails(&unknown, "default.split[1].target: unknown model \"gpt-5\"");
+    let idle = traffic_policy("negative-idle.json", |p| {
+        p["retry"] = serde_json::json!({"per_try_idle_timeout_ms": -1});
+    });
+    let out = run(&["check", idle.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("retry.per_try_idle_timeout_ms: invalid value: integer `-1`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// The classifier fixtures: 240 synthetic labeled prompts in 8 topics
 /// (generated once; "prove"/"derive"-style prompts mostly fail the weak
 /// model), the artifact `train` makes of them, and policies using it.
@@ -512,6 +600,253 @@ fn train_makes_the_committed_artifact() {
 }
 
 #[test]
+fn train_labels_strong_wins_only_where_the_strong_model_passes() {
+    let rows = format!("{CLASSIFIER}/rows.jsonl");
+    let text_rows = std::fs::read_to_string(repo().join(&rows)).unwrap();
+    let (mut weak_fails, mut strong_wins) = (0, 0);
+    for line in text_rows.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let (w, s) = (
+            v["scores"]["weak"].as_f64().unwrap(),
+            v["scores"]["strong"].as_f64().unwrap(),
+        );
+        weak_fails += usize::from(w < 0.5);
+        strong_wins += usize::from(w < 0.5 && s >= 0.5);
+    }
+    assert!(
+        strong_wins < weak_fails,
+        "the fixture has rows where both fail"
+    );
+    let trained = |label: &str| {
+        let out_path = scratch(&format!("classifier-{label}.json"));
+        let out = run(
+            &[
+                "train",
+                &rows,
+                "-o",
+                out_path.to_str().unwrap(),
+                "--weak",
+                "weak",
+                "--strong",
+                "strong",
+                "--hash-bits",
+                "12",
+                "--folds",
+                "4",
+                "--label",
+                label,
+            ],
+            b"",
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let artifact: Value =
+            serde_json::from_str(&std::fs::read_to_string(&out_path).unwrap()).unwrap();
+        artifact
+    };
+    let a = trained("strong-wins");
+    assert_eq!(a["training"]["label"], "strong_wins");
+    assert_eq!(a["training"]["positives"], strong_wins);
+    let a = trained("weak-fails");
+    assert_eq!(a["training"]["label"], "weak_fails");
+    assert_eq!(a["training"]["positives"], weak_fails);
+    let out = run(
+        &[
+            "train",
+            &rows,
+            "-o",
+            scratch("x.json").to_str().unwrap(),
+            "--weak",
+            "weak",
+            "--label",
+            "strong-wins",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--label strong-wins needs --weak MODEL and --strong MODEL"));
+}
+
+/// `labels` → `train` → a policy: the rows `labels` writes are rows `train`
+/// reads, and the artifact it makes is one the policy compiler accepts.
+#[test]
+fn labels_make_rows_that_train_accepts() {
+    let (mut access, mut feedback) = (String::new(), String::new());
+    let topics = [
+        ("refunds", "How do refunds work for order", "good"),
+        (
+            "proofs",
+            "Prove that the sum of the series converges for n =",
+            "bad",
+        ),
+    ];
+    for i in 0..40 {
+        let (_, prompt, verdict) = topics[i % 2];
+        // Four rules, each with both kinds of prompt: what is learned holds across groups.
+        let group = ["faq", "chat", "billing", "tutor"][(i / 2) % 4];
+        let id = format!("req-{i}");
+        // Some ratings go the other way: the labels are not a copy of the group.
+        let verdict = if i % 7 == 0 {
+            if verdict == "good" {
+                "bad"
+            } else {
+                "good"
+            }
+        } else {
+            verdict
+        };
+        let decision =
+            serde_json::json!({"request_id": id, "model": "small", "rule": group, "task": group});
+        access.push_str(
+            &serde_json::json!({"path": "/v1/chat/completions", "decision": decision.to_string()})
+                .to_string(),
+        );
+        access.push('\n');
+        feedback.push_str(&serde_json::json!({"request_id": id, "verdict": verdict, "prompt": format!("{prompt} {i}?")}).to_string());
+        feedback.push('\n');
+    }
+    let (access_log, feedback_log, rows) = (
+        scratch("access.log"),
+        scratch("feedback.jsonl"),
+        scratch("labelled.jsonl"),
+    );
+    std::fs::write(&access_log, access).unwrap();
+    std::fs::write(&feedback_log, feedback).unwrap();
+    let out = run(
+        &[
+            "labels",
+            access_log.to_str().unwrap(),
+            feedback_log.to_str().unwrap(),
+            "--weak",
+            "small",
+            "-o",
+            rows.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let artifact = scratch("from-labels.json");
+    let out = run(
+        &[
+            "train",
+            rows.to_str().unwrap(),
+            "-o",
+            artifact.to_str().unwrap(),
+            "--hash-bits",
+            "10",
+            "--folds",
+            "4",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with(
+            "trained on 40 rows (20 positive: the weak model fails), 4 groups, 4-fold"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+    let policy = scratch("from-labels-policy.json");
+    std::fs::write(
+        &policy,
+        serde_json::json!({
+            "models": {"small": {"cluster": "s", "context_window": 8000}, "large": {"cluster": "l", "context_window": 8000}},
+            "classifiers": {"feedback": {"artifact": artifact.to_str().unwrap()}},
+            "rules": [{"name": "hard", "when": {"score": {"classifier": "feedback", "gt": 0.5}}, "target": "large"}],
+            "default": "small",
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let request = scratch("from-labels-request.json");
+    std::fs::write(&request, r#"{"messages":[{"role":"user","content":"Prove that the sum of the series converges for n = 3?"}]}"#).unwrap();
+    let out = run(
+        &[
+            "explain",
+            policy.to_str().unwrap(),
+            request.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert!(v["scores"]["feedback"].as_f64().unwrap() > 0.5, "{v}");
+}
+
+/// `report --policy`: the PSI of the scrape's score histogram against the
+/// training scores of the policy's classifier.
+#[test]
+fn report_prints_score_drift_against_the_training_scores() {
+    let artifact: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join(CLASSIFIER).join("classifier.json")).unwrap(),
+    )
+    .unwrap();
+    let quantiles: Vec<f64> = artifact["score_quantiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q.as_f64().unwrap())
+        .collect();
+    // Live scores like the training ones (10 per training percentile), or all above 0.95.
+    let scrape = |count: &dyn Fn(u32) -> usize| {
+        let mut text = String::new();
+        for le in (1..=20).map(|i| i * 50) {
+            text.push_str(&format!(
+                "model_router_classifier_score_permille_bucket{{classifier=\"difficulty\",le=\"{le}\"}} {}\n",
+                count(le)
+            ));
+        }
+        text.push_str(&format!(
+            "model_router_classifier_score_permille_bucket{{classifier=\"difficulty\",le=\"+Inf\"}} {}\n",
+            count(2000)
+        ));
+        let path = scratch(&format!("scrape-{}.txt", count(1000)));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let like_training = scrape(&|le| {
+        10 * quantiles
+            .iter()
+            .skip(1)
+            .filter(|q| **q * 1000.0 <= f64::from(le))
+            .count()
+    });
+    let policy = format!("{CLASSIFIER}/policy.json");
+    let out = run(
+        &[
+            "report",
+            like_training.to_str().unwrap(),
+            "--policy",
+            &policy,
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("Classifier score drift (PSI of live scores against the training scores):"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("over 1000 scores (stable)"), "{stdout}");
+    let shifted = scrape(&|le| if le >= 1000 { 999 } else { 0 });
+    let out = run(
+        &[
+            "report",
+            shifted.to_str().unwrap(),
+            "--policy",
+            &policy,
+            "--json",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    let drift = &v["score_drift"]["difficulty"];
+    assert_eq!(drift["scores"], 999);
+    assert!(drift["psi"].as_f64().unwrap() > 0.25, "{drift}");
+}
+
+#[test]
 fn train_refuses_rows_without_labels() {
     let out = run(
         &[
@@ -528,6 +863,20 @@ fn train_refuses_rows_without_labels() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// Like `broken_policy`, in a directory of its own (that test removes its directory).
+fn traffic_policy(name: &str, change: impl FnOnce(&mut Value)) -> PathBuf {
+    let mut policy: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("examples/policy.json")).unwrap(),
+    )
+    .unwrap();
+    change(&mut policy);
+    let dir = std::env::temp_dir().join(format!("model-router-cli-traffic-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_string_pretty(&policy).unwrap()).unwrap();
+    path
 }
 
 #[test]

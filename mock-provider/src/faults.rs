@@ -30,6 +30,8 @@ pub enum Action {
     Garbage,
     /// Apply the inner action to the first N matching requests only.
     Count(u64, Box<Action>),
+    /// Answer this status with `retry-after: SECONDS` (`retry-after:SECONDS:STATUS`).
+    StatusRetryAfter(u16, u64),
 }
 
 impl fmt::Display for Action {
@@ -43,6 +45,7 @@ impl fmt::Display for Action {
             Action::Hang => f.write_str("hang"),
             Action::Garbage => f.write_str("garbage"),
             Action::Count(n, inner) => write!(f, "count:{n}:{inner}"),
+            Action::StatusRetryAfter(code, secs) => write!(f, "retry-after:{secs}:{code}"),
         }
     }
 }
@@ -151,6 +154,19 @@ pub fn parse_action(text: &str) -> Result<Action, String> {
         }
         return Ok(Action::Count(n, Box::new(inner)));
     }
+    if let Some(rest) = text.strip_prefix("retry-after:") {
+        let (secs, status) = rest
+            .split_once(':')
+            .ok_or_else(|| "retry-after needs the form retry-after:SECONDS:STATUS".to_string())?;
+        let secs: u64 = secs
+            .trim()
+            .parse()
+            .map_err(|_| format!("retry-after {secs:?} is not a number of seconds"))?;
+        return match parse_action(status)? {
+            Action::Status(code) => Ok(Action::StatusRetryAfter(code, secs)),
+            _ => Err("retry-after:SECONDS:STATUS needs a status such as 429".to_string()),
+        };
+    }
     if let Some(ms) = text.strip_prefix("delay:") {
         return Ok(Action::Delay(parse_ms(ms)?));
     }
@@ -174,7 +190,8 @@ pub fn parse_action(text: &str) -> Result<Action, String> {
         }
         _ => Err(format!(
             "unknown action {text:?} (expected a status such as 429, reset, reset-mid-body, \
-             delay:MS, first-byte-delay:MS, hang, garbage or count:N:ACTION)"
+             delay:MS, first-byte-delay:MS, hang, garbage, retry-after:SECONDS:STATUS or \
+             count:N:ACTION)"
         )),
     }
 }
@@ -279,7 +296,7 @@ mod tests {
     fn parses_every_action() {
         let spec = FaultSpec::parse(
             "a=429, b=reset,c=reset-mid-body,d=delay:250,e=first-byte-delay:10,\
-             f=hang,g=garbage,h=count:2:503,i=500",
+             f=hang,g=garbage,h=count:2:503,i=500,j=retry-after:2:429",
         )
         .unwrap();
         let actions: Vec<_> = spec.rules.iter().map(|r| r.action.clone()).collect();
@@ -295,8 +312,10 @@ mod tests {
                 Action::Garbage,
                 Action::Count(2, Box::new(Action::Status(503))),
                 Action::Status(500),
+                Action::StatusRetryAfter(429, 2),
             ]
         );
+        assert_eq!(spec.rules[9].to_string(), "j=retry-after:2:429");
         assert_eq!(spec.rules[0].target, named("a"));
     }
 
@@ -331,6 +350,9 @@ mod tests {
             "a=count:x:429",
             "a=count:1:count:1:429",
             "a=explode",
+            "a=retry-after:2",
+            "a=retry-after:x:429",
+            "a=retry-after:2:hang",
         ] {
             assert!(FaultSpec::parse(bad).is_err(), "{bad} should not parse");
         }

@@ -329,6 +329,19 @@ async fn handle(
                 );
                 return Ok(reply.error(&state, status, &message));
             }
+            Action::StatusRetryAfter(code, secs) => {
+                let status =
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let message = format!(
+                    "mock-provider {}: injected fault {} ({})",
+                    state.config.name, code, chosen.rule
+                );
+                let mut response = reply.error(&state, status, &message);
+                response
+                    .headers_mut()
+                    .insert("retry-after", HeaderValue::from(secs));
+                return Ok(response);
+            }
             Action::Reset => return Err(abort.arm()),
             Action::Hang => {
                 std::future::pending::<()>().await;

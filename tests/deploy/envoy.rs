@@ -339,8 +339,14 @@ fn the_envoy_gateway_patches_make_a_config_envoy_accepts() {
                 if let Some(options) = cluster
                     .pointer_mut("/typed_extension_protocol_options/envoy.extensions.upstreams.http.v3.HttpProtocolOptions")
                 {
-                    let wasm = &mut options["http_filters"][0]["typed_config"]["extension_config"]
-                        ["typed_config"];
+                    let filter = &mut options["http_filters"][0]["typed_config"];
+                    // Wrapped in an ExtensionWithMatcher only with cooldowns off.
+                    let wasm = if filter.get("extension_config").is_some() {
+                        &mut filter["extension_config"]["typed_config"]
+                    } else {
+                        filter
+                    };
+                    assert_eq!(wasm["@type"], "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm");
                     *wasm = local_code(wasm.clone());
                 }
                 clusters.push(cluster);
@@ -375,13 +381,16 @@ fn the_envoy_gateway_patches_make_a_config_envoy_accepts() {
     {
         let filters = &cluster["operation"]["value"]["typed_extension_protocol_options"]
             ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"];
-        if let Some(remote) = filters[0]["typed_config"]["extension_config"]["typed_config"]
-            ["config"]["vm_config"]["code"]
-            .get("remote")
-        {
-            assert_eq!(remote["http_uri"]["uri"], http["url"]);
-            assert_eq!(remote["sha256"], http["sha256"]);
-        }
+        // The cluster that serves the module has no upstream filter.
+        let Some(filter) = filters.get(0).map(|f| &f["typed_config"]) else {
+            continue;
+        };
+        let wasm = filter
+            .get("extension_config")
+            .map_or(filter, |e| &e["typed_config"]);
+        let remote = &wasm["config"]["vm_config"]["code"]["remote"];
+        assert_eq!(remote["http_uri"]["uri"], http["url"], "{cluster}");
+        assert_eq!(remote["sha256"], http["sha256"]);
     }
 }
 

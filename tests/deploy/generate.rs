@@ -256,11 +256,22 @@ fn cluster<'a>(bootstrap: &'a Value, name: &str) -> &'a Value {
 }
 
 /// The upstream filter's Wasm config on a cluster of a bootstrap (inside
-/// the matcher that skips it on first attempts).
+/// the matcher that skips it on first attempts, when cooldowns are off).
 fn upstream_wasm(bootstrap: &Value, cluster_name: &str) -> Value {
-    cluster(bootstrap, cluster_name)["typed_extension_protocol_options"][HTTP_OPTIONS]
-        ["http_filters"][0]["typed_config"]["extension_config"]["typed_config"]
-        .clone()
+    let mut c = cluster(bootstrap, cluster_name).clone();
+    upstream_wasm_slot(&mut c).clone()
+}
+
+/// Where a cluster's upstream Wasm config sits: the filter's `typed_config`,
+/// or the `extension_config` of its `ExtensionWithMatcher` wrapper.
+fn upstream_wasm_slot(cluster: &mut Value) -> &mut Value {
+    let filter = &mut cluster["typed_extension_protocol_options"][HTTP_OPTIONS]["http_filters"][0]
+        ["typed_config"];
+    if filter.get("extension_config").is_some() {
+        &mut filter["extension_config"]["typed_config"]
+    } else {
+        filter
+    }
 }
 
 fn route(bootstrap: &Value) -> Value {
@@ -331,8 +342,9 @@ fn istio_envoyfilter(text: &str) -> String {
         let c = cluster(&bootstrap, &istio_cluster(name));
         let mut options = c["typed_extension_protocol_options"].clone();
         // ECDS: istio-agent fetches the module only for a top-level Wasm
-        // filter, so here the upstream filter is not wrapped in the matcher
-        // that skips first attempts (it returns at once on them).
+        // filter, so here the upstream filter is never wrapped in the
+        // matcher that skips first attempts (with cooldowns on, the default,
+        // it is not wrapped anywhere: it books every attempt's answer).
         options[HTTP_OPTIONS]["http_filters"][0] =
             json!({"name": "model-router-upstream", "config_discovery": type_urls()});
         patches.push(json!({"applyTo": "CLUSTER",
@@ -627,9 +639,7 @@ fn eg_patch_policy(policy: &Policy, text: &str) -> String {
     ];
     for name in envoy_config::clusters(policy) {
         let mut c = cluster(&bootstrap, &name).clone();
-        c["typed_extension_protocol_options"][HTTP_OPTIONS]["http_filters"][0]["typed_config"]
-            ["extension_config"]["typed_config"] =
-            with_code(upstream_wasm(&bootstrap, &name), code.clone());
+        *upstream_wasm_slot(&mut c) = with_code(upstream_wasm(&bootstrap, &name), code.clone());
         patches.push(json!({
             "type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
             "name": name,

@@ -355,9 +355,14 @@ fn the_envoy_gateway_manifests_hold_together() {
     assert_eq!(names, envoy_config::clusters(&policy).into_iter().collect());
     for patch in added.iter().filter(|p| p["name"] != "model-router-wasm") {
         let cluster = &patch["operation"]["value"];
-        let filter = &cluster["typed_extension_protocol_options"]
+        let typed = &cluster["typed_extension_protocol_options"]
             ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"][0]
-            ["typed_config"]["extension_config"];
+            ["typed_config"];
+        // The filter itself, or its ExtensionWithMatcher wrapper (cooldowns off).
+        let filter = typed
+            .get("extension_config")
+            .unwrap_or(&serde_json::json!({"typed_config": typed}))
+            .clone();
         assert_eq!(
             filter["typed_config"]["config"]["root_id"],
             UPSTREAM_ROOT_ID

@@ -112,6 +112,32 @@ fn a_fixed_threshold_routes_as_the_core_scores_and_meters_the_scores() {
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
     assert_eq!(count(), Some(120), "one score per request in the histogram");
+    // Score drift of the live histogram against the artifact's training scores.
+    let policy_file = envoy.log.with_file_name("drift-policy.json");
+    std::fs::write(&policy_file, &text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_model-router"))
+        .arg("report")
+        .args([
+            "--url",
+            &format!("http://127.0.0.1:{}/stats/prometheus", envoy.admin),
+        ])
+        .arg("--policy")
+        .arg(&policy_file)
+        .args(["--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let drift = &report["score_drift"]["difficulty"];
+    assert_eq!(drift["scores"], 120, "{drift}");
+    // (Its size is not asserted: 120 scores in 20 bins, scored in-sample,
+    // against out-of-fold training scores; the unit tests pin the reading.)
+    let psi = drift["psi"].as_f64().unwrap();
+    assert!(psi.is_finite() && psi >= 0.0, "PSI {psi}");
     let log = read_text(&envoy.access_log);
     let first: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
     // The access log carries the audit record as a string.

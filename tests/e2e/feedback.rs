@@ -337,4 +337,179 @@ fn labels_join_the_access_log_with_the_feedback(envoy: &Envoy, dir: &TempDir, fe
         "{rows:#?}"
     );
     assert!(rows.iter().all(|r| r["prompt"] == "How do refunds work?"));
+    // The loop closes: `train` accepts the rows `labels` wrote.
+    let artifact = dir.0.join("from-feedback.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_model-router"))
+        .arg("train")
+        .arg(dir.0.join("data.jsonl"))
+        .args(["--hash-bits", "8", "--folds", "2", "-o"])
+        .arg(&artifact)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("trained on 8 rows (3 positive: the weak model fails), 2 groups"),
+        "{stdout}"
+    );
+    let trained: Value =
+        serde_json::from_str(&std::fs::read_to_string(&artifact).unwrap()).unwrap();
+    assert_eq!(trained["format"], "model-router-classifier");
+}
+
+/// A 50/50 split of the FAQ rule, keyed by session: the control arm (the
+/// small model) is rated worse than the candidate (the large one), and the
+/// feedback lands on each arm's `branch` label and in `report --by branch`.
+#[test]
+fn feedback_is_reported_per_split_branch_in_stats_and_report() {
+    let (alpha, beta) = (Mock::start("alpha"), Mock::start("beta"));
+    let mut policy: Value = serde_json::from_str(&policy()).unwrap();
+    policy["rules"][0]["target"] = json!({"split": [
+        {"target": "small", "weight": 50, "name": "control"},
+        {"target": "large", "weight": 50, "name": "candidate"},
+    ], "key": {"header": "x-session-id"}});
+    let policy = policy.to_string();
+    let mut setup = Setup::new(&policy, vec![("alpha", &alpha), ("beta", &beta)]);
+    setup.concurrency = Some(2);
+    let envoy = Envoy::launch(setup).unwrap_or_else(|log| panic!("Envoy did not start:\n{log}"));
+
+    // One request per session; the served model says which arm it was.
+    let mut arms: Vec<(&str, String)> = Vec::new();
+    for session in 0..40 {
+        let key = format!("session-{session}");
+        let headers = [
+            ("x-task", "faq"),
+            ("x-team", "t1"),
+            ("x-session-id", key.as_str()),
+            ("content-type", "application/json"),
+        ];
+        let reply = envoy.post("/v1/chat/completions", CHAT.as_bytes(), &headers);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.header("x-model-router-rule"), Some("faq"));
+        let arm = match reply.header("x-model-router-model") {
+            Some("small") => "control",
+            Some("large") => "candidate",
+            other => panic!("served by {other:?}"),
+        };
+        let id = reply.header("x-model-router-request-id").unwrap();
+        arms.push((arm, id.to_string()));
+    }
+    let served = |arm: &str| arms.iter().filter(|(a, _)| *a == arm).count() as u64;
+    let (control, candidate) = (served("control"), served("candidate"));
+    assert!(control > 0 && candidate > 0, "{arms:?}");
+
+    // Control: every 4th answer good (0.75), the others bad (0.25); candidate: all 0.9.
+    let mut expected: std::collections::BTreeMap<(&str, &str), (u64, u64)> = Default::default();
+    let mut nth_control = 0;
+    for (arm, id) in &arms {
+        let score = if *arm == "candidate" {
+            0.9
+        } else {
+            nth_control += 1;
+            if nth_control % 4 == 1 {
+                0.75
+            } else {
+                0.25
+            }
+        };
+        let (status, reply) = feedback(&envoy, &json!({"request_id": id, "score": score}));
+        assert_eq!((status, reply.as_str()), (204, ""));
+        let verdict = if score >= 0.5 { "good" } else { "bad" };
+        let cell = expected.entry((*arm, verdict)).or_default();
+        cell.0 += 1;
+        cell.1 += (score * 1000.0_f64).round() as u64;
+    }
+    let control_good = expected.get(&("control", "good")).map_or(0, |c| c.0);
+    assert_eq!(control_good, control.div_ceil(4));
+
+    let series = scrape(&envoy);
+    for arm in ["control", "candidate"] {
+        assert_eq!(
+            counter(
+                &series,
+                "model_router_requests_total",
+                &[("rule", "faq"), ("branch", arm)]
+            ),
+            served(arm),
+            "{arm}"
+        );
+        for verdict in ["good", "bad"] {
+            let (count, milli) = expected.get(&(arm, verdict)).copied().unwrap_or_default();
+            let labels = [("rule", "faq"), ("branch", arm), ("verdict", verdict)];
+            assert_eq!(
+                counter(&series, "model_router_feedback_total", &labels),
+                count,
+                "{arm} {verdict}"
+            );
+            assert_eq!(
+                counter(&series, "model_router_feedback_score_milli_total", &labels),
+                milli,
+                "{arm} {verdict}"
+            );
+        }
+    }
+    assert_eq!(
+        counter(&series, "model_router_feedback_unknown_total", &[]),
+        0
+    );
+
+    // `report --by branch`: requests and quality per arm, text and JSON.
+    let dir = TempDir::new("model-router-feedback-branch");
+    let file = dir.0.join("scrape.prom");
+    std::fs::write(&file, envoy.prometheus()).unwrap();
+    let report = |json: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_model-router"));
+        command.arg("report").arg(&file).args(["--by", "branch"]);
+        if json {
+            command.arg("--json");
+        }
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let parsed: Value = serde_json::from_str(&report(true)).unwrap();
+    let rows = parsed["tables"][0]["rows"].as_array().unwrap();
+    assert_eq!(parsed["tables"][0]["by"], "branch");
+    let row = |arm: &str| rows.iter().find(|r| r["branch"] == arm).unwrap();
+    for arm in ["control", "candidate"] {
+        let good = expected.get(&(arm, "good")).copied().unwrap_or_default();
+        let bad = expected.get(&(arm, "bad")).copied().unwrap_or_default();
+        assert_eq!(row(arm)["requests"], served(arm), "{arm}");
+        assert_eq!(row(arm)["feedback"], served(arm), "{arm}");
+        assert_eq!(row(arm)["feedback_good"], good.0, "{arm}");
+        let mean = (good.1 + bad.1) as f64 / 1000.0 / served(arm) as f64;
+        let got = row(arm)["mean_score"].as_f64().unwrap();
+        assert!((got - mean).abs() < 1e-9, "{arm}: {got} vs {mean}");
+    }
+    // The candidate's good-rate interval lies above the control's.
+    assert!(
+        row("candidate")["good_rate_low"].as_f64().unwrap()
+            > row("control")["good_rate_high"].as_f64().unwrap(),
+        "{parsed:#}"
+    );
+    let text = report(false);
+    let line = |arm: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(arm))
+            .unwrap_or_else(|| panic!("no row {arm}:\n{text}"))
+            .to_string()
+    };
+    let control_rate = format!("{:.1}%", control_good as f64 * 100.0 / control as f64);
+    assert!(line("control").contains(&control_rate), "{text}");
+    assert!(line("candidate").contains("100.0%"), "{text}");
+    assert!(
+        line("candidate")
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|n| n == candidate.to_string()),
+        "requests column:\n{text}"
+    );
 }

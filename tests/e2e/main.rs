@@ -27,4 +27,5 @@ mod routing;
 mod sdk;
 mod shapes;
 mod soak;
+mod traffic;
 mod translation;

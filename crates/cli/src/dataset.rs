@@ -40,6 +40,10 @@ pub struct LabelOptions {
     pub weak: Option<String>,
     /// A score below this is a failure (default 0.5).
     pub pass_mark: Option<f64>,
+    /// `--label strong-wins`: the strong model's key in `scores`; the label
+    /// is 1 only when the weak model fails *and* this one passes — where
+    /// sending to the strong model gains quality, not where both fail.
+    pub strong_wins: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -104,7 +108,16 @@ fn row(raw: RawRow, labels: &LabelOptions) -> Result<Row, String> {
                 let score = scores
                     .get(weak)
                     .ok_or_else(|| format!("no label and no score for the weak model {weak:?}"))?;
-                f64::from(u8::from(*score < labels.pass_mark.unwrap_or(0.5)))
+                let pass = labels.pass_mark.unwrap_or(0.5);
+                let strong_passes = match &labels.strong_wins {
+                    Some(strong) => {
+                        *scores.get(strong).ok_or_else(|| {
+                            format!("no label and no score for the strong model {strong:?}")
+                        })? >= pass
+                    }
+                    None => true,
+                };
+                f64::from(u8::from(*score < pass && strong_passes))
             }
             None => f64::NAN,
         },

@@ -97,6 +97,9 @@ pub fn bootstrap(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> 
         // An upper bound: the filter sets x-envoy-max-retries to each chain's length - 1.
         "num_retries": max_chain.saturating_sub(1),
         "per_try_timeout": millis(retry.per_try_timeout_ms),
+        // Retries of a cluster with several endpoints go to another one first.
+        "retry_host_predicate": retry_host_predicates(),
+        "host_selection_retry_max_attempts": HOST_SELECTION_RETRY_MAX_ATTEMPTS,
         "retry_back_off": {
             "base_interval": millis(retry.base_interval_ms),
             "max_interval": millis(retry.max_interval_ms),
@@ -104,6 +107,7 @@ pub fn bootstrap(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> 
         // Pick the cluster again on every retry: attempt N goes to slot N.
         "refresh_cluster_on_retry": true,
     });
+    let retry_policy = with_idle_timeout(retry_policy, retry.per_try_idle_timeout_ms);
     let all_clusters = clusters(policy);
 
     let mut route = json!({
@@ -177,11 +181,16 @@ pub fn bootstrap(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> 
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            cluster_config(
+            let mut cluster = cluster_config(
                 &cluster_spec(policy, name, i, options),
                 policy_json,
                 options,
-            )
+            );
+            apply_deployment(&mut cluster, name, policy, options);
+            if !policy.cooldown.enabled {
+                skip_upstream_filter_on_first_attempts(&mut cluster);
+            }
+            cluster
         })
         .collect();
 
@@ -381,7 +390,7 @@ fn cluster_config(spec: &ClusterSpec, policy_json: &str, options: &EnvoyOptions)
         object.insert("hostname".to_string(), Value::String(hostname.clone()));
     }
     let mut http_filters = spec.filters.clone();
-    http_filters.push(upstream_filter(wasm_filter(
+    http_filters.push(upstream_filter_every_attempt(wasm_filter(
         model_router_core::headers::UPSTREAM_ROOT_ID,
         policy_json,
         &options.wasm_path,
@@ -416,6 +425,32 @@ fn cluster_config(spec: &ClusterSpec, policy_json: &str, options: &EnvoyOptions)
     cluster
 }
 
+/// The per-attempt upstream filter on every attempt: it rewrites the body of
+/// retries and books each attempt's answer (a 429 and its `Retry-After`
+/// start a model cooldown). Only this filter sees the answers Envoy
+/// retries; the routing filter sees the final one.
+pub fn upstream_filter_every_attempt(wasm: Value) -> Value {
+    json!({"name": "model-router-upstream", "typed_config": wasm})
+}
+
+/// With cooldowns off (`cooldown.enabled: false`) nothing needs a first
+/// attempt's answer: wrap the cluster's upstream wasm filter so Envoy skips
+/// it on first attempts, as before cooldowns existed.
+fn skip_upstream_filter_on_first_attempts(cluster: &mut Value) {
+    let Some(Value::Array(filters)) = cluster.pointer_mut(
+        "/typed_extension_protocol_options/envoy.extensions.upstreams.http.v3.HttpProtocolOptions/http_filters",
+    ) else {
+        return;
+    };
+    for filter in filters.iter_mut() {
+        if filter.get("name").and_then(Value::as_str) == Some("model-router-upstream") {
+            if let Some(wasm) = filter.get("typed_config").cloned() {
+                *filter = upstream_filter(wasm);
+            }
+        }
+    }
+}
+
 /// The per-attempt upstream filter, skipped on first attempts: only a retry
 /// needs its body rewritten (the routing filter already wrote attempt 1's),
 /// and a skipped filter costs no VM calls on the common path. Envoy's
@@ -437,6 +472,130 @@ pub fn upstream_filter(wasm: Value) -> Value {
                     "@type": "type.googleapis.com/envoy.extensions.filters.common.matcher.action.v3.SkipFilter"}}},
             }]}},
         },
+    })
+}
+
+/// Tries at picking a host the retry predicates accept before taking any.
+const HOST_SELECTION_RETRY_MAX_ATTEMPTS: u32 = 3;
+
+/// A retry prefers an endpoint the request has not tried yet (`previous_hosts`);
+/// with one endpoint per cluster it changes nothing.
+pub fn retry_host_predicates() -> Value {
+    json!([{
+        "name": "envoy.retry_host_predicates.previous_hosts",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"},
+    }])
+}
+
+/// `per_try_idle_timeout` (an attempt that receives no byte for that long
+/// is reset and retried like a per-try timeout) when the policy sets one.
+fn with_idle_timeout(mut retry_policy: Value, idle_ms: Option<u64>) -> Value {
+    if let (Some(ms), Some(object)) = (idle_ms, retry_policy.as_object_mut()) {
+        object.insert(
+            "per_try_idle_timeout".to_string(),
+            Value::String(millis(ms)),
+        );
+    }
+    retry_policy
+}
+
+/// A cluster's endpoints: every `--upstream` given for it, else the
+/// policy's `clusters.NAME.endpoints`; None keeps the single endpoint.
+fn endpoints(
+    name: &str,
+    policy: &Policy,
+    options: &EnvoyOptions,
+) -> Option<Vec<(String, u16, u32)>> {
+    let given: Vec<(String, u16, u32)> = options
+        .upstreams
+        .iter()
+        .filter(|(cluster, _, _)| cluster == name)
+        .map(|(_, host, port)| (host.clone(), *port, 1))
+        .collect();
+    if given.len() > 1 {
+        return Some(given);
+    }
+    if !given.is_empty() {
+        return None;
+    }
+    policy
+        .clusters
+        .iter()
+        .find(|c| c.name == name && !c.endpoints.is_empty())
+        .map(|c| c.endpoints.clone())
+}
+
+/// Applies the deployment of cluster `name` (several weighted endpoints,
+/// least-request balancing, outlier detection) to a generated cluster.
+pub fn apply_deployment(cluster: &mut Value, name: &str, policy: &Policy, options: &EnvoyOptions) {
+    let Some(object) = cluster.as_object_mut() else {
+        return;
+    };
+    if let Some(endpoints) = endpoints(name, policy, options) {
+        let numeric = endpoints
+            .iter()
+            .all(|(host, _, _)| host.parse::<std::net::IpAddr>().is_ok());
+        object.insert(
+            "type".to_string(),
+            json!(if numeric { "STATIC" } else { "STRICT_DNS" }),
+        );
+        // A provider's endpoints keep its hostname (Host header, SNI).
+        let hostname = policy
+            .providers
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.base_url.authority());
+        object.insert(
+            "load_assignment".to_string(),
+            load_assignment(name, &endpoints, hostname.as_deref()),
+        );
+        if endpoints.len() > 1 {
+            // A slow replica gets fewer requests: LLM calls vary 100× in length.
+            object.insert("lb_policy".to_string(), json!("LEAST_REQUEST"));
+        }
+    }
+    let spec = policy.clusters.iter().find(|c| c.name == name);
+    if let Some(detection) = spec.and_then(|c| c.outlier_detection.as_ref()) {
+        object.insert(
+            "outlier_detection".to_string(),
+            outlier_detection(detection),
+        );
+    }
+}
+
+/// Envoy's `load_assignment` for weighted endpoints.
+pub fn load_assignment(
+    name: &str,
+    endpoints: &[(String, u16, u32)],
+    hostname: Option<&str>,
+) -> Value {
+    let lb_endpoints: Vec<Value> = endpoints
+        .iter()
+        .map(|(host, port, weight)| {
+            let mut endpoint = json!({"address": socket(host, *port)});
+            if let (Some(hostname), Some(object)) = (hostname, endpoint.as_object_mut()) {
+                object.insert("hostname".to_string(), Value::String(hostname.to_string()));
+            }
+            json!({"endpoint": endpoint, "load_balancing_weight": weight})
+        })
+        .collect();
+    json!({"cluster_name": name, "endpoints": [{"lb_endpoints": lb_endpoints}]})
+}
+
+/// Passive health checking: endpoints that answer 5xx (or fail to connect,
+/// reset, time out: counted apart as local-origin failures) that many times
+/// in a row are ejected for a while; Envoy's retries then go to the others.
+pub fn outlier_detection(d: &model_router_core::policy::OutlierDetection) -> Value {
+    json!({
+        "consecutive_5xx": d.consecutive_5xx,
+        "consecutive_gateway_failure": d.consecutive_gateway_failure,
+        "enforcing_consecutive_gateway_failure": 100,
+        "split_external_local_origin_errors": true,
+        "consecutive_local_origin_failure": d.consecutive_local_origin_failure,
+        "enforcing_consecutive_local_origin_failure": 100,
+        "interval": millis(d.interval_ms),
+        "base_ejection_time": millis(d.base_ejection_time_ms),
+        "max_ejection_percent": d.max_ejection_percent,
     })
 }
 
@@ -482,6 +641,12 @@ pub fn stats_config() -> Value {
             {
                 "match": {"prefix": format!("wasmcustom.{}", model_router_core::metrics::DECISION_TIME_HISTOGRAM)},
                 "buckets": [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000],
+            },
+            {
+                // Scores in thousandths, in twentieths: the bins of the score
+                // drift's PSI (`model-router report --policy`) and of the median.
+                "match": {"prefix": format!("wasmcustom.{}", model_router_core::metrics::CLASSIFIER_SCORE_HISTOGRAM)},
+                "buckets": (1..=20u32).map(|i| i.saturating_mul(50)).collect::<Vec<u32>>(),
             },
         ],
     })
@@ -550,4 +715,59 @@ fn socket(address: &str, port: u16) -> Value {
 
 fn millis(ms: u64) -> String {
     format!("{}.{:03}s", ms / 1000, ms % 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster<'a>(config: &'a Value, name: &str) -> &'a Value {
+        config["static_resources"]["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()
+    }
+
+    #[test]
+    fn replicas_balance_by_least_request_with_weights_and_outlier_detection() {
+        let json = r#"{"models": {"m": {"cluster": "pool", "context_window": 1000}}, "default": "m",
+            "clusters": {"pool": {"endpoints": [{"address": "10.0.0.1:8000", "weight": 3},
+                                                {"address": "10.0.0.2:8000"}],
+                                  "outlier_detection": {"consecutive_5xx": 2}}}}"#;
+        let policy = Policy::from_json(json).unwrap();
+        let config = bootstrap(&policy, json, &EnvoyOptions::default());
+        let pool = cluster(&config, "pool");
+        assert_eq!(pool["lb_policy"], "LEAST_REQUEST");
+        assert_eq!(pool["type"], "STATIC");
+        let endpoints = &pool["load_assignment"]["endpoints"][0]["lb_endpoints"];
+        assert_eq!(endpoints[0]["load_balancing_weight"], 3);
+        assert_eq!(endpoints[1]["load_balancing_weight"], 1);
+        assert_eq!(
+            endpoints[1]["endpoint"]["address"]["socket_address"]["address"],
+            "10.0.0.2"
+        );
+        assert!(endpoints[0]["endpoint"].get("hostname").is_none());
+        assert_eq!(pool["outlier_detection"]["consecutive_5xx"], 2);
+        assert_eq!(pool["outlier_detection"]["base_ejection_time"], "30.000s");
+    }
+
+    #[test]
+    fn a_providers_replicas_keep_its_hostname_and_tls() {
+        let json = r#"{"providers": {"local": {"preset": "vllm", "base_url": "https://vllm.internal:8443/v1"}},
+            "models": {"m": {"provider": "local", "context_window": 1000}}, "default": "m",
+            "clusters": {"local": {"endpoints": [{"address": "10.0.0.1:8443"}, {"address": "10.0.0.2:8443"}]}}}"#;
+        let policy = Policy::from_json(json).unwrap();
+        let config = bootstrap(&policy, json, &EnvoyOptions::default());
+        let local = cluster(&config, "local");
+        let endpoints = local["load_assignment"]["endpoints"][0]["lb_endpoints"]
+            .as_array()
+            .unwrap();
+        assert_eq!(endpoints.len(), 2);
+        for e in endpoints {
+            assert_eq!(e["endpoint"]["hostname"], "vllm.internal:8443");
+        }
+        assert!(local.get("transport_socket").is_some(), "{local:#}");
+    }
 }

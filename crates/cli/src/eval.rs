@@ -165,6 +165,29 @@ pub fn report(scores: &[f64], rows: &[Outcomes], resamples: usize, seed: u64) ->
     }
 }
 
+/// APGR of `a` minus APGR of `b` on the same rows, with a paired bootstrap
+/// 95% interval (each resample scores both routers on the same rows, the
+/// resamples of [`report`] with the same seed): whether one router beats the
+/// other, which two overlapping separate intervals cannot say.
+pub fn apgr_difference(
+    a: &[f64],
+    b: &[f64],
+    rows: &[Outcomes],
+    resamples: usize,
+    seed: u64,
+) -> Interval {
+    let apgr = |scores: &[f64], idx: &[usize]| metrics(&curve(scores, rows, idx)).apgr;
+    let all: Vec<usize> = (0..rows.len()).collect();
+    let mut rng = Rng(seed);
+    let samples = (0..resamples)
+        .map(|_| {
+            let idx: Vec<usize> = (0..rows.len()).map(|_| rng.below(rows.len())).collect();
+            apgr(a, &idx) - apgr(b, &idx)
+        })
+        .collect();
+    interval(apgr(a, &all) - apgr(b, &all), samples)
+}
+
 /// Random scores, reproducible: the random router's curve.
 pub fn random_scores(n: usize, seed: u64) -> Vec<f64> {
     let mut rng = Rng(seed);

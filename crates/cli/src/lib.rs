@@ -21,4 +21,5 @@ pub mod inline;
 pub mod labels;
 pub mod quality;
 pub mod report;
+pub mod score_drift;
 pub mod train;

@@ -12,8 +12,10 @@ use lexopt::prelude::*;
 use model_router_cli::envoy_config::{self, EnvoyOptions};
 use model_router_cli::envoy_provider;
 use model_router_cli::report::{self, Dimension};
+use model_router_cli::score_drift;
 use model_router_core::catalog::{self, Catalog};
-use model_router_core::decision::{decide, Request};
+use model_router_core::cooldown::Cooldowns;
+use model_router_core::decision::{decide_under, Request, Traffic};
 use model_router_core::headers::Headers;
 use model_router_core::policy::Policy;
 use model_router_core::request::{self, ApiShape};
@@ -27,7 +29,11 @@ Usage:
       Validate a policy; exit 1 with the problem and its JSON path. Warns when a
       model takes its prices from a catalogue entry read more than 180 days ago.
   model-router explain POLICY REQUEST.json [-H 'name: value']... [--path PATH] [--show-body]
-      Print the decision for a request body as JSON (REQUEST.json may be - for stdin).
+                       [--cooldown MODEL[=SECONDS]]... [--random N]
+      Print the decision for a request body as JSON (REQUEST.json may be - for stdin):
+      --show-body adds what the first attempt sends upstream; --cooldown as if
+      MODEL were cooling down (for the policy's cooldown.default_ms or SECONDS); --random
+      the random input of splits without a key (default 0).
   model-router tokens [--encoding o200k_base|cl100k_base] [--chat] [--path PATH]
       Count the tokens of stdin: plain text, or with --chat a request body (billed prompt tokens).
   model-router envoy POLICY [--listen ADDR:PORT] [--admin-port N] [--wasm PATH]
@@ -41,15 +47,18 @@ Usage:
   model-router train DATA.jsonl -o CLASSIFIER.json [--weak MODEL [--pass-mark X]] [--strong MODEL]
                      [--encoding E] [--scan last_user|all_user|system|all] [--hash-bits N]
                      [--no-bigrams] [--max-tokens N] [--folds K] [--epochs N] [--lambda L,...]
+                     [--label weak-fails|strong-wins] [--profile]
       Train a classifier (logistic regression; L2 chosen by cross-validation grouped by
       `group`). Rows: {prompt|request, label|scores, group?}. With --strong and
       --weak, prints held-out APGR / CPT / AIQ for it, the length rule and random.
+      --label strong-wins (rows with scores): 1 where the weak model fails and the
+      strong one passes. --profile: text-profile features (token ranks, digits, symbols).
   model-router eval POLICY DATA.jsonl [--strong MODEL] [--weak MODEL] [--window N] [--svg FILE]
       Replay rows (with scores: {MODEL: quality}) through the policy: strong share, quality,
       cost and PGR against the baselines, and each classifier's curve over thresholds.
   model-router convert-routellm DIR -o ROWS.jsonl
       RouteLLM's MMLU responses (DIR/mmlu/*.csv, DIR/mmlu_contaminated_prompts.jsonl) as rows.
-  model-router report [--url URL | FILE] [--by model,rule,tenant,branch] [--json]
+  model-router report [--url URL | FILE] [--by model,rule,tenant,branch] [--json] [--policy POLICY]
       Requests, tokens, cost and savings against the baseline model, per model,
       rule and tenant, from Envoy's Prometheus stats: a scrape saved in FILE
       (- for stdin) or fetched from a loopback URL
@@ -62,6 +71,9 @@ Usage:
       The price catalogue shipped with the router (USD per million tokens), each
       entry with its source and the date it was read; FILTER matches ids and aliases.
 ";
+
+/// `explain` decides at a fixed instant: cooldowns are relative to it.
+const EXPLAIN_NOW_MS: u64 = 1_000_000;
 
 const DEFAULT_SCRAPE_URL: &str = "http://127.0.0.1:9901/stats/prometheus";
 
@@ -335,9 +347,29 @@ fn explain(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     let mut headers = Headers::new();
     let mut path = "/v1/chat/completions".to_string();
     let mut show_body = false;
+    let mut cooling: Vec<(String, Option<u64>)> = Vec::new();
+    let mut random = 0u64;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
+            Long("cooldown") => {
+                let value = string_value(parser)?;
+                let (model, secs) = match value.split_once('=') {
+                    Some((model, secs)) => (
+                        model.to_string(),
+                        Some(secs.trim().parse::<u64>().map_err(|_| {
+                            format!("--cooldown {value:?}: SECONDS must be an integer")
+                        })?),
+                    ),
+                    None => (value, None),
+                };
+                cooling.push((model, secs));
+            }
             Long("show-body") => show_body = true,
+            Long("random") => {
+                random = string_value(parser)?
+                    .parse()
+                    .map_err(|_| "--random needs an unsigned integer".to_string())?
+            }
             Short('H') | Long("header") => {
                 let value = parser
                     .value()
@@ -362,7 +394,7 @@ fn explain(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     }
     let [policy_path, request_path] = positionals.as_slice() else {
         return Err(
-            "usage: model-router explain POLICY REQUEST.json [-H 'name: value']... [--path PATH] [--show-body]"
+            "usage: model-router explain POLICY REQUEST.json [-H 'name: value']... [--path PATH] [--show-body] [--cooldown MODEL[=SECONDS]]... [--random N]"
                 .into(),
         );
     };
@@ -376,7 +408,20 @@ fn explain(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     let body = read_input(request_path)?;
     let shape = ApiShape::from_path(&path)
         .ok_or_else(|| format!("{path} is not an LLM API path the router handles"))?;
-    let decision = decide(
+    let mut cooldowns = Cooldowns::new();
+    for (model, secs) in &cooling {
+        if policy.model_by_name(model).is_none() {
+            return Err(format!("--cooldown: unknown model {model:?}"));
+        }
+        let ms = secs.map_or(policy.cooldown.default_ms, |s| s.saturating_mul(1000));
+        cooldowns.start(model, EXPLAIN_NOW_MS.saturating_add(ms));
+    }
+    let traffic = Traffic {
+        now_ms: EXPLAIN_NOW_MS,
+        random,
+        cooldowns: &cooldowns,
+    };
+    let decision = decide_under(
         &policy,
         &Request {
             shape,
@@ -384,6 +429,8 @@ fn explain(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
             headers: &headers,
             body: &body,
         },
+        &traffic,
+        &model_router_core::classifier::TrainingQuantiles,
     );
     let mut out = model_router_core::explain::explain(&policy, &decision);
     if show_body {
@@ -536,9 +583,11 @@ fn report(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     let mut file = None;
     let mut dimensions = Dimension::ALL.to_vec();
     let mut as_json = false;
+    let mut policy = None;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Long("url") => url = Some(string_value(parser)?),
+            Long("policy") => policy = Some(string_value(parser)?),
             Long("by") => dimensions = Dimension::parse_list(&string_value(parser)?)?,
             Long("json") => as_json = true,
             Value(v) if file.is_none() => file = Some(v.string().map_err(|e| e.to_string())?),
@@ -555,13 +604,25 @@ fn report(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     let samples =
         report::parse_exposition(&text).map_err(|e| format!("not a Prometheus scrape: {e}"))?;
     let out = report::build(&samples, &dimensions);
+    // With the policy, its classifiers' training scores: score drift (PSI).
+    let drifts = match policy {
+        Some(path) => Some(score_drift::score_drift(&samples, &load_policy(&path)?.0)),
+        None => None,
+    };
     if as_json {
+        let mut json = report::to_json(&out);
+        if let (Some(d), Some(obj)) = (&drifts, json.as_object_mut()) {
+            obj.insert("score_drift".into(), score_drift::to_json(d));
+        }
         println!(
             "{}",
-            serde_json::to_string_pretty(&report::to_json(&out)).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?
         );
     } else {
         print!("{}", report::render(&out));
+        if let Some(d) = &drifts {
+            print!("\n{}", score_drift::render(d));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::dataset::{Row, Rows};
 use model_router_core::classifier::artifact::*;
-use model_router_core::classifier::features::{Extractor, DENSE};
+use model_router_core::classifier::features::{Extractor, DENSE, PROFILE};
 use model_router_core::classifier::sigmoid;
 use model_router_core::task::Scan;
 use model_router_core::tokens::Encoding;
@@ -31,6 +31,8 @@ pub struct TrainOptions {
     pub hash_bits: u32,
     pub bigrams: bool,
     pub max_tokens: usize,
+    /// The text-profile dense features (`features::PROFILE`).
+    pub profile: bool,
     pub folds: usize,
     /// L2 strengths tried by cross-validation.
     pub lambdas: Vec<f64>,
@@ -46,6 +48,7 @@ impl Default for TrainOptions {
             hash_bits: 16,
             bigrams: true,
             max_tokens: 2048,
+            profile: false,
             folds: 5,
             lambdas: vec![1e-3, 1e-2, 3e-2, 1e-1, 3e-1],
             epochs: 10,
@@ -69,6 +72,7 @@ pub fn extractor(o: &TrainOptions) -> Extractor {
         bigrams: o.bigrams,
         max_tokens: o.max_tokens,
         tasks: Vec::new(),
+        profile: o.profile,
     }
 }
 
@@ -427,6 +431,7 @@ pub fn train(rows: &Rows, o: &TrainOptions) -> Result<Trained, String> {
             bigrams: o.bigrams,
             max_tokens: o.max_tokens,
             tasks: Vec::new(),
+            profile: o.profile,
         },
         weights: Weights {
             bias: m.bias,
@@ -450,7 +455,10 @@ pub fn train(rows: &Rows, o: &TrainOptions) -> Result<Trained, String> {
             "cv_auc_by_lambda": cv.iter().map(|(l, a)| json!([l, a])).collect::<Vec<_>>(),
             "epochs": o.epochs,
             "data_sha256": rows.sha256,
-            "dense_features": DENSE,
+            "dense_features": DENSE
+                .iter()
+                .chain(if o.profile { PROFILE.as_slice() } else { &[] })
+                .collect::<Vec<_>>(),
         }),
         metrics: json!({
             "held_out": "grouped cross-validation (out-of-fold scores)",

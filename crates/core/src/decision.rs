@@ -13,8 +13,10 @@
 //! `translate`); a request no model serves is rejected (`unsupported_api`).
 
 use crate::classifier::{ClassifierId, ScoreQuantiles, TrainingQuantiles};
+use crate::cooldown::Cooldowns;
 use crate::cost::Money;
 use crate::headers::Headers;
+use crate::policy::split::ChosenBy;
 use crate::policy::{
     ModelId, OnBudgetExceeded, OnContextOverflow, OnInvalidRequest, Policy, Target, TaskId,
 };
@@ -28,6 +30,46 @@ pub struct Request<'a> {
     pub path: &'a str,
     pub headers: &'a Headers,
     pub body: &'a [u8],
+}
+
+/// What the router knows about live traffic when it decides, passed in
+/// so the core stays host-free: the time, a random number (splits without
+/// a key), and the models cooling down.
+#[derive(Debug, Clone, Copy)]
+pub struct Traffic<'a> {
+    /// Milliseconds since the Unix epoch.
+    pub now_ms: u64,
+    pub random: u64,
+    pub cooldowns: &'a Cooldowns,
+}
+
+impl Traffic<'static> {
+    /// No cooldowns, random input 0: what [`decide`] uses.
+    pub fn quiet() -> Traffic<'static> {
+        Traffic {
+            now_ms: 0,
+            random: 0,
+            cooldowns: &crate::cooldown::NONE,
+        }
+    }
+}
+
+/// The split branch a request was sent to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SplitChoice {
+    /// Index into the decided target's `split.branches`.
+    pub branch: usize,
+    pub by: ChosenBy,
+}
+
+/// A model of the chain that was cooling down when the request was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cooling {
+    pub model: ModelId,
+    pub remaining_ms: u64,
+    /// Left out of the chain (false: every model was cooling and this one,
+    /// whose cooldown ends first, was kept).
+    pub skipped: bool,
 }
 
 /// What decided the target.
@@ -134,11 +176,29 @@ pub struct Decision {
     pub chain_prompt_tokens: Vec<(ModelId, u64)>,
     /// Where the body's `stream_options` value is, for usage injection.
     pub stream_options_span: Option<std::ops::Range<usize>>,
+    /// The branch, when the decided target is a split.
+    pub split: Option<SplitChoice>,
+    /// Models of the chain that were cooling down.
+    pub cooling: Vec<Cooling>,
     /// Classifier scores computed for the decision (probability the weak model fails).
     pub scores: Vec<(ClassifierId, f64)>,
 }
 
 impl Decision {
+    /// The split branch's label, when the target was a split.
+    pub fn branch_label<'p>(&self, policy: &'p Policy) -> Option<&'p str> {
+        let choice = self.split?;
+        let target = match self.decided_by {
+            DecidedBy::Rule(i) => &policy.rules.get(i)?.target,
+            DecidedBy::Default => &policy.default,
+            _ => return None,
+        };
+        match target {
+            Target::Split(split) => split.branches.get(choice.branch).map(|b| b.name.as_str()),
+            _ => None,
+        }
+    }
+
     /// The fallback chain (empty for rejections).
     pub fn chain(&self) -> &[ModelId] {
         match &self.outcome {
@@ -181,6 +241,8 @@ impl Decision {
             model_spans: Vec::new(),
             chain_prompt_tokens: Vec::new(),
             stream_options_span: None,
+            split: None,
+            cooling: Vec::new(),
             scores: Vec::new(),
         }
     }
@@ -215,7 +277,8 @@ impl Candidate {
     }
 }
 
-/// Decides where `request` goes. Never panics; every failure is an `Outcome`.
+/// Decides where `request` goes, with no live traffic state (no cooldowns,
+/// random input 0). Never panics; every failure is an `Outcome`.
 /// `top_share` conditions use the classifiers' training distributions.
 pub fn decide(policy: &Policy, request: &Request<'_>) -> Decision {
     decide_with(policy, request, &TrainingQuantiles)
@@ -226,6 +289,18 @@ pub fn decide(policy: &Policy, request: &Request<'_>) -> Decision {
 pub fn decide_with(
     policy: &Policy,
     request: &Request<'_>,
+    quantiles: &dyn ScoreQuantiles,
+) -> Decision {
+    decide_under(policy, request, &Traffic::quiet(), quantiles)
+}
+
+/// Decides where `request` goes given the live `traffic` state (splits
+/// draw their branch, cooling-down models leave the chain) and `top_share`
+/// thresholds from `quantiles`.
+pub fn decide_under(
+    policy: &Policy,
+    request: &Request<'_>,
+    traffic: &Traffic<'_>,
     quantiles: &dyn ScoreQuantiles,
 ) -> Decision {
     let shape = request.shape;
@@ -262,7 +337,7 @@ pub fn decide_with(
         request.headers,
     )
     .with_classifiers(&policy.classifiers, task_name, quantiles);
-    match route(policy, shape, &facts, &mut signals, budget) {
+    match route(policy, shape, &facts, &mut signals, budget, traffic) {
         Ok(mut decision) => {
             decision.scores = signals.scores();
             decision
@@ -279,9 +354,11 @@ fn route(
     facts: &RequestFacts,
     signals: &mut Signals<'_>,
     budget: Option<Money>,
+    traffic: &Traffic<'_>,
 ) -> Result<Decision, TokenError> {
     let api = shape.api();
     let (decided_by, target) = choose_target(policy, shape, facts, signals)?;
+    let (target, split) = choose_branch(policy, decided_by, target, signals.headers, traffic);
     if !signals.counts_as_needed() {
         // Counted for every request: metrics, header and audit record carry it.
         signals.default_prompt_tokens()?;
@@ -293,6 +370,7 @@ fn route(
     decision.stream_include_usage = facts.stream_include_usage;
     decision.model_spans = facts.model_spans.clone();
     decision.stream_options_span = facts.stream_options_span.clone();
+    decision.split = split;
 
     // Costs are needed to order a tier and to test a budget.
     let tier = matches!(target.as_ref(), Target::Tier { .. });
@@ -373,6 +451,8 @@ fn route(
         }
     }
 
+    let (chain, cooling) = without_cooling(policy, chain, traffic);
+    decision.cooling = cooling;
     decision.estimated_cost = chain.first().and_then(|c| c.projected);
     decision.chain_prompt_tokens = chain
         .iter()
@@ -433,6 +513,72 @@ fn choose_target<'p>(
         DecidedBy::Default,
         std::borrow::Cow::Borrowed(&policy.default),
     ))
+}
+
+/// A split target's branch for this request (its target replaces the
+/// split); other targets unchanged.
+fn choose_branch<'p>(
+    policy: &'p Policy,
+    decided_by: DecidedBy,
+    target: std::borrow::Cow<'p, Target>,
+    headers: &Headers,
+    traffic: &Traffic<'_>,
+) -> (std::borrow::Cow<'p, Target>, Option<SplitChoice>) {
+    use std::borrow::Cow;
+    let split = match target {
+        Cow::Borrowed(Target::Split(split)) => split,
+        other => return (other, None),
+    };
+    let key = split.key_header.as_deref().and_then(|h| headers.get(h));
+    let (index, by) = split.choose(key, decided_by.label(policy), traffic.random);
+    match split.branches.get(index) {
+        Some(branch) => (
+            Cow::Borrowed(&branch.target),
+            Some(SplitChoice { branch: index, by }),
+        ),
+        None => (Cow::Owned(Target::Chain(split.models.clone())), None),
+    }
+}
+
+/// The chain without its models cooling down at `traffic.now_ms`; when
+/// all are cooling, the one whose cooldown ends first (never a local
+/// reply because of cooldowns alone).
+fn without_cooling(
+    policy: &Policy,
+    chain: Vec<Candidate>,
+    traffic: &Traffic<'_>,
+) -> (Vec<Candidate>, Vec<Cooling>) {
+    let until = |c: &Candidate| {
+        let name = policy.model(c.model).map(|m| m.name.as_str())?;
+        traffic.cooldowns.until(name, traffic.now_ms)
+    };
+    let ends: Vec<Option<u64>> = chain.iter().map(until).collect();
+    if ends.iter().all(Option::is_none) {
+        return (chain, Vec::new());
+    }
+    let all_cooling = ends.iter().all(Option::is_some);
+    let first_to_end = ends
+        .iter()
+        .enumerate()
+        .filter_map(|(i, end)| Some((i, (*end)?)))
+        .min_by_key(|(_, end)| *end)
+        .map(|(i, _)| i);
+    let mut kept = Vec::with_capacity(chain.len());
+    let mut cooling = Vec::new();
+    for (i, (candidate, end)) in chain.into_iter().zip(ends).enumerate() {
+        let keep = end.is_none() || (all_cooling && Some(i) == first_to_end);
+        if let Some(end) = end {
+            cooling.push(Cooling {
+                model: candidate.model,
+                remaining_ms: end.saturating_sub(traffic.now_ms),
+                skipped: !keep,
+            });
+        }
+        if keep {
+            kept.push(candidate);
+        }
+    }
+    (kept, cooling)
 }
 
 /// The target's models as candidates. Under `token_counting: as_needed`

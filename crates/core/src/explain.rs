@@ -177,6 +177,20 @@ pub fn explain(policy: &Policy, decision: &Decision) -> Value {
         "invalid_reason": decision.invalid_reason,
         "rejection": reject,
         "mode": match policy.mode { crate::policy::Mode::Enforce => "enforce", crate::policy::Mode::Shadow => "shadow" },
+        "branch": decision.branch_label(policy),
+        "branch_by": decision.split.map(|s| match s.by {
+            crate::policy::split::ChosenBy::Key => "key",
+            crate::policy::split::ChosenBy::Random => "random",
+        }),
+        "cooling_down": decision
+            .cooling
+            .iter()
+            .filter_map(|c| Some(json!({
+                "model": policy.model(c.model)?.name,
+                "remaining_ms": c.remaining_ms,
+                "skipped": c.skipped,
+            })))
+            .collect::<Vec<_>>(),
         "scores": decision
             .scores
             .iter()

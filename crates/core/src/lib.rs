@@ -25,6 +25,7 @@ pub mod actions;
 pub mod billing;
 pub mod classifier;
 pub mod condition;
+pub mod cooldown;
 pub mod cost;
 pub mod decision;
 pub mod explain;

@@ -54,6 +54,11 @@ pub const DECISION_TIME_HISTOGRAM: &str = "model_router_decision_duration_us";
 /// thousandths of a probability (Envoy histograms hold integers).
 pub const CLASSIFIER_SCORE_HISTOGRAM: &str = "model_router_classifier_score_permille";
 
+/// Cooldowns started, per model and reason (`retry_after`, `status`, `failures`).
+pub const COOLDOWNS: &str = "model_router_model_cooldowns_total";
+/// Gauge: models cooling down now (every worker sets it from the shared table).
+pub const MODELS_COOLING_DOWN: &str = "model_router_models_cooling_down";
+
 /// Every label any metric carries (the Envoy `stats_tags` are generated from this).
 pub const LABELS: [&str; 13] = [
     "model",
@@ -80,6 +85,8 @@ pub const OTHER_TENANT: &str = "other";
 pub enum Kind {
     Counter,
     Histogram,
+    /// Set to the value (not added).
+    Gauge,
 }
 
 /// One metric update.
@@ -240,13 +247,17 @@ pub fn samples(policy: &Policy, done: &Completion<'_>) -> Vec<Sample> {
         .task
         .and_then(|t| policy.task(t))
         .map_or(NONE, |t| t.name.as_str());
-    let labels = [
+    let mut labels = vec![
         ("model", model.name.as_str()),
         ("rule", rule),
         ("cluster", model.cluster.as_str()),
         ("task", task),
         ("tenant", done.tenant),
     ];
+    // Only split targets carry the label, so other series keep their names.
+    if let Some(branch) = decision.branch_label(policy) {
+        labels.push(("branch", branch));
+    }
     counter(&mut out, encode(REQUESTS, &labels), 1);
     if let Some(estimate) = decision.prompt_tokens_for(served) {
         counter(&mut out, encode(PROMPT_TOKENS_ESTIMATED, &labels), estimate);
@@ -333,6 +344,28 @@ pub fn samples(policy: &Policy, done: &Completion<'_>) -> Vec<Sample> {
         ),
     }
     out
+}
+
+/// The samples of a cooldown that started: the counter, and the gauge of
+/// models cooling down now.
+pub fn cooldown_samples(model: &str, reason: &str, cooling_now: usize) -> Vec<Sample> {
+    vec![
+        Sample {
+            kind: Kind::Counter,
+            name: encode(COOLDOWNS, &[("model", model), ("reason", reason)]),
+            value: 1,
+        },
+        cooling_gauge(cooling_now),
+    ]
+}
+
+/// The gauge of models cooling down.
+pub fn cooling_gauge(cooling_now: usize) -> Sample {
+    Sample {
+        kind: Kind::Gauge,
+        name: MODELS_COOLING_DOWN.to_string(),
+        value: u64::try_from(cooling_now).unwrap_or(u64::MAX),
+    }
 }
 
 /// Bounds the tenant label's cardinality: a configured list keeps only its

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use crate::classifier::{
-    Classifier, ClassifierId, ScoreQuantiles, TrainingQuantiles, MAX_CLASSIFIERS,
+    Classifier, ClassifierId, ScoreQuantiles, Scoring, TrainingQuantiles, MAX_CLASSIFIERS,
 };
 use crate::headers::Headers;
 use crate::ids::TaskId;
@@ -56,8 +56,11 @@ pub struct Signals<'a> {
     classifiers: &'a [Classifier],
     task_name: Option<&'a str>,
     quantiles: &'a dyn ScoreQuantiles,
-    /// Each classifier's score, once computed.
+    /// Each classifier's score, once a condition asked for it.
     scores: [Option<f64>; MAX_CLASSIFIERS],
+    /// Each classifier's linear score, once computed (perhaps in a counting
+    /// pass before any condition asked).
+    linear: [Option<f64>; MAX_CLASSIFIERS],
 }
 
 impl<'a> Signals<'a> {
@@ -82,6 +85,7 @@ impl<'a> Signals<'a> {
             task_name: None,
             quantiles: &TrainingQuantiles,
             scores: [None; MAX_CLASSIFIERS],
+            linear: [None; MAX_CLASSIFIERS],
         }
     }
 
@@ -107,11 +111,35 @@ impl<'a> Signals<'a> {
         let Some(classifier) = self.classifiers.get(id.0) else {
             return Ok(0.0);
         };
-        let score = classifier.score(self.facts, self.task_name)?;
+        let encoding = classifier.encoding();
+        if self.linear_of(id).is_none()
+            && self.cached(encoding).is_none()
+            && self.counting == TokenCounting::Always
+            && encoding == self.default_encoding
+        {
+            // The prompt is counted with this encoding for every request:
+            // one pass counts it and reads the features.
+            self.text_tokens(encoding)?;
+        }
+        let z = match self.linear_of(id) {
+            Some(z) => z,
+            None => {
+                let z = classifier.linear(self.facts, self.task_name)?;
+                if let Some(slot) = self.linear.get_mut(id.0) {
+                    *slot = Some(z);
+                }
+                z
+            }
+        };
+        let score = classifier.calibrate(z);
         if let Some(slot) = self.scores.get_mut(id.0) {
             *slot = Some(score);
         }
         Ok(score)
+    }
+
+    fn linear_of(&self, id: ClassifierId) -> Option<f64> {
+        self.linear.get(id.0).copied().flatten()
     }
 
     /// The score above which the top `share` of recent requests lies.
@@ -139,8 +167,40 @@ impl<'a> Signals<'a> {
         if let Some(n) = *slot {
             return Ok(n);
         }
-        let n = self.facts.text_tokens(encoding)?;
-        *slot = Some(n);
+        let n = self.count_and_read(encoding)?;
+        if let Some(slot) = self.counts.get_mut(encoding.index()) {
+            *slot = Some(n);
+        }
+        Ok(n)
+    }
+
+    /// Text tokens with `encoding`, and in the same tokenizer pass the
+    /// linear scores of the classifiers that read this encoding and have
+    /// none yet: the BPE merges are the cost, a weight lookup per token is
+    /// not, so a classifier never tokenizes the prompt a second time.
+    fn count_and_read(&mut self, encoding: Encoding) -> Result<u64, TokenError> {
+        let facts = self.facts;
+        let (classifiers, linear) = (self.classifiers, &self.linear);
+        let mut scorings: [Option<Scoring<'a>>; MAX_CLASSIFIERS] = std::array::from_fn(|i| {
+            let pending = linear.get(i).is_some_and(Option::is_none);
+            classifiers
+                .get(i)
+                .filter(|c| pending && c.encoding() == encoding)
+                .map(|c| c.scoring(facts))
+        });
+        if scorings.iter().all(Option::is_none) {
+            return facts.text_tokens(encoding);
+        }
+        let n = facts.text_tokens_visiting(encoding, |segment, id| {
+            for s in scorings.iter_mut().flatten() {
+                s.id(segment, id);
+            }
+        })?;
+        for (slot, s) in self.linear.iter_mut().zip(scorings) {
+            if let Some(s) = s {
+                *slot = Some(s.finish(self.task_name));
+            }
+        }
         Ok(n)
     }
 

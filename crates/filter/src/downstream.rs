@@ -7,7 +7,7 @@ use std::rc::Rc;
 use model_router_core::actions::{self, served_model};
 use model_router_core::billing::billed_usage;
 use model_router_core::cost::Usage;
-use model_router_core::decision::{decide_with, Decision, Request};
+use model_router_core::decision::{decide_under, Decision, Request, Traffic};
 use model_router_core::explain::{self, with_billing, Billing};
 use model_router_core::feedback;
 use model_router_core::headers::{Headers, DECISION_STATE, OWN_PREFIX};
@@ -234,8 +234,18 @@ impl Downstream {
     ) -> Flow {
         let policy = &shared.policy;
         let started = host.now_micros();
+        let cooldowns = if policy.cooldown.enabled {
+            crate::shared_data::cooldowns(host)
+        } else {
+            model_router_core::cooldown::Cooldowns::new()
+        };
+        let traffic = Traffic {
+            now_ms: started / 1000,
+            random: shared.next_random(),
+            cooldowns: &cooldowns,
+        };
         let windows = crate::windows::SharedWindows::new(host, policy);
-        let decision = decide_with(
+        let decision = decide_under(
             policy,
             &Request {
                 shape,
@@ -243,6 +253,7 @@ impl Downstream {
                 headers,
                 body,
             },
+            &traffic,
             &windows,
         );
         windows.record(&decision.scores);

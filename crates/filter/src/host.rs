@@ -47,8 +47,15 @@ pub trait Host {
     fn now_micros(&self) -> u64;
     /// Defines a metric (once per name and VM), returning its id.
     fn define_metric(&self, kind: Kind, name: &str) -> Option<u32>;
-    /// Adds to a counter or records a histogram value.
+    /// Adds to a counter, records a histogram value, or sets a gauge.
     fn update_metric(&self, kind: Kind, id: u32, value: u64);
+
+    /// One response header (the first value). Hosts that can read one
+    /// header without the whole map override this.
+    fn response_header(&self, name: &str) -> Option<String> {
+        self.response_headers().get(name).map(str::to_string)
+    }
+
     /// Shared data (one key-value store for every VM and worker of Envoy):
     /// the value of `key` and its CAS token, `(None, None)` if unset.
     fn get_shared_data(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>);

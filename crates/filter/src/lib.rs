@@ -22,11 +22,13 @@
     )
 )]
 
+mod attempt_outcome;
 pub mod downstream;
 pub mod feedback;
 pub mod host;
 pub mod metrics;
 pub mod root;
+mod shared_data;
 #[cfg(feature = "test-trap")]
 mod test_trap;
 mod translation;

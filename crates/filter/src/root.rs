@@ -1,7 +1,7 @@
 //! What one plugin configuration loads once per VM and every request of it
 //! shares: the compiled policy, metric ids, tenant labels.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use model_router_core::metrics::{Kind, Sample, TenantFolder, POLICY_LOAD_FAILURES};
 use model_router_core::policy::Policy;
@@ -24,6 +24,8 @@ pub struct Shared {
     pub policy: Policy,
     pub metrics: RefCell<MetricSink>,
     pub tenants: RefCell<TenantFolder>,
+    /// State of the VM's random numbers (splits without a key).
+    pub rng: Cell<u64>,
 }
 
 impl Shared {
@@ -32,7 +34,16 @@ impl Shared {
             policy,
             metrics: RefCell::new(MetricSink::default()),
             tenants: RefCell::new(TenantFolder::default()),
+            rng: Cell::new(0),
         }
+    }
+
+    /// The next random number: a Weyl sequence seeded from the clock at
+    /// load; `model_router_core::policy::split` mixes it, so consecutive values are fine.
+    pub fn next_random(&self) -> u64 {
+        let next = self.rng.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        self.rng.set(next);
+        next
     }
 
     /// Records metric samples (skipped, never panicking, if the sink is busy).
@@ -89,5 +100,18 @@ fn load(host: &impl Host, config: &[u8], role: Role) -> Result<Shared, String> {
         policy.models.len(),
         policy.rules.len()
     );
-    Ok(Shared::new(policy))
+    let shared = Shared::new(policy);
+    shared.rng.set(host.now_micros());
+    Ok(shared)
+}
+
+/// Every second on the routing filter's root: the gauge of models cooling
+/// down falls as cooldowns end.
+pub fn tick(host: &impl Host, shared: &Shared) {
+    if !shared.policy.cooldown.enabled {
+        return;
+    }
+    let now_ms = host.now_micros() / 1000;
+    let cooling = crate::shared_data::cooldowns(host).active(now_ms).count();
+    shared.record(host, &[model_router_core::metrics::cooling_gauge(cooling)]);
 }

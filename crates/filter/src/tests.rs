@@ -433,6 +433,67 @@ fn an_invalid_policy_is_refused_with_its_json_path_and_counted() {
 }
 
 #[test]
+fn a_429_on_any_attempt_cools_its_model_for_the_next_decisions() {
+    let upstream =
+        Rc::new(configure(&FakeHost::default(), POLICY.as_bytes(), Role::Upstream).unwrap());
+    let routed = CHAT.replace("auto", "small-v1");
+    let attempt = FakeHost::with_request(
+        &[(":method", "POST"), ("x-envoy-attempt-count", "1")],
+        &routed,
+    );
+    attempt.set_filter_state(CHAIN_STATE, "small,large");
+    let mut filter = Upstream::new(Some(upstream));
+    assert_eq!(filter.on_request_headers(&attempt, false), Flow::Continue);
+    attempt.set_response(&[(":status", "429"), ("retry-after", "30")]);
+    assert_eq!(filter.on_response_headers(&attempt), Flow::Continue);
+    filter.on_done(&attempt);
+    assert_eq!(
+        counter(
+            &attempt,
+            metrics::COOLDOWNS,
+            ";model=small;reason=retry_after"
+        ),
+        1
+    );
+
+    // Another worker's routing filter reads the same shared data.
+    let routing = shared(POLICY);
+    let host = chat_request(CHAT);
+    *host.shared_data.borrow_mut() = attempt.shared_data.borrow().clone();
+    let mut filter = Downstream::new(Some(routing));
+    assert_eq!(send(&mut filter, &host), (Flow::Pause, Flow::Continue));
+    assert_eq!(
+        host.filter_state_value(CHAIN_STATE).as_deref(),
+        Some("large")
+    );
+    let audit: serde_json::Value =
+        serde_json::from_str(&host.filter_state_value(DECISION_STATE).unwrap()).unwrap();
+    assert_eq!(audit["cooling_down"][0]["model"], "small");
+    assert_eq!(audit["cooling_down"][0]["skipped"], true);
+}
+
+#[test]
+fn an_attempt_that_ends_without_an_answer_counts_toward_the_failure_threshold() {
+    let policy = POLICY.replace(
+        r#""tenant_header": "x-team""#,
+        r#""tenant_header": "x-team", "cooldown": {"failure_threshold": 2}"#,
+    );
+    let upstream =
+        Rc::new(configure(&FakeHost::default(), policy.as_bytes(), Role::Upstream).unwrap());
+    let host = FakeHost::with_request(&[(":method", "POST")], CHAT);
+    host.set_filter_state(CHAIN_STATE, "small,large");
+    for _ in 0..2 {
+        let mut filter = Upstream::new(Some(upstream.clone()));
+        filter.on_request_headers(&host, false);
+        filter.on_done(&host); // no response headers: refused, reset or timed out
+    }
+    assert_eq!(
+        counter(&host, metrics::COOLDOWNS, ";model=small;reason=failures"),
+        1
+    );
+}
+
+#[test]
 fn top_share_windows_live_in_shared_data_seen_by_every_vm() {
     let artifact = include_str!("../../../tests/data/classifier/classifier.json");
     let policy = format!(

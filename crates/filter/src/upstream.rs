@@ -14,6 +14,11 @@ pub struct Upstream {
     shared: Option<Rc<Shared>>,
     /// The plan and attempt number of a retry whose body must be rewritten.
     retry: Option<(String, u32)>,
+    /// This attempt's number (1 for the first), for booking its answer.
+    attempt: u32,
+    /// Response headers arrived; an attempt that ends without them failed
+    /// (connection refused or reset, a per-try or idle timeout).
+    answered: bool,
     /// The client's path when the chain crosses APIs: each retry is
     /// translated from the client's body for its own model.
     client_path: Option<String>,
@@ -24,6 +29,8 @@ impl Upstream {
         Upstream {
             shared,
             retry: None,
+            attempt: 1,
+            answered: false,
             client_path: None,
         }
     }
@@ -32,6 +39,7 @@ impl Upstream {
         // Set by Envoy on upstream requests (virtual host `include_request_attempt_count`).
         // The header map is shared between attempts: read it, never remove it.
         let attempt = host.request_headers().attempt_number();
+        self.attempt = attempt;
         // The first attempt already carries the body the routing filter wrote.
         if attempt <= 1 || end_of_stream {
             return Flow::Continue;
@@ -77,5 +85,27 @@ impl Upstream {
         }
         self.retry = None;
         Flow::Continue
+    }
+
+    /// Every attempt's answer passes here, also those Envoy then retries.
+    pub fn on_response_headers(&mut self, host: &impl Host) -> Flow {
+        self.answered = true;
+        let status = host
+            .response_header(":status")
+            .and_then(|s| s.trim().parse::<u16>().ok());
+        if let (Some(shared), Some(status)) = (self.shared.as_deref(), status) {
+            crate::attempt_outcome::observe(host, shared, self.attempt, status);
+        }
+        Flow::Continue
+    }
+
+    /// The attempt is over; without an answer it failed (connection refused
+    /// or reset, a per-try or idle timeout).
+    pub fn on_done(&mut self, host: &impl Host) {
+        if !self.answered {
+            if let Some(shared) = self.shared.as_deref() {
+                crate::attempt_outcome::observe_failure(host, shared, self.attempt);
+            }
+        }
     }
 }

@@ -95,6 +95,7 @@ impl Host for ProxyWasm {
         let kind = match kind {
             Kind::Counter => MetricType::Counter,
             Kind::Histogram => MetricType::Histogram,
+            Kind::Gauge => MetricType::Gauge,
         };
         hostcalls::define_metric(kind, name)
             .map_err(|status| log::warn!("model-router: cannot define metric {name}: {status:?}"))
@@ -106,10 +107,20 @@ impl Host for ProxyWasm {
             Kind::Counter => {
                 hostcalls::increment_metric(id, i64::try_from(value).unwrap_or(i64::MAX))
             }
-            Kind::Histogram => hostcalls::record_metric(id, value),
+            Kind::Histogram | Kind::Gauge => hostcalls::record_metric(id, value),
         };
         if let Err(status) = result {
             log::warn!("model-router: cannot update metric {id}: {status:?}");
+        }
+    }
+
+    fn response_header(&self, name: &str) -> Option<String> {
+        match hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, name) {
+            Ok(value) => value.map(|v| String::from_utf8_lossy(&v).into_owned()),
+            Err(status) => {
+                log::warn!("model-router: cannot read header {name}: {status:?}");
+                None
+            }
         }
     }
 
@@ -196,6 +207,14 @@ impl RootContext for RouterRoot {
         match root::configure(&ProxyWasm, &config, role) {
             Ok(shared) => {
                 self.shared = Some(Rc::new(shared));
+                if role == Role::Routing {
+                    // The gauge of models cooling down falls as cooldowns end.
+                    if let Err(status) =
+                        hostcalls::set_tick_period(std::time::Duration::from_secs(1))
+                    {
+                        log::warn!("model-router: cannot set the tick period: {status:?}");
+                    }
+                }
                 true
             }
             // Returning false makes Envoy refuse the configuration.
@@ -214,6 +233,12 @@ impl RootContext for RouterRoot {
 
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(shared) = self.shared.as_deref() {
+            root::tick(&ProxyWasm, shared);
+        }
     }
 }
 
@@ -245,7 +270,12 @@ impl HttpContext for RoutingContext {
 
 struct UpstreamContext(Upstream);
 
-impl Context for UpstreamContext {}
+impl Context for UpstreamContext {
+    fn on_done(&mut self) -> bool {
+        self.0.on_done(&ProxyWasm);
+        true
+    }
+}
 
 impl HttpContext for UpstreamContext {
     fn on_http_request_headers(&mut self, _count: usize, end_of_stream: bool) -> Action {
@@ -254,5 +284,9 @@ impl HttpContext for UpstreamContext {
 
     fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
         action(self.0.on_request_body(&ProxyWasm, size, end_of_stream))
+    }
+
+    fn on_http_response_headers(&mut self, _count: usize, _end_of_stream: bool) -> Action {
+        action(self.0.on_response_headers(&ProxyWasm))
     }
 }

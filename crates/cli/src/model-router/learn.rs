@@ -36,6 +36,7 @@ pub fn train_command(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     let mut options = TrainOptions::default();
     let mut labels = LabelOptions::default();
     let (mut data, mut out, mut strong) = (None, None, None);
+    let mut strong_wins = false;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             Short('o') | Long("output") => out = Some(string_value(parser)?),
@@ -58,6 +59,18 @@ pub fn train_command(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
             }
             Long("hash-bits") => options.hash_bits = parse(parser, "hash-bits")?,
             Long("no-bigrams") => options.bigrams = false,
+            Long("profile") => options.profile = true,
+            Long("label") => {
+                strong_wins = match string_value(parser)?.as_str() {
+                    "weak-fails" => false,
+                    "strong-wins" => true,
+                    other => {
+                        return Err(format!(
+                            "unknown --label {other:?} (weak-fails or strong-wins)"
+                        ))
+                    }
+                }
+            }
             Long("max-tokens") => options.max_tokens = parse(parser, "max-tokens")?,
             Long("folds") => options.folds = parse(parser, "folds")?,
             Long("epochs") => options.epochs = parse(parser, "epochs")?,
@@ -78,6 +91,12 @@ pub fn train_command(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     if !(8..=20).contains(&options.hash_bits) {
         return Err("--hash-bits must be between 8 and 20".into());
     }
+    if strong_wins {
+        if strong.is_none() || labels.weak.is_none() {
+            return Err("--label strong-wins needs --weak MODEL and --strong MODEL".into());
+        }
+        labels.strong_wins = strong.clone();
+    }
     let rows = read_rows(&data, &labels)?;
     if let Some(i) = rows.rows.iter().position(|r| r.label.is_nan()) {
         return Err(format!(
@@ -86,12 +105,28 @@ pub fn train_command(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
         ));
     }
     let mut trained = train::train(&rows, &options)?;
+    if let Some(notes) = trained.artifact.training.as_object_mut() {
+        let label = if strong_wins {
+            "strong_wins"
+        } else {
+            "weak_fails"
+        };
+        notes.insert("label".into(), label.into());
+    }
     let mut report = String::new();
     let t = &trained.artifact.training;
     let _ = writeln!(
         report,
-        "trained on {} rows ({} positive: the weak model fails), {} groups, {}-fold cross-validation grouped by `group`",
-        t["rows"], t["positives"], t["groups"], t["folds"]
+        "trained on {} rows ({} positive: {}), {} groups, {}-fold cross-validation grouped by `group`",
+        t["rows"],
+        t["positives"],
+        if strong_wins {
+            "the weak model fails and the strong one passes"
+        } else {
+            "the weak model fails"
+        },
+        t["groups"],
+        t["folds"]
     );
     for (lambda, auc) in &trained.cv {
         let _ = writeln!(report, "  lambda {lambda:e}: held-out AUC {auc:.4}");
@@ -130,6 +165,15 @@ pub fn train_command(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
         );
         let mut json = serde_json::Map::new();
         report.push_str(&curve_table(&curves, &outcomes, &mut json));
+        // Paired: both routers on each resample's rows.
+        let [(_, classifier), (_, length), _] = &curves;
+        let d = eval::apgr_difference(classifier, length, &outcomes, BOOTSTRAP, SEED);
+        let _ = writeln!(
+            report,
+            "classifier − length rule APGR: {} (paired bootstrap)",
+            fmt_interval(Some(d))
+        );
+        json.insert("apgr_minus_length_rule".into(), interval_json(Some(d)));
         if let Some(obj) = trained.artifact.metrics.as_object_mut() {
             obj.insert("routing".into(), json.into());
         }

@@ -62,6 +62,9 @@ pub struct FeatureSpec {
     /// Task categories with a weight each, by name (the policy's `tasks`).
     #[serde(default)]
     pub tasks: Vec<String>,
+    /// The text-profile features (`features::PROFILE`) after the tasks'.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub profile: bool,
 }
 
 /// A linear model over standardised dense features and L2-normalised

@@ -8,7 +8,7 @@
 //! token vector has (close to) unit length whatever its size, and scoring
 //! needs no per-request allocation: each token adds one weight.
 
-use crate::request::{RequestFacts, Role};
+use crate::request::{RequestFacts, Role, Segment};
 use crate::task::Scan;
 use crate::tokens::{self, Encoding, TokenError};
 
@@ -21,6 +21,21 @@ pub const DENSE: [&str; 5] = [
     "structured_output",
 ];
 
+/// The text-profile features (`profile: true`), after the task one-hots:
+/// what transfers to subjects never seen in training better than which
+/// tokens occur. Shares of the scanned tokens by rank (BPE ranks follow
+/// merge order, so a high rank is a rarer piece of text), the share of
+/// digits and of mathematical symbols in the scanned text, and its bytes
+/// per token (technical text splits into more tokens per byte).
+pub const PROFILE: [&str; 6] = [
+    "rank_under_1k",
+    "rank_1k_to_10k",
+    "rank_over_50k",
+    "digit_share",
+    "symbol_share",
+    "bytes_per_token",
+];
+
 /// How a compiled spec reads a request.
 #[derive(Debug, Clone)]
 pub struct Extractor {
@@ -30,6 +45,8 @@ pub struct Extractor {
     pub bigrams: bool,
     pub max_tokens: usize,
     pub tasks: Vec<String>,
+    /// Whether the [`PROFILE`] features follow the task one-hots.
+    pub profile: bool,
 }
 
 /// Distinguishes bigram buckets from unigram buckets.
@@ -44,7 +61,11 @@ fn mix(mut x: u64) -> u64 {
 
 impl Extractor {
     pub fn dense_len(&self) -> usize {
-        DENSE.len().saturating_add(self.tasks.len())
+        let profile = if self.profile { PROFILE.len() } else { 0 };
+        DENSE
+            .len()
+            .saturating_add(self.tasks.len())
+            .saturating_add(profile)
     }
 
     fn bucket(&self, key: u64) -> u32 {
@@ -62,47 +83,172 @@ impl Extractor {
         dense: &mut [f64],
         mut token: impl FnMut(u32),
     ) -> Result<u64, TokenError> {
-        let last_user = facts
-            .content
-            .iter()
-            .filter(|s| s.role == Role::User)
-            .map(|s| s.message)
-            .max();
-        let mut tokens_read = 0usize;
-        let mut features = 0u64;
-        for segment in &facts.content {
-            let scanned = match self.scan {
-                Scan::LastUser => Some(segment.message) == last_user && segment.role == Role::User,
-                Scan::AllUser => segment.role == Role::User,
-                Scan::System => matches!(segment.role, Role::System | Role::Developer),
-                Scan::All => true,
-            };
-            let room = self.max_tokens.saturating_sub(tokens_read);
-            if !scanned || room == 0 {
+        let mut reader = self.reader(facts);
+        for (index, segment) in facts.content.iter().enumerate() {
+            let room = reader.room(index);
+            if room == 0 {
                 continue;
             }
-            let mut previous: Option<u32> = None;
-            let mut visited = 0usize;
             tokens::visit_ids_up_to(self.encoding, &segment.text, room, |id| {
-                if visited >= room {
-                    return; // the piece that crossed the limit
-                }
-                visited = visited.saturating_add(1);
-                token(self.bucket(u64::from(id)));
-                features = features.saturating_add(1);
-                if self.bigrams {
-                    if let Some(p) = previous {
-                        let key = (u64::from(p) << 32 | u64::from(id)) ^ BIGRAM_SEED;
-                        token(self.bucket(key));
-                        features = features.saturating_add(1);
-                    }
-                }
-                previous = Some(id);
+                reader.id(index, id, &mut token);
             })?;
-            tokens_read = tokens_read.saturating_add(visited);
         }
+        Ok(reader.finish(task, dense))
+    }
+
+    /// A [`Reader`] of `facts`' features, fed token ids by the caller.
+    pub fn reader<'a>(&'a self, facts: &'a RequestFacts) -> Reader<'a> {
+        Reader {
+            extractor: self,
+            facts,
+            last_user: facts
+                .content
+                .iter()
+                .filter(|s| s.role == Role::User)
+                .map(|s| s.message)
+                .max(),
+            segment: None,
+            room: 0,
+            visited: 0,
+            previous: None,
+            tokens_read: 0,
+            features: 0,
+            profile: Profile::default(),
+        }
+    }
+
+    fn scans(&self, segment: &Segment, last_user: Option<usize>) -> bool {
+        match self.scan {
+            Scan::LastUser => Some(segment.message) == last_user && segment.role == Role::User,
+            Scan::AllUser => segment.role == Role::User,
+            Scan::System => matches!(segment.role, Role::System | Role::Developer),
+            Scan::All => true,
+        }
+    }
+}
+
+/// The features of one request, fed the token ids of its content segments
+/// in order (`RequestFacts::content`). One pass of the tokenizer can feed a
+/// reader while it counts the prompt (the decision's signals), or a reader can be
+/// fed on its own ([`Extractor::visit`]): both see the same features.
+pub struct Reader<'a> {
+    extractor: &'a Extractor,
+    facts: &'a RequestFacts,
+    last_user: Option<usize>,
+    /// The segment being read, its room (tokens it may still add) and how
+    /// many of its tokens were read.
+    segment: Option<usize>,
+    room: usize,
+    visited: usize,
+    previous: Option<u32>,
+    tokens_read: usize,
+    features: u64,
+    profile: Profile,
+}
+
+/// Counts behind the [`PROFILE`] features.
+#[derive(Default)]
+struct Profile {
+    /// Scanned tokens with rank < 1,000, < 10,000, and ≥ 50,000.
+    ranks: [u64; 3],
+    bytes: u64,
+    digits: u64,
+    symbols: u64,
+}
+
+impl Profile {
+    fn text(&mut self, text: &str) {
+        for b in text.bytes() {
+            self.digits = self.digits.saturating_add(u64::from(b.is_ascii_digit()));
+            let symbol = matches!(
+                b,
+                b'=' | b'+' | b'*' | b'/' | b'^' | b'<' | b'>' | b'$' | b'\\'
+            );
+            self.symbols = self.symbols.saturating_add(u64::from(symbol));
+        }
+        self.bytes = self.bytes.saturating_add(text.len() as u64);
+    }
+
+    fn id(&mut self, id: u32) {
+        let slot = match id {
+            0..1_000 => self.ranks.get_mut(0),
+            1_000..10_000 => self.ranks.get_mut(1),
+            10_000..50_000 => None,
+            _ => self.ranks.get_mut(2),
+        };
+        if let Some(n) = slot {
+            *n = n.saturating_add(1);
+        }
+    }
+
+    fn values(&self, tokens: usize) -> [f64; 6] {
+        let share = |n: u64, of: f64| if of > 0.0 { n as f64 / of } else { 0.0 };
+        let (t, b) = (tokens as f64, self.bytes as f64);
+        let [r0, r1, r2] = self.ranks;
+        [
+            share(r0, t),
+            share(r1, t),
+            share(r2, t),
+            share(self.digits, b),
+            share(self.symbols, b),
+            if t > 0.0 { (b / t).ln_1p() } else { 0.0 },
+        ]
+    }
+}
+
+impl Reader<'_> {
+    /// Tokens of segment `index` the features may read: 0 when it is not
+    /// scanned or `max_tokens` is reached.
+    pub fn room(&self, index: usize) -> usize {
+        match self.facts.content.get(index) {
+            Some(s) if self.extractor.scans(s, self.last_user) => {
+                self.extractor.max_tokens.saturating_sub(self.tokens_read)
+            }
+            _ => 0,
+        }
+    }
+
+    /// Token `id` of segment `index` (ids of one segment in order, segments
+    /// in order): calls `token` with the buckets it adds, if any.
+    pub fn id(&mut self, index: usize, id: u32, token: &mut impl FnMut(u32)) {
+        if self.segment != Some(index) {
+            self.segment = Some(index);
+            self.room = self.room(index);
+            self.visited = 0;
+            self.previous = None;
+            if self.extractor.profile && self.room > 0 {
+                if let Some(s) = self.facts.content.get(index) {
+                    self.profile.text(&s.text);
+                }
+            }
+        }
+        if self.visited >= self.room {
+            return; // not scanned, or past max_tokens
+        }
+        self.visited = self.visited.saturating_add(1);
+        self.tokens_read = self.tokens_read.saturating_add(1);
+        let e = self.extractor;
+        token(e.bucket(u64::from(id)));
+        if e.profile {
+            self.profile.id(id);
+        }
+        self.features = self.features.saturating_add(1);
+        if e.bigrams {
+            if let Some(p) = self.previous {
+                let key = (u64::from(p) << 32 | u64::from(id)) ^ BIGRAM_SEED;
+                token(e.bucket(key));
+                self.features = self.features.saturating_add(1);
+            }
+        }
+        self.previous = Some(id);
+    }
+
+    /// Fills `dense` (raw; `dense_len` long) and returns the number of
+    /// token features read.
+    pub fn finish(self, task: Option<&str>, dense: &mut [f64]) -> u64 {
+        let facts = self.facts;
         let values = [
-            (tokens_read as f64).ln_1p(),
+            (self.tokens_read as f64).ln_1p(),
             (facts.messages as f64).ln_1p(),
             f64::from(u8::from(facts.tools)),
             f64::from(u8::from(facts.images > 0)),
@@ -111,12 +257,19 @@ impl Extractor {
         for (slot, v) in dense.iter_mut().zip(values) {
             *slot = v;
         }
-        for (i, name) in self.tasks.iter().enumerate() {
+        for (i, name) in self.extractor.tasks.iter().enumerate() {
             if let Some(slot) = dense.get_mut(DENSE.len().saturating_add(i)) {
                 *slot = f64::from(u8::from(task == Some(name.as_str())));
             }
         }
-        Ok(features)
+        if self.extractor.profile {
+            let at = DENSE.len().saturating_add(self.extractor.tasks.len());
+            let values = self.profile.values(self.tokens_read);
+            for (slot, v) in dense.iter_mut().skip(at).zip(values) {
+                *slot = v;
+            }
+        }
+        self.features
     }
 }
 
@@ -132,6 +285,7 @@ mod tests {
             bigrams,
             max_tokens: 4096,
             tasks: vec!["code".into()],
+            profile: false,
         }
     }
 
@@ -203,5 +357,39 @@ mod tests {
         let (b, dense) = buckets(&e, &body, None);
         assert_eq!(b.len(), 10 + 9);
         assert!((dense[0] - 10f64.ln_1p()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_profile_follows_the_tasks_and_reads_only_scanned_text() {
+        let mut e = extractor(Scan::LastUser, false);
+        e.profile = true;
+        assert_eq!(e.dense_len(), DENSE.len() + 1 + PROFILE.len());
+        let body = r#"{"messages":[
+            {"role":"user","content":"the cat sat"},
+            {"role":"user","content":"x = 12 + 3^4"}]}"#;
+        let (b, dense) = buckets(&e, body, Some("code"));
+        let ids: Vec<u32> = {
+            let mut v = Vec::new();
+            tokens::visit_ids(Encoding::O200kBase, "x = 12 + 3^4", |i| v.push(i)).unwrap();
+            v
+        };
+        assert_eq!(b.len(), ids.len());
+        let profile = &dense[DENSE.len() + 1..];
+        let t = ids.len() as f64;
+        let under_1k = ids.iter().filter(|i| **i < 1000).count() as f64;
+        assert!((profile[0] - under_1k / t).abs() < 1e-12);
+        // "x = 12 + 3^4": 12 bytes, 4 digits, 3 symbols (=, +, ^).
+        assert!((profile[3] - 4.0 / 12.0).abs() < 1e-12, "{profile:?}");
+        assert!((profile[4] - 3.0 / 12.0).abs() < 1e-12, "{profile:?}");
+        assert!((profile[5] - (12.0 / t).ln_1p()).abs() < 1e-12);
+        assert_eq!(
+            dense[DENSE.len()],
+            1.0,
+            "the task one-hot stays in its place"
+        );
+        // Without a profile the dense features are what they were.
+        let (_, plain) = buckets(&extractor(Scan::LastUser, false), body, Some("code"));
+        assert_eq!(plain.len(), DENSE.len() + 1);
+        assert_eq!(&plain[..], &dense[..DENSE.len() + 1]);
     }
 }

@@ -5,6 +5,7 @@
 //! allocates nothing per request: one weight lookup per token feature.
 
 pub mod artifact;
+pub mod drift;
 pub mod features;
 pub mod window;
 
@@ -13,7 +14,7 @@ use serde::Deserialize;
 use crate::request::RequestFacts;
 use crate::tokens::{Encoding, TokenError};
 use artifact::{Artifact, FORMAT, VERSION};
-use features::{Extractor, DENSE};
+use features::{Extractor, DENSE, PROFILE};
 
 /// Index of a classifier in `Policy::classifiers`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -23,7 +24,7 @@ pub struct ClassifierId(pub usize);
 pub const MAX_CLASSIFIERS: usize = 8;
 /// Task one-hots an artifact may carry (dense features live on the stack).
 pub const MAX_TASKS: usize = 11;
-const MAX_DENSE: usize = DENSE.len() + MAX_TASKS;
+const MAX_DENSE: usize = DENSE.len() + MAX_TASKS + PROFILE.len();
 /// Default `window` of a `top_share` condition: requests remembered.
 pub const DEFAULT_WINDOW: usize = 100;
 
@@ -142,6 +143,7 @@ impl Classifier {
             bigrams: spec.bigrams,
             max_tokens: spec.max_tokens,
             tasks: spec.tasks.clone(),
+            profile: spec.profile,
         };
         let w = &a.weights;
         let n = extractor.dense_len();
@@ -209,27 +211,30 @@ impl Classifier {
         self.extractor.encoding
     }
 
-    /// The uncalibrated linear score of a request.
+    /// The uncalibrated linear score of a request, tokenizing it for the
+    /// features (a pass of its own: the decision path shares the counting
+    /// pass instead, [`Classifier::scoring`]).
     pub fn linear(&self, facts: &RequestFacts, task: Option<&str>) -> Result<f64, TokenError> {
-        let mut dense = [0f64; MAX_DENSE];
-        let mut sum = 0f64;
-        let tokens = &self.tokens;
-        let n = self.extractor.visit(facts, task, &mut dense, |b| {
-            sum += f64::from(tokens.get(b as usize).copied().unwrap_or(0.0));
-        })?;
-        let mut z = self.bias;
-        if n > 0 {
-            z += sum / (n as f64).sqrt();
+        let mut scoring = self.scoring(facts);
+        let encoding = self.extractor.encoding;
+        for (index, segment) in facts.content.iter().enumerate() {
+            let room = scoring.reader.room(index);
+            if room > 0 {
+                crate::tokens::visit_ids_up_to(encoding, &segment.text, room, |id| {
+                    scoring.id(index, id);
+                })?;
+            }
         }
-        for (i, x) in dense.iter().take(self.dense.len()).enumerate() {
-            let (w, m, s) = (
-                self.dense.get(i).copied().unwrap_or(0.0),
-                self.dense_mean.get(i).copied().unwrap_or(0.0),
-                self.dense_scale.get(i).copied().unwrap_or(0.0),
-            );
-            z += w * (x - m) * s;
+        Ok(scoring.finish(task))
+    }
+
+    /// A linear score fed token ids by the caller (see [`features::Reader`]).
+    pub fn scoring<'a>(&'a self, facts: &'a RequestFacts) -> Scoring<'a> {
+        Scoring {
+            classifier: self,
+            reader: self.extractor.reader(facts),
+            sum: 0.0,
         }
-        Ok(z)
     }
 
     /// The calibrated probability that the weak model fails on this request.
@@ -244,6 +249,44 @@ impl Classifier {
     /// The threshold that sends the top `share` of the training distribution.
     pub fn training_threshold(&self, share: f64) -> f64 {
         window::ScoreWindow::seeded(self.window, &self.score_quantiles).threshold(share)
+    }
+}
+
+/// A linear score being summed: one weight lookup per token feature.
+pub struct Scoring<'a> {
+    classifier: &'a Classifier,
+    reader: features::Reader<'a>,
+    sum: f64,
+}
+
+impl Scoring<'_> {
+    /// Token `id` of content segment `index` (in order).
+    pub fn id(&mut self, index: usize, id: u32) {
+        let tokens = &self.classifier.tokens;
+        let sum = &mut self.sum;
+        self.reader.id(index, id, &mut |b| {
+            *sum += f64::from(tokens.get(b as usize).copied().unwrap_or(0.0));
+        });
+    }
+
+    /// The uncalibrated linear score of what was fed.
+    pub fn finish(self, task: Option<&str>) -> f64 {
+        let c = self.classifier;
+        let mut dense = [0f64; MAX_DENSE];
+        let n = self.reader.finish(task, &mut dense);
+        let mut z = c.bias;
+        if n > 0 {
+            z += self.sum / (n as f64).sqrt();
+        }
+        for (i, x) in dense.iter().take(c.dense.len()).enumerate() {
+            let (w, m, s) = (
+                c.dense.get(i).copied().unwrap_or(0.0),
+                c.dense_mean.get(i).copied().unwrap_or(0.0),
+                c.dense_scale.get(i).copied().unwrap_or(0.0),
+            );
+            z += w * (x - m) * s;
+        }
+        z
     }
 }
 

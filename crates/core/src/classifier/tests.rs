@@ -2,7 +2,7 @@
 
 use super::artifact::*;
 use super::*;
-use crate::decision::{decide, decide_with, Request};
+use crate::decision::{decide, decide_with, Decision, Request};
 use crate::headers::Headers;
 use crate::policy::Policy;
 use crate::request::ApiShape;
@@ -18,6 +18,7 @@ pub(crate) fn toy_artifact() -> Artifact {
         bigrams: true,
         max_tokens: 512,
         tasks: vec![],
+        profile: false,
     };
     let facts = crate::request::parse(
         "/v1/chat/completions",
@@ -39,6 +40,7 @@ pub(crate) fn toy_artifact() -> Artifact {
             bigrams: true,
             max_tokens: 512,
             tasks: vec![],
+            profile: false,
         },
         weights: Weights {
             bias: -1.0,
@@ -194,4 +196,126 @@ fn artifacts_round_trip_through_json() {
     let text = serde_json::to_string(&a).unwrap();
     let back: Artifact = serde_json::from_str(&text).unwrap();
     assert_eq!(back, a);
+}
+
+/// A classifier over `scan` with weights on many buckets, so every token
+/// feature moves the score.
+fn dense_artifact(scan: Scan, max_tokens: usize) -> Artifact {
+    let mut a = toy_artifact();
+    a.features.scan = scan;
+    a.features.max_tokens = max_tokens;
+    a.weights.tokens = (0..1u32 << 12)
+        .map(|b| (b, ((b % 17) as f32 - 8.0) / 8.0))
+        .collect();
+    a.weights.dense = vec![0.3, -0.2, 0.1, 0.0, 0.05];
+    a.weights.dense_mean = vec![3.0, 1.0, 0.0, 0.0, 0.0];
+    a
+}
+
+const CHAT: &str = r#"{"messages":[
+    {"role":"system","content":"You are a careful assistant. Answer briefly."},
+    {"role":"user","content":"Which statement about the nephron is correct? 42 apples"},
+    {"role":"assistant","content":"The loop of Henle concentrates urine."},
+    {"role":"user","content":"And the glomerulus, in 3 words?"}],
+    "tools":[{"type":"function","function":{"name":"lookup","parameters":{"type":"object"}}}]}"#;
+
+#[test]
+fn the_counting_pass_reads_the_same_features_as_a_pass_of_their_own() {
+    let facts = crate::request::parse("/v1/chat/completions", CHAT.as_bytes()).unwrap();
+    for (scan, profile) in [Scan::LastUser, Scan::AllUser, Scan::System, Scan::All]
+        .into_iter()
+        .flat_map(|s| [(s, false), (s, true)])
+    {
+        for max_tokens in [1, 5, 12, 4096] {
+            let mut a = dense_artifact(scan, max_tokens);
+            if profile {
+                a.features.profile = true;
+                a.weights.dense.extend([0.5, -0.4, 0.3, 2.0, -1.5, 0.7]);
+                a.weights.dense_mean.extend([0.1; 6]);
+                a.weights.dense_std.extend([0.5; 6]);
+            }
+            let c = Classifier::from_artifact("c", &a, 100).unwrap();
+            let mut scoring = c.scoring(&facts);
+            let n = facts
+                .text_tokens_visiting(Encoding::O200kBase, |segment, id| scoring.id(segment, id))
+                .unwrap();
+            assert_eq!(n, facts.text_tokens(Encoding::O200kBase).unwrap());
+            let fused = scoring.finish(Some("code"));
+            let own = c.linear(&facts, Some("code")).unwrap();
+            assert!(
+                (fused - own).abs() < 1e-12,
+                "{scan:?} profile {profile} max_tokens {max_tokens}: {fused} vs {own}"
+            );
+        }
+    }
+}
+
+fn decide_counting_passes(policy: &Policy, body: &str) -> (Decision, usize) {
+    crate::tokens::preload(Encoding::O200kBase).unwrap();
+    crate::tokens::PASSES.with(|p| p.set(0));
+    let d = decide(
+        policy,
+        &Request {
+            shape: ApiShape::ChatCompletions,
+            path: "/v1/chat/completions",
+            headers: &Headers::new(),
+            body: body.as_bytes(),
+        },
+    );
+    (d, crate::tokens::PASSES.with(std::cell::Cell::get))
+}
+
+#[test]
+fn a_decision_with_a_classifier_tokenizes_each_text_once() {
+    let facts = crate::request::parse("/v1/chat/completions", CHAT.as_bytes()).unwrap();
+    let texts = facts.content.len() + facts.counted_only.len();
+    let policy_with = |first: serde_json::Value, counting: &str| {
+        let json = serde_json::json!({
+            "models": {"weak": {"cluster": "w", "context_window": 8000},
+                       "strong": {"cluster": "s", "context_window": 8000}},
+            "classifiers": {"difficulty": {"inline": dense_artifact(Scan::AllUser, 4096)}},
+            "token_counting": counting,
+            "rules": [{"name": "first", "when": first, "target": "strong"},
+                      {"name": "hard", "when": {"score": {"classifier": "difficulty", "gt": 0.99}}, "target": "strong"}],
+            "default": "weak",
+        });
+        Policy::from_json(&json.to_string()).unwrap()
+    };
+    let expected = Classifier::from_artifact("c", &dense_artifact(Scan::AllUser, 4096), 100)
+        .unwrap()
+        .score(&facts, None)
+        .unwrap();
+    // Score first (then the count every request takes), or count first
+    // (a prompt_tokens rule) then score: one pass over each text either way.
+    for first in [
+        serde_json::json!({"header": {"name": "x-never", "equals": "1"}}),
+        serde_json::json!({"prompt_tokens": {"gt": 5000}}),
+    ] {
+        let (d, passes) = decide_counting_passes(&policy_with(first.clone(), "always"), CHAT);
+        assert_eq!(passes, texts, "{first}");
+        assert_eq!(
+            d.prompt_tokens,
+            Some(facts.prompt_tokens_from(
+                facts.text_tokens(Encoding::O200kBase).unwrap(),
+                None,
+                None
+            ))
+        );
+        assert!(
+            (d.scores[0].1 - expected).abs() < 1e-12,
+            "{first}: {:?}",
+            d.scores
+        );
+    }
+    // as_needed counts nothing it does not need: the classifier reads only
+    // the user messages it scans.
+    let (d, passes) = decide_counting_passes(
+        &policy_with(
+            serde_json::json!({"header": {"name": "x-never", "equals": "1"}}),
+            "as_needed",
+        ),
+        CHAT,
+    );
+    assert_eq!(passes, 2, "the two user messages");
+    assert!((d.scores[0].1 - expected).abs() < 1e-12);
 }

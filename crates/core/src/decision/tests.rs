@@ -771,6 +771,124 @@ fn example_always(policy: &Policy) -> Policy {
     policy
 }
 
+fn traffic_policy() -> Policy {
+    Policy::from_json(&serde_json::json!({
+        "models": {
+            "a": {"cluster": "ca", "context_window": 100000},
+            "b": {"cluster": "cb", "context_window": 100000},
+            "c": {"cluster": "cc", "context_window": 100000},
+        },
+        "rules": [{"name": "s", "when": {"header": {"name": "x-split", "present": true}},
+                   "target": {"split": [{"target": ["a", "c"], "weight": 3}, {"target": "b", "weight": 1}],
+                              "key": {"header": "x-session"}}}],
+        "default": ["a", "b", "c"],
+    }).to_string()).unwrap()
+}
+
+fn under(policy: &Policy, headers: &[(&str, &str)], traffic: &Traffic<'_>) -> Decision {
+    let headers = Headers::from_pairs(headers);
+    decide_under(
+        policy,
+        &Request {
+            shape: ApiShape::ChatCompletions,
+            path: "/v1/chat/completions",
+            headers: &headers,
+            body: chat("hi").as_bytes(),
+        },
+        traffic,
+        &crate::classifier::TrainingQuantiles,
+    )
+}
+
+fn branch_chain(policy: &Policy, d: &Decision) -> Vec<String> {
+    d.chain()
+        .iter()
+        .map(|id| policy.models[id.0].name.clone())
+        .collect()
+}
+
+#[test]
+fn a_split_sends_each_request_down_one_branch_with_its_own_chain() {
+    let p = traffic_policy();
+    let mut seen = std::collections::BTreeMap::new();
+    for random in 0..4_000u64 {
+        let t = Traffic {
+            now_ms: 0,
+            random,
+            cooldowns: &crate::cooldown::NONE,
+        };
+        let d = under(&p, &[("x-split", "1")], &t);
+        assert_eq!(d.split.unwrap().by, ChosenBy::Random);
+        *seen
+            .entry((
+                d.branch_label(&p).unwrap().to_string(),
+                branch_chain(&p, &d),
+            ))
+            .or_insert(0) += 1;
+    }
+    let a = seen[&("a".to_string(), names(&["a", "c"]))];
+    let b = seen[&("b".to_string(), names(&["b"]))];
+    assert_eq!(a + b, 4_000, "{seen:?}");
+    assert!((2_850..=3_150).contains(&a), "{seen:?}");
+    // Keyed: the random input no longer matters.
+    let keyed = |random| {
+        let t = Traffic {
+            now_ms: 0,
+            random,
+            cooldowns: &crate::cooldown::NONE,
+        };
+        let d = under(&p, &[("x-split", "1"), ("x-session", "abc")], &t);
+        assert_eq!(d.split.unwrap().by, ChosenBy::Key);
+        d.branch_label(&p).unwrap().to_string()
+    };
+    assert!((0..100).all(|r| keyed(r) == keyed(0)));
+    // Not a split: no branch.
+    let d = under(&p, &[], &Traffic::quiet());
+    assert_eq!((d.split, d.branch_label(&p)), (None, None));
+}
+
+#[test]
+fn cooling_models_leave_the_chain_until_their_cooldown_ends() {
+    let p = traffic_policy();
+    let mut table = crate::cooldown::Cooldowns::new();
+    table.start("a", 5_000);
+    let at = |now_ms| Traffic {
+        now_ms,
+        random: 0,
+        cooldowns: &table,
+    };
+    let d = under(&p, &[], &at(1_000));
+    assert_eq!(branch_chain(&p, &d), names(&["b", "c"]));
+    assert_eq!(
+        d.cooling,
+        vec![Cooling {
+            model: ModelId(0),
+            remaining_ms: 4_000,
+            skipped: true
+        }]
+    );
+    // At its end, the model is back first.
+    let d = under(&p, &[], &at(5_000));
+    assert_eq!(branch_chain(&p, &d), names(&["a", "b", "c"]));
+    assert!(d.cooling.is_empty());
+    // Every model cooling: the one whose cooldown ends first, never a reply.
+    table.start("b", 3_000);
+    table.start("c", 9_000);
+    let d = under(
+        &p,
+        &[],
+        &Traffic {
+            now_ms: 1_000,
+            random: 0,
+            cooldowns: &table,
+        },
+    );
+    assert_eq!(branch_chain(&p, &d), names(&["b"]));
+    assert!(matches!(d.outcome, Outcome::Route { .. }));
+    let kept: Vec<bool> = d.cooling.iter().map(|c| c.skipped).collect();
+    assert_eq!(kept, [true, false, true]);
+}
+
 #[test]
 fn tier_order_and_budgets_use_the_tier_the_counted_prompt_falls_in() {
     // "tiered" is cheaper than "flat" until its prompt passes 30 tokens, then 10× dearer.

@@ -13,6 +13,7 @@ use super::{
 use crate::classifier::{Classifier, ClassifierId, MAX_CLASSIFIERS};
 use crate::condition::{Condition, HeaderTest, PathTest, Range, ScoreTest};
 use crate::headers::DEFAULT_CLUSTER_HEADER;
+use crate::policy::split::{Branch, Split};
 use crate::provider::{Clients, Provider, ProviderId, CLIENT_TENANT_HEADER};
 use crate::request::{Api, ApiSet, ApiShape, Ratio};
 use crate::task::{Task, TaskMatcher, TaskSource};
@@ -151,6 +152,8 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
         stream_usage: raw.stream_usage,
         token_counting: raw.token_counting,
         default_image_tokens: raw.default_image_tokens,
+        cooldown: super::traffic::cooldown(raw.cooldown.as_ref())?,
+        clusters: super::traffic::clusters(raw.clusters.as_ref(), &models)?,
         translate: raw.translate.unwrap_or(true),
         task_matcher,
         rule_index,
@@ -619,7 +622,118 @@ impl Scope<'_> {
                     models,
                 })
             }
+            RawTarget::Split(raw) => self.split(raw, path).map(Target::Split),
         }
+    }
+
+    /// A weighted split: branches of one model, chain or tier each (not
+    /// another split), integer weights ≥ 0 of which at least one is > 0,
+    /// unique branch names.
+    fn split(&self, raw: &RawSplit, path: &str) -> Result<Split, PolicyError> {
+        if raw.split.is_empty() {
+            return Err(PolicyError::new(
+                format!("{path}.split"),
+                "a split needs at least one branch",
+            ));
+        }
+        let mut branches: Vec<Branch> = Vec::with_capacity(raw.split.len());
+        let mut models: Vec<ModelId> = Vec::new();
+        let mut total = 0u64;
+        for (i, b) in raw.split.iter().enumerate() {
+            let at = format!("{path}.split[{i}]");
+            if matches!(b.target, RawTarget::Split(_)) {
+                return Err(PolicyError::new(
+                    format!("{at}.target"),
+                    "a split branch cannot be another split (combine the weights into one split)",
+                ));
+            }
+            let target = self.target(&b.target, &format!("{at}.target"))?;
+            let weight = b
+                .weight
+                .as_u64()
+                .and_then(|w| u32::try_from(w).ok())
+                .filter(|w| *w <= MAX_SPLIT_WEIGHT)
+                .ok_or_else(|| {
+                    PolicyError::new(
+                        format!("{at}.weight"),
+                        format!(
+                            "must be an integer from 0 to {MAX_SPLIT_WEIGHT}, got {}",
+                            b.weight
+                        ),
+                    )
+                })?;
+            let name = match &b.name {
+                Some(name) => name.clone(),
+                None => branch_name(&target, self.models),
+            };
+            if name.is_empty() || !is_header_value(&name) {
+                return Err(PolicyError::new(
+                    format!("{at}.name"),
+                    "a branch name must be non-empty printable ASCII without spaces (it is a metric label)",
+                ));
+            }
+            if let Some(j) = branches.iter().position(|o| o.name == name) {
+                return Err(PolicyError::new(
+                    format!("{at}.name"),
+                    format!("duplicate branch name {name:?} (also split[{j}]): set \"name\" on one of them"),
+                ));
+            }
+            for id in target.models() {
+                if !models.contains(id) {
+                    models.push(*id);
+                }
+            }
+            total = total.saturating_add(u64::from(weight));
+            branches.push(Branch {
+                name,
+                weight,
+                target,
+            });
+        }
+        if total == 0 {
+            return Err(PolicyError::new(
+                format!("{path}.split"),
+                "every weight is 0: at least one branch must receive traffic",
+            ));
+        }
+        let key_header = match &raw.key {
+            None => None,
+            Some(key) => header_name(Some(&key.header), &format!("{path}.key.header"))?,
+        };
+        Ok(Split {
+            branches,
+            key_header,
+            total,
+            models,
+        })
+    }
+}
+
+/// Weights are shares, not percentages: any integers, bounded so sums never overflow.
+const MAX_SPLIT_WEIGHT: u32 = 1_000_000;
+
+/// A branch's default label: its model, its chain's first model, or its tier.
+fn branch_name(target: &Target, models: &[Model]) -> String {
+    match target {
+        Target::Tier { name, .. } => name.clone(),
+        other => other
+            .models()
+            .first()
+            .and_then(|id| models.get(id.0))
+            .map_or_else(String::new, |m| m.name.clone()),
+    }
+}
+
+/// The targets requests actually go to, with their paths: a split's branches, or the target.
+fn leaves<'t>(path: &str, target: &'t Target) -> Vec<(String, &'t Target)> {
+    match target {
+        Target::Split(split) => split
+            .branches
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (format!("{path}.split[{i}].target"), &b.target))
+            .collect(),
+        other => vec![(path.to_string(), other)],
     }
 }
 
@@ -765,7 +879,12 @@ fn check_apis(rules: &[Rule], default: &Target, models: &[Model]) -> Result<(), 
         .iter()
         .enumerate()
         .map(|(i, r)| (format!("rules[{i}].target"), Some(&r.when), &r.target))
-        .chain(std::iter::once(("default".to_string(), None, default)));
+        .chain(std::iter::once(("default".to_string(), None, default)))
+        .flat_map(|(path, when, target)| {
+            leaves(&path, target)
+                .into_iter()
+                .map(move |(path, leaf)| (path, when, leaf))
+        });
     for (path, when, target) in targets {
         let receives = when.map_or(open, |w| open.intersection(admitted_apis(w)));
         let accepted = target
@@ -896,7 +1015,7 @@ fn regex(pattern: &str, path: &str) -> Result<Regex, PolicyError> {
         .map_err(|e| PolicyError::new(path, format!("invalid regex: {e}")))
 }
 
-fn positive(value: Option<u64>, path: &str) -> Result<Option<u64>, PolicyError> {
+pub(super) fn positive(value: Option<u64>, path: &str) -> Result<Option<u64>, PolicyError> {
     match value {
         Some(0) => Err(PolicyError::new(path, "must be greater than 0")),
         other => Ok(other),
@@ -919,7 +1038,7 @@ fn header_name(name: Option<&str>, path: &str) -> Result<Option<String>, PolicyE
     Ok(Some(name.to_ascii_lowercase()))
 }
 
-fn is_header_value(value: &str) -> bool {
+pub(super) fn is_header_value(value: &str) -> bool {
     value.bytes().all(|b| b.is_ascii_graphic())
 }
 
@@ -951,6 +1070,8 @@ fn retry(raw: Option<&RawRetry>) -> Result<RetrySettings, PolicyError> {
             "must not be less than base_interval_ms",
         ));
     }
+    settings.per_try_idle_timeout_ms =
+        positive(raw.per_try_idle_timeout_ms, "retry.per_try_idle_timeout_ms")?;
     if let Some(codes) = &raw.retriable_status_codes {
         if let Some(i) = codes.iter().position(|c| !(100..=599).contains(c)) {
             return Err(PolicyError::new(

@@ -9,6 +9,8 @@ mod pricing;
 mod providers;
 pub mod raw;
 mod rule_index;
+pub mod split;
+mod traffic;
 
 use crate::condition::Condition;
 use crate::cost::Pricing;
@@ -91,12 +93,15 @@ pub enum Target {
     Chain(Vec<ModelId>),
     /// The models of a tier, ordered per request by projected cost, cheapest first.
     Tier { name: String, models: Vec<ModelId> },
+    /// One weighted branch per request (see `split`).
+    Split(split::Split),
 }
 
 impl Target {
     pub fn models(&self) -> &[ModelId] {
         match self {
             Target::Chain(models) | Target::Tier { models, .. } => models,
+            Target::Split(split) => &split.models,
         }
     }
 }
@@ -123,6 +128,8 @@ pub struct RetrySettings {
     pub base_interval_ms: u64,
     pub max_interval_ms: u64,
     pub retriable_status_codes: Vec<u16>,
+    /// None: no idle timeout beyond `per_try_timeout_ms`.
+    pub per_try_idle_timeout_ms: Option<u64>,
 }
 
 impl Default for RetrySettings {
@@ -133,6 +140,7 @@ impl Default for RetrySettings {
             base_interval_ms: 25,
             max_interval_ms: 250,
             retriable_status_codes: vec![429, 500, 502, 503, 504],
+            per_try_idle_timeout_ms: None,
         }
     }
 }
@@ -184,6 +192,42 @@ pub struct Policy {
     pub rule_index: RuleIndex,
     pub providers: Vec<Provider>,
     pub clients: Option<Clients>,
+    pub cooldown: crate::cooldown::CooldownSettings,
+    /// Clusters with endpoints listed in the policy (for the generated Envoy config).
+    pub clusters: Vec<ClusterSpec>,
+}
+
+/// A cluster's endpoints and passive health checking, from the policy's `clusters`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSpec {
+    pub name: String,
+    /// (host, port, weight 1..=128).
+    pub endpoints: Vec<(String, u16, u32)>,
+    pub outlier_detection: Option<OutlierDetection>,
+}
+
+/// Envoy outlier detection settings (ejection of failing endpoints).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutlierDetection {
+    pub consecutive_5xx: u32,
+    pub consecutive_gateway_failure: u32,
+    pub consecutive_local_origin_failure: u32,
+    pub interval_ms: u64,
+    pub base_ejection_time_ms: u64,
+    pub max_ejection_percent: u32,
+}
+
+impl Default for OutlierDetection {
+    fn default() -> Self {
+        OutlierDetection {
+            consecutive_5xx: 5,
+            consecutive_gateway_failure: 5,
+            consecutive_local_origin_failure: 5,
+            interval_ms: 10_000,
+            base_ejection_time_ms: 30_000,
+            max_ejection_percent: 50,
+        }
+    }
 }
 
 impl Policy {

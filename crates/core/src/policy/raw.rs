@@ -71,6 +71,55 @@ pub struct RawPolicy {
     /// Callers authenticate with their own keys (Envoy's API-key filter).
     #[serde(default)]
     pub clients: Option<RawClients>,
+    /// Model cooldowns after 429s (and failures past a threshold).
+    #[serde(default)]
+    pub cooldown: Option<RawCooldown>,
+    /// Envoy clusters with several endpoints (replicas, regions), their
+    /// health checking; read by the config generator, ignored by the filter.
+    #[serde(default)]
+    pub clusters: Option<OrderedMap<RawCluster>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCooldown {
+    pub enabled: Option<bool>,
+    pub default_ms: Option<u64>,
+    pub max_ms: Option<u64>,
+    pub statuses: Option<Vec<u16>>,
+    pub failure_threshold: Option<u32>,
+    pub failure_window_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    /// None or empty: the endpoint given on the command line (`--upstream`).
+    #[serde(default)]
+    pub endpoints: Vec<RawEndpoint>,
+    #[serde(default)]
+    pub outlier_detection: Option<RawOutlierDetection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoint {
+    /// `host:port`.
+    pub address: String,
+    /// Any JSON here: `compile` refuses what is not an integer in 1..=128.
+    #[serde(default)]
+    pub weight: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutlierDetection {
+    pub consecutive_5xx: Option<u32>,
+    pub consecutive_gateway_failure: Option<u32>,
+    pub consecutive_local_origin_failure: Option<u32>,
+    pub interval_ms: Option<u64>,
+    pub base_ejection_time_ms: Option<u64>,
+    pub max_ejection_percent: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,13 +359,41 @@ pub struct RawPathMatch {
     pub prefix: Option<String>,
 }
 
-/// A model name, a fallback chain of model names, or a tier.
+/// A model name, a fallback chain of model names, a tier, or a weighted split.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum RawTarget {
     Model(String),
     Chain(Vec<String>),
     Tier(RawTier),
+    Split(RawSplit),
+}
+
+/// `{"split": [{"target": T, "weight": 90}, ...], "key": {"header": "x-session-id"}}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSplit {
+    pub split: Vec<RawBranch>,
+    #[serde(default)]
+    pub key: Option<RawSplitKey>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBranch {
+    pub target: RawTarget,
+    /// Any JSON here: `compile` refuses what is not a non-negative integer
+    /// with this field's path (inside an untagged enum serde would only say
+    /// that nothing matched).
+    pub weight: serde_json::Value,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSplitKey {
+    pub header: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -342,6 +419,9 @@ pub struct RawRetry {
     pub base_interval_ms: Option<u64>,
     pub max_interval_ms: Option<u64>,
     pub retriable_status_codes: Option<Vec<u16>>,
+    /// Envoy's `per_try_idle_timeout`: an attempt that receives no byte for
+    /// this long is abandoned and the chain continues.
+    pub per_try_idle_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

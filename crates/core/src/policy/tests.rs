@@ -295,6 +295,155 @@ fn tasks_and_models_may_be_lists_that_keep_their_order() {
 }
 
 #[test]
+fn splits_compile_with_weights_names_and_a_key() {
+    let p = Policy::from_json(&with(
+        r#""rules":[{"name":"r","target":{"split":[{"target":"a","weight":90},{"target":["b","a"],"weight":10,"name":"cand"},{"target":{"tier":"t"},"weight":0}],"key":{"header":"X-Session-Id"}}}]"#,
+    ))
+    .unwrap();
+    let Target::Split(split) = &p.rules[0].target else {
+        panic!("not a split")
+    };
+    let names: Vec<&str> = split.branches.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, ["a", "cand", "t"]);
+    assert_eq!(split.total, 100);
+    assert_eq!(split.key_header.as_deref(), Some("x-session-id"));
+    assert_eq!(split.models, vec![ModelId(0), ModelId(1)]);
+    assert_eq!(p.rules[0].target.models(), &[ModelId(0), ModelId(1)]);
+}
+
+#[test]
+fn bad_splits_weights_and_timeouts_name_their_path() {
+    let split = |branches: &str| {
+        with(&format!(
+            r#""rules":[{{"name":"r","target":{{"split":[{branches}]}}}}]"#
+        ))
+    };
+    let cases = [
+        (
+            split(r#"{"target":"a","weight":-1}"#),
+            "rules[0].target.split[0].weight: must be an integer from 0 to 1000000, got -1",
+        ),
+        (
+            split(r#"{"target":"a","weight":1.5}"#),
+            "rules[0].target.split[0].weight: must be an integer",
+        ),
+        (
+            split(r#"{"target":"a","weight":"90"}"#),
+            "rules[0].target.split[0].weight: must be an integer",
+        ),
+        (
+            split(r#"{"target":"a","weight":0},{"target":"b","weight":0}"#),
+            "rules[0].target.split: every weight is 0",
+        ),
+        (
+            split(r#"{"target":"a","weight":1},{"target":"gpt5","weight":1}"#),
+            "rules[0].target.split[1].target: unknown model \"gpt5\"",
+        ),
+        (
+            split(r#"{"target":["a","nope"],"weight":1}"#),
+            "rules[0].target.split[0].target[1]: unknown model \"nope\"",
+        ),
+        (
+            split(r#"{"target":"a","weight":1},{"target":["a","b"],"weight":1}"#),
+            "rules[0].target.split[1].name: duplicate branch name \"a\"",
+        ),
+        (
+            split(r#"{"target":{"split":[{"target":"a","weight":1}]},"weight":1}"#),
+            "rules[0].target.split[0].target: a split branch cannot be another split",
+        ),
+        (
+            split(""),
+            "rules[0].target.split: a split needs at least one branch",
+        ),
+        (
+            with(
+                r#""default":{"split":[{"target":"a","weight":1}],"key":{"header":"bad header"}}"#,
+            )
+            .replacen(r#""default":"a","#, "", 1),
+            "default.key.header: \"bad header\" is not a valid header name",
+        ),
+        (
+            with(r#""retry":{"per_try_idle_timeout_ms":-5}"#),
+            "retry.per_try_idle_timeout_ms: invalid value: integer `-5`, expected u64",
+        ),
+        (
+            with(r#""retry":{"per_try_idle_timeout_ms":0}"#),
+            "retry.per_try_idle_timeout_ms: must be greater than 0",
+        ),
+        (
+            with(r#""retry":{"per_try_timeout_ms":-1}"#),
+            "retry.per_try_timeout_ms: invalid value: integer `-1`, expected u64",
+        ),
+        (
+            with(r#""cooldown":{"default_ms":-1}"#),
+            "cooldown.default_ms: invalid value: integer `-1`",
+        ),
+        (
+            with(r#""cooldown":{"default_ms":9000,"max_ms":10}"#),
+            "cooldown.max_ms: must not be less than default_ms",
+        ),
+        (
+            with(r#""cooldown":{"statuses":[200]}"#),
+            "cooldown.statuses[0]: must be an HTTP error status",
+        ),
+        (
+            with(r#""clusters":{"zz":{}}"#),
+            "clusters.zz: no model uses cluster \"zz\"",
+        ),
+        (
+            with(r#""clusters":{"ca":{"endpoints":[{"address":"h:1","weight":0}]}}"#),
+            "clusters.ca.endpoints[0].weight: must be an integer from 1 to 128, got 0",
+        ),
+        (
+            with(r#""clusters":{"ca":{"endpoints":[{"address":"nohost"}]}}"#),
+            "clusters.ca.endpoints[0].address: \"nohost\" is not HOST:PORT",
+        ),
+        (
+            with(r#""clusters":{"ca":{"outlier_detection":{"consecutive_5xx":0}}}"#),
+            "clusters.ca.outlier_detection.consecutive_5xx: must be greater than 0",
+        ),
+    ];
+    for (json, expected) in cases {
+        let got = error(&json);
+        assert!(
+            got.starts_with(expected),
+            "{json}\n  got: {got}\n want: {expected}"
+        );
+    }
+}
+
+#[test]
+fn traffic_sections_compile() {
+    let p = Policy::from_json(&with(
+        r#""retry":{"per_try_idle_timeout_ms":800},"cooldown":{"default_ms":2000,"failure_threshold":3},"clusters":{"ca":{"endpoints":[{"address":"10.0.0.1:8000","weight":3},{"address":"[::1]:9000"}],"outlier_detection":{"consecutive_5xx":2}}}"#,
+    ))
+    .unwrap();
+    assert_eq!(p.retry.per_try_idle_timeout_ms, Some(800));
+    assert_eq!(p.cooldown.default_ms, 2000);
+    assert_eq!(p.cooldown.failure_threshold, 3);
+    assert_eq!(p.cooldown.statuses, vec![429]);
+    assert_eq!(
+        p.clusters[0].endpoints,
+        vec![
+            ("10.0.0.1".to_string(), 8000, 3),
+            ("::1".to_string(), 9000, 1)
+        ]
+    );
+    assert_eq!(
+        p.clusters[0]
+            .outlier_detection
+            .as_ref()
+            .unwrap()
+            .consecutive_5xx,
+        2
+    );
+    let d = Policy::from_json(&with("")).unwrap();
+    assert!(
+        d.cooldown.enabled && d.clusters.is_empty() && d.retry.per_try_idle_timeout_ms.is_none()
+    );
+}
+
+#[test]
 fn each_task_pattern_keeps_its_own_flags() {
     // A `(?i)` in one pattern must not leak into the next one parsed.
     let policy = Policy::from_json(

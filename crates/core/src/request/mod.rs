@@ -163,6 +163,27 @@ impl RequestFacts {
         Ok(u64::try_from(total).unwrap_or(0).min(limit))
     }
 
+    /// `text_tokens(encoding)`, calling `visit(segment, id)` with each token
+    /// id of each content segment (`content[segment]`, in order) on the way:
+    /// one tokenizer pass gives the count and the classifier's features.
+    pub fn text_tokens_visiting(
+        &self,
+        encoding: Encoding,
+        mut visit: impl FnMut(usize, u32),
+    ) -> Result<u64, TokenError> {
+        // Summed as `text_tokens_up_to` sums (framing may be negative).
+        let mut total = self.framing_tokens(encoding);
+        for (index, segment) in self.content.iter().enumerate() {
+            let n = tokens::visit_ids(encoding, &segment.text, |id| visit(index, id))?;
+            total = total.saturating_add(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        for text in &self.counted_only {
+            let n = tokens::count(encoding, text)?;
+            total = total.saturating_add(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        Ok(u64::try_from(total).unwrap_or(0))
+    }
+
     /// An upper bound on `text_tokens(encoding)` known without counting:
     /// every token is at least one byte, so a text has at most as many
     /// tokens as bytes.

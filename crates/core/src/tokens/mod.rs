@@ -134,9 +134,25 @@ fn tokenizer(encoding: Encoding) -> Result<&'static Tokenizer, TokenError> {
     loaded.as_ref().map_err(Clone::clone)
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Texts tokenized on this thread: lets tests prove a decision
+    /// tokenizes each text once.
+    pub(crate) static PASSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(test)]
+fn count_pass() {
+    PASSES.with(|p| p.set(p.get().saturating_add(1)));
+}
+
+#[cfg(not(test))]
+fn count_pass() {}
+
 impl Tokenizer {
     /// Tokens of `text`, stopping as soon as `limit` is reached.
     fn count(&self, text: &str, limit: usize) -> usize {
+        count_pass();
         let mut scratch = bpe::Scratch::default();
         let mut total = 0usize;
         for piece in Pieces::new(text, self.classes, self.pattern) {
@@ -156,6 +172,7 @@ impl Tokenizer {
     /// Visits token ids until at least `limit` were visited (the piece that
     /// reaches it is finished). Returns how many were visited.
     fn visit(&self, text: &str, limit: usize, visit: &mut impl FnMut(u32)) -> usize {
+        count_pass();
         let mut scratch = bpe::Scratch::default();
         let seen = std::cell::Cell::new(0usize);
         let mut counted = |id: u32| {
@@ -173,14 +190,14 @@ impl Tokenizer {
 }
 
 /// Calls `visit` with the id (rank) of each token of `text`, in order:
-/// tiktoken's `encode_ordinary`, without collecting them.
+/// tiktoken's `encode_ordinary`, without collecting them. Returns how many
+/// there were: [`count`], from the same pass.
 pub fn visit_ids(
     encoding: Encoding,
     text: &str,
     mut visit: impl FnMut(u32),
-) -> Result<(), TokenError> {
-    tokenizer(encoding)?.visit(text, usize::MAX, &mut visit);
-    Ok(())
+) -> Result<usize, TokenError> {
+    Ok(tokenizer(encoding)?.visit(text, usize::MAX, &mut visit))
 }
 
 /// [`visit_ids`], stopping after the piece that reaches `limit` tokens;

@@ -85,8 +85,14 @@ fn assert_same(text: &str) {
             "{e} on {text:?}"
         );
         let mut ids = Vec::new();
-        visit_ids(e, text, |id| ids.push(id)).unwrap();
+        let counted = visit_ids(e, text, |id| ids.push(id)).unwrap();
         assert_eq!(ids, expected_ids, "{e} token ids of {text:?}");
+        // The pass that yields the ids is also the count (classifiers share it).
+        assert_eq!(
+            counted,
+            expected_ids.len(),
+            "{e} count from the ids of {text:?}"
+        );
     }
 }
 
