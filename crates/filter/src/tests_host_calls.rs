@@ -169,7 +169,8 @@ fn host_calls_per_request_before_and_after_forwarding() {
     // Today's counts (issue 17): no metric and no billing on the request or
     // response path; they are all in the log phase.
     assert!(!request.contains_key("update_metric") && !response.contains_key("update_metric"));
-    assert!(total(request) <= 13, "{request:?}");
+    // 14 since issue 13: one shared-data read of the models' cooldowns.
+    assert!(total(request) <= 14, "{request:?}");
     assert!(total(response) <= 7, "{response:?}");
     assert!(total(log) <= 18, "{log:?}");
 }
