@@ -28,9 +28,23 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 pub(super) fn compile_json(json: &str) -> Result<Policy, PolicyError> {
     // Valid policies parse without path tracking (a third of a large
     // policy's load time); an invalid one is parsed again to name the path.
-    if let Ok(raw) = serde_json::from_str::<RawPolicy>(json) {
-        return compile(raw);
+    match serde_json::from_str::<RawPolicy>(json) {
+        Ok(raw) => compile(raw),
+        Err(e) => reparse_for_path(json, e),
     }
+}
+
+/// Without `json-paths` (the filter): serde's message, with line and column.
+#[cfg(not(feature = "json-paths"))]
+fn reparse_for_path(_json: &str, e: serde_json::Error) -> Result<Policy, PolicyError> {
+    Err(PolicyError::new(
+        ".",
+        format!("{e} (`model-router check` names its JSON path)"),
+    ))
+}
+
+#[cfg(feature = "json-paths")]
+fn reparse_for_path(json: &str, _e: serde_json::Error) -> Result<Policy, PolicyError> {
     let mut de = serde_json::Deserializer::from_str(json);
     let raw: RawPolicy = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
