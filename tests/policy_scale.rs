@@ -156,6 +156,13 @@ fn a_large_policy_holds_little_memory_and_finds_every_task() {
         "1,000 tasks hold {:.1} MB above the example policy",
         above as f64 / MB
     );
+    // A VM's linear memory never shrinks: its compile peak is what it keeps.
+    let peak_above = at_1000.compile_peak.saturating_sub(example.compile_peak);
+    assert!(
+        peak_above as f64 <= 10.0 * MB,
+        "compiling 1,000 tasks peaks {:.1} MB above the example policy",
+        peak_above as f64 / MB
+    );
 
     // Every generated task is found, by keyword and by pattern, and
     // decided by its own rule (the rule index finds it among 1,004 rules).
