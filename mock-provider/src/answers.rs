@@ -305,7 +305,7 @@ impl CacheUsage {
 }
 
 impl Answer {
-    fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         match self.api {
             Api::ChatCompletions => format!("chatcmpl-mock{}", self.serial),
             Api::Completions => format!("cmpl-mock{}", self.serial),
@@ -314,7 +314,7 @@ impl Answer {
         }
     }
 
-    fn completion_tokens(&self) -> u64 {
+    pub(crate) fn completion_tokens(&self) -> u64 {
         self.plan.completion_tokens()
     }
 
@@ -477,7 +477,7 @@ impl Answer {
 }
 
 /// `event: NAME\ndata: JSON\n\n`.
-fn named_event(name: &str, json: &Value) -> Bytes {
+pub(crate) fn named_event(name: &str, json: &Value) -> Bytes {
     Bytes::from(format!("event: {name}\ndata: {json}\n\n"))
 }
 

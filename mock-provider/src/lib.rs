@@ -18,6 +18,7 @@ pub mod faults;
 pub mod record;
 pub mod server;
 pub mod tls;
+pub mod tool_calls;
 
 use std::time::Duration;
 

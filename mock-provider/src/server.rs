@@ -27,6 +27,7 @@ use crate::body::{self, Aborted, ResBody};
 use crate::conn::{ConnControl, ResettableIo};
 use crate::faults::{self, Action, Counters, FaultSpec, Source};
 use crate::record::{Record, Recorder};
+use crate::tool_calls;
 use crate::Config;
 
 /// Request header carrying a fault spec.
@@ -415,6 +416,21 @@ async fn answer(
         plan,
         cache,
     };
+
+    let tool = headers
+        .get(tool_calls::TOOL_CALL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if let Some(name) = tool {
+        if prompt.stream {
+            if let Some(events) = tool_calls::events(&answer, &name) {
+                let body = body::from_iter(events.into_iter());
+                return reply.response(state, StatusCode::OK, "text/event-stream", body);
+            }
+        } else if let Some(json) = tool_calls::json(&answer, &name) {
+            return reply.json(state, StatusCode::OK, Bytes::from(json.to_string()));
+        }
+    }
 
     if prompt.stream {
         let body = match delivery {

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 pub const TEST_ID: &str = "x-test-id";
 
-fn repo() -> PathBuf {
+pub fn repo() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .canonicalize()
         .unwrap()

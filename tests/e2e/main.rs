@@ -27,3 +27,4 @@ mod routing;
 mod sdk;
 mod shapes;
 mod soak;
+mod translation;

@@ -15,6 +15,8 @@ use serde_json::Value;
 pub enum Sdk {
     OpenAi,
     Anthropic,
+    /// Both SDKs across API families (`translation.py`: each case names its `sdk`).
+    CrossApi,
 }
 
 impl Sdk {
@@ -22,6 +24,7 @@ impl Sdk {
         let name = match self {
             Sdk::OpenAi => "openai_client.py",
             Sdk::Anthropic => "anthropic_client.py",
+            Sdk::CrossApi => "translation.py",
         };
         repo().join("tests/sdk").join(name)
     }

@@ -520,23 +520,27 @@ fn chat_images_and_tools_are_billed_as_counted_and_apis_never_cross() {
         .unwrap();
     assert_eq!(usage["usage"]["prompt_tokens"], high_tokens);
 
-    // A chat request naming the Messages model is not sent to it: it cannot
-    // accept chat, and the router does not translate.
+    // A chat request naming the Messages model is served by it, translated
+    // (tests/e2e/translation.rs covers translation in depth).
     let named =
         json!({"model": "claude-sonnet-4", "messages": [{"role": "user", "content": "hi"}]});
-    let one = s.send("/v1/chat/completions", named, "openai", "gpt");
-    assert_eq!(one.reply.header("x-model-router-rule"), Some("default"));
-    // Nor a Responses request.
-    let named = json!({"model": "claude", "input": "hi"});
-    s.send("/v1/responses", named, "openai", "gpt");
-    assert!(s.anthropic.requests().is_empty());
+    let (id, reply) =
+        s.envoy
+            .post_tagged("/v1/chat/completions", named.to_string().as_bytes(), &[]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["object"], "chat.completion");
+    assert_eq!(reply.header("x-model-router-model"), Some("claude"));
+    let sent = s.anthropic.requests_for(&id);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["path"], "/v1/messages");
 }
 
 #[test]
 fn an_api_no_model_accepts_is_refused_locally() {
     let openai = Mock::start("openai");
+    // Translation off: before translation existed, every such request was refused.
     let policy = json!({"models": {"gpt": {"cluster": "openai", "context_window": 128_000}},
-                        "default": "gpt"})
+                        "default": "gpt", "translate": false})
     .to_string();
     let envoy = Envoy::start(&policy, vec![("openai", &openai)]);
     let body = json!({"model": "claude-sonnet-4", "max_tokens": 10,
@@ -544,10 +548,7 @@ fn an_api_no_model_accepts_is_refused_locally() {
     let (_, reply) = envoy.post_tagged("/v1/messages", body.to_string().as_bytes(), &[]);
     assert_eq!(reply.status, 400, "{}", reply.body);
     assert_eq!(reply.json()["error"]["code"], "unsupported_api");
-    assert!(
-        openai.requests().is_empty(),
-        "never forwarded, never translated"
-    );
+    assert!(openai.requests().is_empty(), "never forwarded");
     // Chat still flows.
     let chat = json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]});
     let (_, reply) = envoy.post_tagged("/v1/chat/completions", chat.to_string().as_bytes(), &[]);

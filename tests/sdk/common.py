@@ -10,7 +10,8 @@ def read_input():
 
 
 def write_results(results):
-    json.dump({"results": results}, sys.stdout)
+    # default=str: an SDK object the script kept whole (a datetime, an enum) prints as text.
+    json.dump({"results": results}, sys.stdout, default=str)
     sys.stdout.write("\n")
     sys.stdout.flush()
 

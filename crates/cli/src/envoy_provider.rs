@@ -6,7 +6,7 @@
 //! headers; and, with `clients`, Envoy's `api_key_auth` in front of the
 //! router. Everything here is Envoy's own machinery; only the path, which
 //! depends on the model (Azure deployments) and on the attempt, is mapped
-//! by the filter (`actions::provider_path`, `actions::attempt_path`).
+//! by the filter (`translation::model_path`, `translation::attempt_path`).
 
 use std::path::{Path, PathBuf};
 

@@ -26,7 +26,7 @@ Usage:
   model-router check POLICY [--today YYYY-MM-DD]
       Validate a policy; exit 1 with the problem and its JSON path. Warns when a
       model takes its prices from a catalogue entry read more than 180 days ago.
-  model-router explain POLICY REQUEST.json [-H 'name: value']... [--path PATH]
+  model-router explain POLICY REQUEST.json [-H 'name: value']... [--path PATH] [--show-body]
       Print the decision for a request body as JSON (REQUEST.json may be - for stdin).
   model-router tokens [--encoding o200k_base|cl100k_base] [--chat] [--path PATH]
       Count the tokens of stdin: plain text, or with --chat a request body (billed prompt tokens).
@@ -334,8 +334,10 @@ fn explain(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     let mut positionals = Vec::new();
     let mut headers = Headers::new();
     let mut path = "/v1/chat/completions".to_string();
+    let mut show_body = false;
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
+            Long("show-body") => show_body = true,
             Short('H') | Long("header") => {
                 let value = parser
                     .value()
@@ -360,7 +362,7 @@ fn explain(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
     }
     let [policy_path, request_path] = positionals.as_slice() else {
         return Err(
-            "usage: model-router explain POLICY REQUEST.json [-H 'name: value']... [--path PATH]"
+            "usage: model-router explain POLICY REQUEST.json [-H 'name: value']... [--path PATH] [--show-body]"
                 .into(),
         );
     };
@@ -383,7 +385,14 @@ fn explain(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
             body: &body,
         },
     );
-    let out = model_router_core::explain::explain(&policy, &decision);
+    let mut out = model_router_core::explain::explain(&policy, &decision);
+    if show_body {
+        let upstream =
+            model_router_core::explain::upstream_request(&policy, &decision, &path, &body);
+        if let Some(map) = out.as_object_mut() {
+            map.insert("upstream".into(), upstream);
+        }
+    }
     println!(
         "{}",
         serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?

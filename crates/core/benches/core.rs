@@ -21,6 +21,7 @@ use model_router_core::policy::{Policy, TokenCounting};
 use model_router_core::request::{self, ApiShape};
 use model_router_core::rewrite;
 use model_router_core::tokens::{self, Encoding};
+use model_router_core::translate::{self, ResponseContext, Target};
 use model_router_core::usage::{ResponseFormat, UsageReader};
 
 #[path = "../../../tests/support/scale_policy.rs"]
@@ -269,6 +270,84 @@ fn request_path(c: &mut Criterion) {
     group.finish();
 }
 
+/// An Anthropic event stream of about `bytes` bytes: one text block of
+/// 12-byte deltas, with the usage events around it.
+fn anthropic_stream(bytes: usize) -> Vec<u8> {
+    let mut out = String::with_capacity(bytes + 1024);
+    out.push_str("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude\",\"content\":[],\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n");
+    out.push_str("event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
+    while out.len() < bytes {
+        out.push_str("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" the router \"}}\n\n");
+    }
+    out.push_str(
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    );
+    out.push_str("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":15}}\n\n");
+    out.push_str("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    out.into_bytes()
+}
+
+/// Translation's added cost: a 1 KB chat request to Anthropic Messages and
+/// its JSON answer back, and a 40 MB Anthropic stream read for usage
+/// (`untranslated`, what the filter does for a native answer) against read
+/// and translated to chat chunks (`translated`), in 16 KiB chunks.
+fn translation(c: &mut Criterion) {
+    let text: String =
+        "the router sends each request to a model whose price and context window fit ".repeat(12);
+    let body = chat_body(&text[..900]);
+    let chat_messages = translate::translator(
+        ApiShape::ChatCompletions,
+        model_router_core::request::Api::AnthropicMessages,
+    )
+    .unwrap();
+    let target = Target {
+        provider_model: "claude-3-5-haiku-latest",
+        default_max_tokens: 1024,
+    };
+    let answer = br#"{"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text":"Hello there, this is a short answer."}],"stop_reason":"end_turn","usage":{"input_tokens":230,"output_tokens":9}}"#;
+    let mut group = c.benchmark_group("translation");
+    configure(&mut group);
+    group.bench_function("request_1kb_chat_to_messages", |b| {
+        b.iter(|| {
+            chat_messages
+                .request(black_box(body.as_bytes()), &target)
+                .unwrap()
+        })
+    });
+    group.bench_function("response_json_messages_to_chat", |b| {
+        b.iter(|| chat_messages.response(200, black_box(answer), &ResponseContext::default()))
+    });
+    let stream = anthropic_stream(40 << 20);
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10))
+        .throughput(Throughput::Bytes(stream.len() as u64));
+    let read = |translate: bool| {
+        let mut reader = UsageReader::new(
+            ResponseFormat::EventStream,
+            4 << 20,
+            1 << 20,
+            Encoding::O200kBase,
+        );
+        let mut out = 0usize;
+        let mut t = translate.then(|| {
+            chat_messages.stream(&ResponseContext {
+                include_usage: true,
+            })
+        });
+        for chunk in stream.chunks(16 * 1024) {
+            reader.feed(chunk);
+            if let Some(t) = t.as_mut() {
+                out += t.feed(chunk).len();
+            }
+        }
+        (reader.finish(), out)
+    };
+    group.bench_function("stream_40mb/untranslated", |b| b.iter(|| read(false)));
+    group.bench_function("stream_40mb/translated", |b| b.iter(|| read(true)));
+    group.finish();
+}
+
 /// The decision on a 1 KB chat body that matches no task (so every task
 /// is tried) and the policy compile, for the example policy and for it plus
 /// 10 / 100 / 1,000 generated tasks (20 keywords + 1 regex each) and rules.
@@ -309,6 +388,7 @@ criterion_group!(
     policy_scale,
     token_counting,
     parsing_and_rewrite,
-    request_path
+    request_path,
+    translation
 );
 criterion_main!(benches);

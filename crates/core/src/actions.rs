@@ -199,48 +199,6 @@ pub fn error_body(message: &str, code: &str) -> String {
     .to_string()
 }
 
-/// Where the first attempt goes on a provider: its path under the
-/// provider's base URL (`:path`, None for a user cluster), and the value of
-/// `API_STATE` (the request's API and `client_path`) from which the
-/// upstream filter maps each retry's path. None when no model of the chain
-/// is on a provider, or when the decision sends nothing (shadow, reject).
-pub fn provider_path(
-    policy: &Policy,
-    decision: &Decision,
-    client_path: &str,
-) -> Option<(Option<String>, String)> {
-    let chain: &[ModelId] = match &decision.outcome {
-        _ if policy.mode == Mode::Shadow => return None,
-        Outcome::Route { chain } => chain,
-        // Passthrough sends one attempt, to the first model.
-        Outcome::Passthrough { chain } => chain.get(..1).unwrap_or_default(),
-        Outcome::Reject { .. } => return None,
-    };
-    let models = || chain.iter().filter_map(|id| policy.model(*id));
-    if !models().any(|m| m.provider.is_some()) {
-        return None;
-    }
-    let first = models()
-        .next()
-        .and_then(|m| policy.upstream_path(m, decision.shape));
-    Some((first, format!("{} {client_path}", decision.shape.name())))
-}
-
-/// The path of retry `attempt`: under its model's provider, or the client's
-/// own for a model on a user cluster (an earlier attempt may have changed
-/// it: upstream requests share one header map). `api_state` is the value
-/// `to_provider_path` stored.
-pub fn attempt_path(policy: &Policy, plan: &str, attempt: u32, api_state: &str) -> Option<String> {
-    let model = policy.model(planned_model(policy, plan, attempt)?)?;
-    let (shape, original) = api_state.split_once(' ')?;
-    let shape = request::ApiShape::from_name(shape)?;
-    Some(
-        policy
-            .upstream_path(model, shape)
-            .unwrap_or_else(|| original.to_string()),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

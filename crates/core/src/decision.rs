@@ -8,8 +8,9 @@
 //! cheapest model of the pool that accepts the API and fits when none is
 //! left); candidates over the request's budget are dropped (falling back to
 //! the cheapest such model when none is left). What remains, in order, is
-//! the fallback chain. Requests are never translated between APIs: a
-//! request no model accepts is rejected (`unsupported_api`).
+//! the fallback chain. A model serves the APIs its `api` lists natively and,
+//! unless `translate` is off, the others a translator reaches (see
+//! `translate`); a request no model serves is rejected (`unsupported_api`).
 
 use crate::classifier::{ClassifierId, ScoreQuantiles, TrainingQuantiles};
 use crate::cost::Money;
@@ -17,7 +18,7 @@ use crate::headers::Headers;
 use crate::policy::{
     ModelId, OnBudgetExceeded, OnContextOverflow, OnInvalidRequest, Policy, Target, TaskId,
 };
-use crate::request::{self, Api, ApiShape, RequestFacts};
+use crate::request::{self, ApiShape, RequestFacts};
 use crate::signals::Signals;
 use crate::tokens::TokenError;
 
@@ -280,7 +281,7 @@ fn route(
     budget: Option<Money>,
 ) -> Result<Decision, TokenError> {
     let api = shape.api();
-    let (decided_by, target) = choose_target(policy, api, facts, signals)?;
+    let (decided_by, target) = choose_target(policy, shape, facts, signals)?;
     if !signals.counts_as_needed() {
         // Counted for every request: metrics, header and audit record carry it.
         signals.default_prompt_tokens()?;
@@ -296,7 +297,7 @@ fn route(
     // Costs are needed to order a tier and to test a budget.
     let tier = matches!(target.as_ref(), Target::Tier { .. });
     let need_cost = tier || budget.is_some();
-    let mut candidates = candidates(policy, api, facts, signals, target.models(), need_cost)?;
+    let mut candidates = candidates(policy, shape, facts, signals, target.models(), need_cost)?;
     if tier {
         candidates.sort_by_key(|c| c.projected); // stable: ties keep policy order
     }
@@ -308,8 +309,8 @@ fn route(
 
     if chain.is_empty() {
         let prompt = signals.default_prompt_tokens()?; // for the message
-        let cheapest = cheapest_fitting(policy, api, facts, signals)?;
-        let no_model_accepts = !policy.models.iter().any(|m| m.accepts(api));
+        let cheapest = cheapest_fitting(policy, shape, facts, signals)?;
+        let no_model_accepts = !policy.models.iter().any(|m| m.serves(shape));
         match (policy.on_context_overflow, cheapest) {
             (OnContextOverflow::Escalate, Some(c)) => {
                 decision.escalated = true;
@@ -321,7 +322,7 @@ fn route(
                     (
                         RejectReason::UnsupportedApi,
                         format!(
-                            "no model this request may use accepts the {api} API ({}); the router does not translate between APIs",
+                            "no model this request may use accepts the {api} API ({}), natively or translated",
                             api.path()
                         ),
                     )
@@ -351,7 +352,7 @@ fn route(
             decision.budget_clamped = true;
             match (
                 policy.on_budget_exceeded,
-                cheapest_fitting(policy, api, facts, signals)?,
+                cheapest_fitting(policy, shape, facts, signals)?,
             ) {
                 (OnBudgetExceeded::Cheapest, Some(c)) => chain = vec![c],
                 _ => {
@@ -388,7 +389,7 @@ fn route(
 /// API), else the first matching rule, else `default`.
 fn choose_target<'p>(
     policy: &'p Policy,
-    api: Api,
+    shape: ApiShape,
     facts: &RequestFacts,
     signals: &mut Signals<'_>,
 ) -> Result<(DecidedBy, std::borrow::Cow<'p, Target>), TokenError> {
@@ -411,7 +412,7 @@ fn choose_target<'p>(
                 });
             let accepts = named
                 .and_then(|i| policy.models.get(i))
-                .is_some_and(|m| m.accepts(api));
+                .is_some_and(|m| m.serves(shape));
             if let Some(i) = named.filter(|_| accepts) {
                 return Ok((
                     DecidedBy::ExplicitModel,
@@ -439,7 +440,7 @@ fn choose_target<'p>(
 /// already fits is not counted: its prompt and cost stay unknown.
 fn candidates(
     policy: &Policy,
-    api: Api,
+    shape: ApiShape,
     facts: &RequestFacts,
     signals: &mut Signals<'_>,
     models: &[ModelId],
@@ -464,7 +465,7 @@ fn candidates(
             out.push(Candidate {
                 model: id,
                 prompt: None,
-                accepts: model.accepts(api),
+                accepts: model.serves(shape),
                 fits: true,
                 projected: None,
             });
@@ -477,7 +478,7 @@ fn candidates(
         out.push(Candidate {
             model: id,
             prompt: Some(prompt),
-            accepts: model.accepts(api),
+            accepts: model.serves(shape),
             fits: fits(prompt),
             projected: Some(model.pricing.projected(prompt, output)),
         });
@@ -489,15 +490,15 @@ fn candidates(
 /// (ties: policy order).
 fn cheapest_fitting(
     policy: &Policy,
-    api: Api,
+    shape: ApiShape,
     facts: &RequestFacts,
     signals: &mut Signals<'_>,
 ) -> Result<Option<Candidate>, TokenError> {
     let all: Vec<ModelId> = (0..policy.models.len())
         .map(ModelId)
-        .filter(|id| policy.model(*id).is_some_and(|m| m.accepts(api)))
+        .filter(|id| policy.model(*id).is_some_and(|m| m.serves(shape)))
         .collect();
-    Ok(candidates(policy, api, facts, signals, &all, true)?
+    Ok(candidates(policy, shape, facts, signals, &all, true)?
         .into_iter()
         .filter(Candidate::usable)
         .min_by_key(|c| c.projected))

@@ -41,6 +41,36 @@ pub fn with_billing(record: &str, billing: &Billing<'_>) -> String {
     append_fields(record, &fields)
 }
 
+/// `record` with the translation of the first attempt appended: the APIs
+/// and the request fields dropped for want of a counterpart.
+pub fn with_translation(record: &str, note: &crate::translation::TranslationNote) -> String {
+    let value = json!({"from": note.from.name(), "to": note.to.name(), "dropped": note.dropped});
+    append_fields(record, &[("translation", value)])
+}
+
+/// What the first attempt sends upstream (`model-router explain --show-body`):
+/// the path, the body (translated when the first model does not speak the
+/// request's API) and the translation, or the local reply.
+pub fn upstream_request(policy: &Policy, decision: &Decision, path: &str, body: &[u8]) -> Value {
+    let (todo, note) = crate::translation::request_actions(policy, decision, path, body);
+    if let Some(reply) = &todo.reply {
+        let body = serde_json::from_str::<Value>(&reply.body)
+            .unwrap_or_else(|_| reply.body.clone().into());
+        return json!({"reply": {"status": reply.status, "body": body}});
+    }
+    let sent = todo.body.as_deref().unwrap_or(body);
+    let path = todo
+        .set_headers
+        .iter()
+        .find(|(n, _)| n == ":path")
+        .map_or(path, |(_, v)| v.as_str());
+    json!({
+        "path": path,
+        "body": serde_json::from_slice::<Value>(sent).unwrap_or_else(|_| String::from_utf8_lossy(sent).into()),
+        "translation": note.map(|n| json!({"from": n.from.name(), "to": n.to.name(), "dropped": n.dropped})),
+    })
+}
+
 /// `record` (a JSON object) with `fields` appended, without parsing it again.
 pub fn append_fields(record: &str, fields: &[(&str, Value)]) -> String {
     let Some(open) = record.trim_end().strip_suffix('}') else {
@@ -309,8 +339,31 @@ mod tests {
             include_str!("../../../examples/requests/shapes/messages.json"),
         );
         assert!(out["prompt_tokens"].as_u64().unwrap() > 1590 + 346);
-        // A Messages request to a policy without Messages models is refused, explained.
-        let policy = Policy::from_json(include_str!("../../../examples/policy.json")).unwrap();
+        // A Messages request to a policy without Messages models, translation
+        // off, is refused, explained (with translation it is routed).
+        let example = include_str!("../../../examples/policy.json");
+        let translating = Policy::from_json(example).unwrap();
+        let policy =
+            Policy::from_json(&example.replacen('{', r#"{"translate":false,"#, 1)).unwrap();
+        let messages = include_str!("../../../examples/requests/shapes/messages-text.json");
+        let request = Request {
+            shape: ApiShape::Messages,
+            path: "/v1/messages",
+            headers: &Headers::new(),
+            body: messages.as_bytes(),
+        };
+        assert_eq!(
+            explain(&translating, &decide(&translating, &request))["status"],
+            "routed"
+        );
+        let upstream = upstream_request(
+            &translating,
+            &decide(&translating, &request),
+            "/v1/messages",
+            messages.as_bytes(),
+        );
+        assert_eq!(upstream["path"], "/v1/chat/completions");
+        assert_eq!(upstream["translation"]["to"], "openai_chat");
         let decision = decide(
             &policy,
             &Request {

@@ -16,10 +16,13 @@ pub const TRY_STATE_PREFIX: &str = "model_router_try_";
 /// Filter state with the chain's model names, comma-separated, for the
 /// upstream filter (filter state never reaches a provider, unlike a header).
 pub const CHAIN_STATE: &str = "model_router_chain";
-/// Filter state with the request's API and its original path (`chat_completions
-/// /v1/chat/completions`), set when a chain has a provider model: the
-/// upstream filter maps each retry's path under its provider's base URL.
-pub const API_STATE: &str = "model_router_api";
+/// Filter state with the client's request path, kept when a fallback chain
+/// crosses APIs or has a model on a provider: the upstream filter maps each
+/// retry's path (and translates its body) from it.
+pub const CLIENT_PATH_STATE: &str = "model_router_client_path";
+/// Filter state with the client's request body (the model already written
+/// in), kept with [`CLIENT_PATH_STATE`].
+pub const CLIENT_BODY_STATE: &str = "model_router_client_body";
 /// Filter state with the decision as one JSON object, for access logs.
 pub const DECISION_STATE: &str = "model_router_decision";
 /// Envoy's per-request retry budget header: the filter sets it to the chain

@@ -32,6 +32,7 @@ pub mod feedback;
 pub mod headers;
 pub mod ids;
 pub mod metrics;
+pub mod models_list;
 pub mod policy;
 pub mod provider;
 /// The dated price catalogue (in `policy`, whose pricing it feeds).
@@ -42,4 +43,6 @@ pub mod rewrite;
 pub mod signals;
 pub mod task;
 pub mod tokens;
+pub mod translate;
+pub mod translation;
 pub mod usage;

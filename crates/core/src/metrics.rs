@@ -55,7 +55,7 @@ pub const DECISION_TIME_HISTOGRAM: &str = "model_router_decision_duration_us";
 pub const CLASSIFIER_SCORE_HISTOGRAM: &str = "model_router_classifier_score_permille";
 
 /// Every label any metric carries (the Envoy `stats_tags` are generated from this).
-pub const LABELS: [&str; 12] = [
+pub const LABELS: [&str; 13] = [
     "model",
     "rule",
     "cluster",
@@ -68,6 +68,7 @@ pub const LABELS: [&str; 12] = [
     "verdict",
     "classifier",
     "bucket",
+    "field",
 ];
 
 /// Label value for "not known / not applicable".

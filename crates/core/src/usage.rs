@@ -34,7 +34,7 @@ mod tally;
 mod text;
 
 use json::JsonBody;
-use sse::SseParser;
+pub(crate) use sse::SseParser;
 use tally::Tally;
 
 /// How a response body is framed.

@@ -10,14 +10,16 @@ use model_router_core::cost::Usage;
 use model_router_core::decision::{decide_with, Decision, Request};
 use model_router_core::explain::{self, with_billing, Billing};
 use model_router_core::feedback;
-use model_router_core::headers::{Headers, API_STATE, DECISION_STATE, OWN_PREFIX};
+use model_router_core::headers::{Headers, DECISION_STATE, OWN_PREFIX};
 use model_router_core::metrics::{self, Completion, UsageSource};
 use model_router_core::policy::{ModelId, Policy};
 use model_router_core::request::ApiShape;
+use model_router_core::translation::{self, ResponseTranslation};
 use model_router_core::usage::{ResponseFormat, UsageReader};
 
 use crate::host::{Flow, Host};
 use crate::root::Shared;
+use crate::translation as glue;
 
 /// A JSON response larger than this is passed on without reading its usage.
 const JSON_USAGE_LIMIT: usize = 4 << 20;
@@ -53,6 +55,8 @@ struct InFlight {
     attempts: u32,
     /// None until the response headers arrive, and for error responses.
     reader: Option<UsageReader>,
+    /// Set when the model that answered does not speak the client's API.
+    translation: Option<ResponseTranslation>,
 }
 
 pub struct Downstream {
@@ -78,6 +82,9 @@ impl Downstream {
         crate::test_trap::on_request(&headers);
         for name in actions::forged_headers(&shared.policy, &headers) {
             host.set_request_header(&name, None);
+        }
+        if glue::answer_models(host, &shared.policy, &headers) {
+            return Flow::Pause;
         }
         if let Some(value) = headers.get(feedback::FEEDBACK_HEADER) {
             shared.record(host, &crate::feedback::from_header(host, value));
@@ -162,6 +169,19 @@ impl Downstream {
                 &response,
             ));
         }
+        flight.translation = ResponseTranslation::for_response(
+            policy,
+            &flight.decision,
+            flight.attempts,
+            response
+                .get(":status")
+                .and_then(|s| s.trim().parse::<u32>().ok())
+                .unwrap_or(0),
+            response.get("content-type").unwrap_or_default(),
+        );
+        if let Some(t) = &flight.translation {
+            glue::on_response_headers(host, t);
+        }
         // A provider cannot speak for the router.
         for (name, _) in response.iter().filter(|(n, _)| n.starts_with(OWN_PREFIX)) {
             host.set_response_header(name, None);
@@ -182,7 +202,11 @@ impl Downstream {
         let Phase::InFlight(flight) = &mut self.phase else {
             return Flow::Continue;
         };
-        if let Some(reader) = flight.reader.as_mut() {
+        if let Some(t) = flight.translation.as_mut() {
+            if !glue::on_response_body(host, t, flight.reader.as_mut(), size, end_of_stream) {
+                return Flow::Pause;
+            }
+        } else if let Some(reader) = flight.reader.as_mut() {
             // Read the chunk as it passes; it is never held back or changed.
             reader.feed(&host.response_body_chunk(size));
         }
@@ -224,7 +248,7 @@ impl Downstream {
             &windows,
         );
         windows.record(&decision.scores);
-        let todo = actions::request_actions(policy, &decision, body);
+        let (todo, note) = translation::request_actions(policy, &decision, path, body);
         let decision_micros = host.now_micros().saturating_sub(started);
         if let Some(reason) = &decision.invalid_reason {
             log::info!("model-router: invalid request on {path}: {reason}");
@@ -236,6 +260,10 @@ impl Downstream {
         if let Some(id) = &request_id {
             audit = explain::append_fields(&audit, &[("request_id", id.as_str().into())]);
         }
+        if let Some(note) = &note {
+            audit = explain::with_translation(&audit, note);
+            shared.record(host, &translation::samples(note));
+        }
         host.set_filter_state(DECISION_STATE, &audit);
 
         let flight = InFlight {
@@ -246,6 +274,7 @@ impl Downstream {
             decision_micros,
             attempts: 1,
             reader: None,
+            translation: None,
         };
         if let Some(reply) = &todo.reply {
             self.complete(host, flight, None, UsageSource::Missing);
@@ -261,12 +290,6 @@ impl Downstream {
         }
         for (name, value) in &todo.set_headers {
             host.set_request_header(name, Some(value));
-        }
-        if let Some((upstream_path, api)) = actions::provider_path(policy, &flight.decision, path) {
-            if let Some(upstream_path) = upstream_path {
-                host.set_request_header(":path", Some(&upstream_path));
-            }
-            host.set_filter_state(API_STATE, &api);
         }
         for (name, value) in &todo.filter_state {
             host.set_filter_state(name, value);

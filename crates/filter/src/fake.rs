@@ -165,6 +165,12 @@ impl Host for FakeHost {
         chunk[..size.min(chunk.len())].to_vec()
     }
 
+    fn replace_response_body(&self, old_size: usize, body: &[u8]) {
+        let mut state = self.state.borrow_mut();
+        let end = old_size.min(state.response_chunk.len());
+        state.response_chunk.splice(..end, body.iter().copied());
+    }
+
     fn set_filter_state(&self, name: &str, value: &str) {
         let mut state = self.state.borrow_mut();
         state

@@ -32,6 +32,9 @@ pub trait Host {
     fn replace_request_body(&self, old_size: usize, body: &[u8]);
     /// The current chunk of the response body.
     fn response_body_chunk(&self, size: usize) -> Vec<u8>;
+    /// Replaces the first `old_size` bytes of the response body (the current
+    /// chunk, or the whole buffered body): a translated answer.
+    fn replace_response_body(&self, old_size: usize, body: &[u8]);
     /// Sets filter state `wasm.<name>` (read by the route's matcher, the
     /// upstream filter and access logs).
     fn set_filter_state(&self, name: &str, value: &str);

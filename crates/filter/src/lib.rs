@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod root;
 #[cfg(feature = "test-trap")]
 mod test_trap;
+mod translation;
 pub mod upstream;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
@@ -40,6 +41,8 @@ mod fake;
 mod tests;
 #[cfg(test)]
 mod tests_feedback;
+#[cfg(test)]
+mod tests_translation;
 
 pub use model_router_core::headers::UPSTREAM_ROOT_ID;
 

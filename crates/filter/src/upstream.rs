@@ -4,15 +4,19 @@
 use std::rc::Rc;
 
 use model_router_core::actions;
-use model_router_core::headers::{API_STATE, CHAIN_STATE};
+use model_router_core::headers::{CHAIN_STATE, CLIENT_BODY_STATE, CLIENT_PATH_STATE};
 
 use crate::host::{Flow, Host};
 use crate::root::Shared;
+use model_router_core::translation;
 
 pub struct Upstream {
     shared: Option<Rc<Shared>>,
     /// The plan and attempt number of a retry whose body must be rewritten.
     retry: Option<(String, u32)>,
+    /// The client's path when the chain crosses APIs: each retry is
+    /// translated from the client's body for its own model.
+    client_path: Option<String>,
 }
 
 impl Upstream {
@@ -20,6 +24,7 @@ impl Upstream {
         Upstream {
             shared,
             retry: None,
+            client_path: None,
         }
     }
 
@@ -34,14 +39,15 @@ impl Upstream {
         let Some(plan) = host.filter_state(CHAIN_STATE) else {
             return Flow::Continue;
         };
-        if let Some(policy) = self.shared.as_deref().map(|s| &s.policy) {
-            // Set on every retry: the header map is shared with the earlier attempts.
-            if let Some(path) = host
-                .filter_state(API_STATE)
-                .and_then(|api| actions::attempt_path(policy, &plan, attempt, &api))
+        // The header map is shared between attempts: every retry sets its own path.
+        if let Some(client_path) = host.filter_state(CLIENT_PATH_STATE) {
+            let policy = self.shared.as_deref().map(|s| &s.policy);
+            if let Some(path) =
+                policy.and_then(|p| translation::attempt_path(p, &plan, attempt, &client_path))
             {
                 host.set_request_header(":path", Some(&path));
             }
+            self.client_path = Some(client_path);
         }
         self.retry = Some((plan, attempt));
         Flow::Pause
@@ -58,7 +64,14 @@ impl Upstream {
             return Flow::Continue;
         };
         let body = host.request_body(size);
-        if let Some(new_body) = actions::attempt_body(policy, plan, *attempt, &body) {
+        let translated = self.client_path.as_deref().and_then(|path| {
+            let client_body = host.filter_state(CLIENT_BODY_STATE)?;
+            translation::attempt_request(policy, plan, *attempt, path, client_body.as_bytes())
+        });
+        if let Some((new_body, _)) = translated {
+            host.replace_request_body(size, &new_body);
+            host.set_request_header("content-length", Some(&new_body.len().to_string()));
+        } else if let Some(new_body) = actions::attempt_body(policy, plan, *attempt, &body) {
             host.replace_request_body(size, &new_body);
             host.set_request_header("content-length", Some(&new_body.len().to_string()));
         }

@@ -54,6 +54,13 @@ impl Host for ProxyWasm {
         buffer(BufferType::HttpResponseBody, size)
     }
 
+    fn replace_response_body(&self, old_size: usize, body: &[u8]) {
+        if let Err(status) = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, old_size, body)
+        {
+            log::warn!("model-router: cannot replace the response body: {status:?}");
+        }
+    }
+
     fn set_filter_state(&self, name: &str, value: &str) {
         if let Err(status) = hostcalls::set_property(vec![name], Some(value.as_bytes())) {
             log::warn!("model-router: cannot set filter state {name}: {status:?}");

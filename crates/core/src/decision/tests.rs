@@ -442,9 +442,19 @@ fn each_condition_kind() {
 
 /// `gpt` speaks chat and Responses, `claude-*` speak Messages (estimated
 /// tokenizer), `llama` chat only.
+/// Models of three APIs, translation off: what each model accepts natively.
+/// `shapes_policy_translating` is the same pool with translation on.
 fn shapes_policy(extra: &str) -> Policy {
-    Policy::from_json(&format!(
-        r#"{{"models":{{
+    Policy::from_json(&shapes_policy_text(extra)).unwrap()
+}
+
+fn shapes_policy_translating() -> Policy {
+    Policy::from_json(&shapes_policy_text("").replacen(r#""translate":false,"#, "", 1)).unwrap()
+}
+
+fn shapes_policy_text(extra: &str) -> String {
+    format!(
+        r#"{{"translate":false,"models":{{
             "llama":{{"cluster":"local","context_window":8000,
                       "pricing":{{"input_per_mtok":0.02,"output_per_mtok":0.05}}}},
             "gpt":{{"cluster":"openai","context_window":128000,"api":["openai_chat","openai_responses"],
@@ -458,8 +468,7 @@ fn shapes_policy(extra: &str) -> Policy {
            "default_output_tokens":100,
            "rules":[{{"name":"big","when":{{"prompt_tokens":{{"gt":100000}}}},"target":["gpt","claude-big"]}}],
            "default":["claude-small","gpt","llama"]{extra}}}"#
-    ))
-    .unwrap()
+    )
 }
 
 fn decide_at(policy: &Policy, path: &str, body: &serde_json::Value) -> Decision {
@@ -524,6 +533,47 @@ fn requests_only_go_to_models_that_accept_their_api() {
 }
 
 #[test]
+fn translation_fills_the_gaps_in_the_order_the_target_gives() {
+    let p = shapes_policy_translating();
+    let cases = [
+        (
+            CHAT,
+            "auto",
+            vec!["claude-small", "gpt", "llama"],
+            "default",
+        ),
+        (
+            MESSAGES,
+            "auto",
+            vec!["claude-small", "gpt", "llama"],
+            "default",
+        ),
+        // Responses reach claude-small through chat.
+        (
+            RESPONSES,
+            "auto",
+            vec!["claude-small", "gpt", "llama"],
+            "default",
+        ),
+        // An explicit model of another API is honoured now.
+        (CHAT, "claude-big", vec!["claude-big"], "explicit_model"),
+        (MESSAGES, "gpt", vec!["gpt"], "explicit_model"),
+    ];
+    for (path, model, chain, rule) in cases {
+        let d = decide_at(&p, path, &body_for(path, model, "hello there"));
+        assert_eq!(chain_names(&p, &d), chain, "{path} {model}");
+        assert_eq!(d.decided_by.label(&p), rule, "{path} {model}");
+    }
+    // Legacy completions are never translated.
+    let d = decide_at(
+        &p,
+        "/v1/completions",
+        &serde_json::json!({"model": "auto", "prompt": "hi"}),
+    );
+    assert_eq!(chain_names(&p, &d), ["gpt", "llama"]);
+}
+
+#[test]
 fn an_estimated_model_counts_with_its_encoding_times_its_ratio() {
     let p = shapes_policy("");
     let body = body_for(
@@ -574,14 +624,23 @@ fn context_escalation_stays_among_models_that_accept_the_api() {
 }
 
 #[test]
-fn an_api_no_model_accepts_is_rejected_and_never_translated() {
-    let p = example(); // every model speaks openai_chat only
+fn an_api_no_model_accepts_is_translated_unless_translate_is_off() {
+    // Every model of the example speaks openai_chat only.
+    let translating = example();
+    let p = Policy::from_json(&EXAMPLE.replacen('{', r#"{"translate":false,"#, 1)).unwrap();
     for path in [MESSAGES, RESPONSES] {
-        let d = decide_at(&p, path, &body_for(path, "auto", "hello"));
+        let body = body_for(path, "auto", "hello");
+        let d = decide_at(&translating, path, &body);
+        assert!(
+            matches!(d.outcome, Outcome::Route { .. }),
+            "{path}: {:?}",
+            d.outcome
+        );
+        let d = decide_at(&p, path, &body);
         match &d.outcome {
             Outcome::Reject { reason, message } => {
                 assert_eq!(*reason, RejectReason::UnsupportedApi);
-                assert!(message.contains("does not translate"), "{message}");
+                assert!(message.contains("natively or translated"), "{message}");
             }
             other => panic!("{path}: {other:?}"),
         }

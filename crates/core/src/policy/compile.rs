@@ -137,6 +137,7 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
         stream_usage: raw.stream_usage,
         token_counting: raw.token_counting,
         default_image_tokens: raw.default_image_tokens,
+        translate: raw.translate.unwrap_or(true),
         task_matcher,
         rule_index,
         models,
@@ -307,6 +308,7 @@ fn compile_models(
                 (None, Some(preset)) => preset.api_set(),
                 (Some(raw), _) => apis(raw, &format!("{path}.api"))?,
             },
+            translate: m.translate.or(raw.translate).unwrap_or(true),
             catalog: priced.catalog,
             provider,
             deployment,
@@ -738,9 +740,12 @@ fn catches_all(when: &Condition) -> bool {
 /// the policy accepts (no other request is routable), narrowed by its
 /// condition (`admitted_apis`) and minus those an earlier rule takes
 /// whole (`{"api": ...}` alone, or no condition). The default receives what
-/// no rule took whole. Requests are never translated between APIs.
+/// no rule took whole. A model accepts the APIs it can be translated for
+/// too, unless `translate` is off.
 fn check_apis(rules: &[Rule], default: &Target, models: &[Model]) -> Result<(), PolicyError> {
-    let served = models.iter().fold(ApiSet::NONE, |set, m| set.union(m.apis));
+    let served = models
+        .iter()
+        .fold(ApiSet::NONE, |set, m| set.union(m.reachable_apis()));
     let mut open = served;
     let targets = rules
         .iter()
@@ -753,7 +758,7 @@ fn check_apis(rules: &[Rule], default: &Target, models: &[Model]) -> Result<(), 
             .models()
             .iter()
             .filter_map(|id| models.get(id.0))
-            .fold(ApiSet::NONE, |set, m| set.union(m.apis));
+            .fold(ApiSet::NONE, |set, m| set.union(m.reachable_apis()));
         if let Some(api) = receives.minus(accepted).iter().next() {
             let fix = match when {
                 Some(_) => format!(
@@ -767,7 +772,7 @@ fn check_apis(rules: &[Rule], default: &Target, models: &[Model]) -> Result<(), 
             return Err(PolicyError::new(
                 path,
                 format!(
-                    "can receive {api} requests ({}) but no model of this target accepts that API (a model's \"api\", default \"openai_chat\"), and requests are never translated between APIs: add a model that accepts {api}, or {fix}",
+                    "can receive {api} requests ({}) but no model of this target accepts that API (a model's \"api\", default \"openai_chat\", or through translation unless \"translate\" is false): add a model that accepts {api}, or {fix}",
                     api.path()
                 ),
             ));

@@ -46,6 +46,8 @@ pub struct Model {
     pub estimate: Option<Ratio>,
     /// The APIs the model's endpoint accepts.
     pub apis: ApiSet,
+    /// Requests of other APIs may be translated for this model.
+    pub translate: bool,
     /// The price catalogue entry the model's prices come from, if any.
     pub catalog: Option<String>,
     /// The provider serving it (its cluster is the provider's name), when
@@ -58,6 +60,27 @@ pub struct Model {
 impl Model {
     pub fn accepts(&self, api: Api) -> bool {
         self.apis.contains(api)
+    }
+
+    /// The model can serve requests of `shape`, natively or translated.
+    pub fn serves(&self, shape: ApiShape) -> bool {
+        self.upstream_api(shape).is_ok()
+    }
+
+    /// How the model serves requests of `shape`: natively (None) or
+    /// translated to the API given; Err when it cannot.
+    #[allow(clippy::result_unit_err)]
+    pub fn upstream_api(&self, shape: ApiShape) -> Result<Option<Api>, ()> {
+        crate::translate::upstream_api(shape, self.apis, self.translate)
+    }
+
+    /// The APIs whose requests can reach this model.
+    pub fn reachable_apis(&self) -> ApiSet {
+        if self.translate {
+            crate::translate::reachable_apis(self.apis)
+        } else {
+            self.apis
+        }
     }
 }
 
@@ -148,6 +171,8 @@ pub struct Policy {
     pub token_counting: TokenCounting,
     /// Tokens of an image of unknown size; None: the provider's 1024 × 1024 price.
     pub default_image_tokens: Option<u64>,
+    /// Requests may be translated between APIs (each model can override).
+    pub translate: bool,
     /// Learned classifiers, in policy order (`ClassifierId` indexes them).
     pub classifiers: Vec<crate::classifier::Classifier>,
     /// Per classifier: some `top_share` condition reads it, so its scores

@@ -59,6 +59,9 @@ pub struct RawPolicy {
     /// request's provider (OpenAI 765, Anthropic 1399).
     #[serde(default)]
     pub default_image_tokens: Option<u64>,
+    /// Translate requests for models whose `api` does not accept them (default true).
+    #[serde(default)]
+    pub translate: Option<bool>,
     /// Learned classifiers by name, read by `score` conditions.
     #[serde(default)]
     pub classifiers: OrderedMap<crate::classifier::RawClassifier>,
@@ -96,6 +99,9 @@ pub struct RawModel {
     /// The API(s) the model's endpoint accepts; default `openai_chat`.
     #[serde(default)]
     pub api: Option<RawApis>,
+    /// Overrides the policy's `translate` for this model.
+    #[serde(default)]
+    pub translate: Option<bool>,
     /// A price catalogue entry (`"anthropic/claude-sonnet-4"`) whose prices,
     /// context window and max output fill in what the policy leaves out.
     #[serde(default)]

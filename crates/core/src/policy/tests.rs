@@ -206,13 +206,34 @@ fn rules_that_could_receive_an_api_their_target_cannot_accept_are_refused() {
         ),
     ];
     for (rules, default, expected) in refused {
-        let message = error(&shapes_policy(rules, default));
+        // Translation covers every one of these gaps...
+        let translated = shapes_policy(rules, default);
+        if let Err(e) = Policy::from_json(&translated) {
+            panic!("{rules} / {default} with translation: {e}");
+        }
+        // ...and `translate: false` restores the check.
+        let message = error(&translated.replacen('{', r#"{"translate":false,"#, 1));
         assert!(
             message.contains(expected),
             "{rules}\n  got: {message}\n  want: {expected}"
         );
-        assert!(message.contains("never translated"), "{message}");
+        assert!(message.contains("through translation"), "{message}");
     }
+    // A model can opt out alone: llama (chat only) cannot take Messages requests.
+    let message = error(
+        &shapes_policy(
+            r#"{"name":"a","when":{"api":"anthropic_messages"},"target":"llama"}"#,
+            r#""gpt""#,
+        )
+        .replace(
+            r#""llama":{"cluster":"local","context_window":8000}"#,
+            r#""llama":{"cluster":"local","context_window":8000,"translate":false}"#,
+        ),
+    );
+    assert!(
+        message.contains("rules[0].target: can receive anthropic_messages"),
+        "{message}"
+    );
     // A policy of chat models alone (every policy before APIs existed) is unaffected.
     Policy::from_json(EXAMPLE).unwrap();
 }

@@ -245,9 +245,11 @@ fn clients_take_the_tenant_from_the_key() {
 
 #[test]
 fn each_attempt_gets_its_providers_path_and_user_clusters_the_clients() {
-    use crate::actions::{attempt_path, plan, provider_path};
+    use crate::actions::plan;
     use crate::decision::{decide, Request};
     use crate::headers::Headers;
+    use crate::headers::CLIENT_PATH_STATE;
+    use crate::translation::{attempt_path, request_actions};
     let p = Policy::from_json(
         r#"{"providers": {"g": {"preset": "groq", "auth": {"file": "/k"}},
             "az": {"preset": "azure_openai", "base_url": "https://r.openai.azure.com", "auth": {"file": "/k"}}},
@@ -269,9 +271,19 @@ fn each_attempt_gets_its_providers_path_and_user_clusters_the_clients() {
             body,
         },
     );
-    let (first, api) = provider_path(&p, &decision, client_path).unwrap();
-    assert_eq!(first.as_deref(), Some("/openai/v1/chat/completions"));
-    assert_eq!(api, "chat_completions /proxy/v1/chat/completions");
+    let (todo, _) = request_actions(&p, &decision, client_path, body);
+    let get = |pairs: &[(String, String)], name: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        get(&todo.set_headers, ":path").as_deref(),
+        Some("/openai/v1/chat/completions")
+    );
+    let api = get(&todo.filter_state, CLIENT_PATH_STATE).unwrap();
+    assert_eq!(api, client_path);
     let chain: Vec<_> = decision.chain().to_vec();
     let plan = plan(&p, &chain);
     assert_eq!(

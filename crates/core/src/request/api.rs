@@ -1,12 +1,14 @@
 //! Provider APIs: what a request speaks (from its shape) and what a model
 //! accepts (its `api` field in the policy).
 //!
-//! The router never translates between APIs: a request is only sent to
-//! models that accept its API as it is.
+//! A request is sent natively to models that accept its API, or translated
+//! (see `translate`) for the others unless the policy turns translation off.
 //!
 //! Each shape's API family is in its descriptor (`shape.rs`).
 
 use std::fmt;
+
+use super::ApiShape;
 
 /// A provider API family, as named in a policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48,6 +50,16 @@ impl Api {
             Api::OpenaiChat => "/v1/chat/completions",
             Api::OpenaiResponses => "/v1/responses",
             Api::AnthropicMessages => "/v1/messages",
+        }
+    }
+
+    /// The request shape of this API's main endpoint (what a translated
+    /// request is sent as).
+    pub fn shape(self) -> ApiShape {
+        match self {
+            Api::OpenaiChat => ApiShape::ChatCompletions,
+            Api::OpenaiResponses => ApiShape::Responses,
+            Api::AnthropicMessages => ApiShape::Messages,
         }
     }
 

@@ -13,7 +13,7 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// skipped up to its closing blank line. An over-long line of a field that is
 /// not read (comment, `id`, `retry`, unknown) is dropped alone.
 #[derive(Debug)]
-pub(super) struct SseParser {
+pub(crate) struct SseParser {
     max_event_bytes: usize,
     /// The unfinished line, without its terminator.
     line: Vec<u8>,
@@ -37,7 +37,7 @@ pub(super) struct SseParser {
 }
 
 impl SseParser {
-    pub(super) fn new(max_event_bytes: usize) -> SseParser {
+    pub(crate) fn new(max_event_bytes: usize) -> SseParser {
         SseParser {
             max_event_bytes,
             line: Vec::new(),
@@ -53,7 +53,17 @@ impl SseParser {
         }
     }
 
-    pub(super) fn retained_bytes(&self) -> usize {
+    /// Bytes of the unfinished line and event: at most `max_event_bytes`.
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.line
+            .len()
+            .saturating_add(self.data.len())
+            .saturating_add(self.event_name.len())
+    }
+
+    /// Memory of the buffers: each grows to at most twice the most it held
+    /// (amortised growth), so at most about `6 × max_event_bytes`.
+    pub(crate) fn retained_bytes(&self) -> usize {
         self.line
             .capacity()
             .saturating_add(self.data.capacity())
@@ -61,7 +71,7 @@ impl SseParser {
     }
 
     /// Feeds bytes; `on_event(name, data)` is called for each complete event.
-    pub(super) fn feed<F: FnMut(&[u8], &[u8])>(&mut self, chunk: &[u8], on_event: &mut F) {
+    pub(crate) fn feed<F: FnMut(&[u8], &[u8])>(&mut self, chunk: &[u8], on_event: &mut F) {
         // Lines end with "\r\n", "\n" or "\r".
         for piece in chunk.split_inclusive(|&b| b == b'\n' || b == b'\r') {
             let piece = if std::mem::take(&mut self.after_cr) {

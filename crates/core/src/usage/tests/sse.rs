@@ -222,3 +222,29 @@ fn sse_memory_is_bounded_by_the_event_limit() {
     }
     assert_eq!(parser.oversized_events, 1);
 }
+
+#[test]
+fn held_bytes_stay_under_the_limit_and_capacity_within_six_times_it() {
+    // Many small fields that fit, fed in small pieces: the buffers grow by
+    // doubling (the fuzz target found 4,249 bytes of capacity for 2,048).
+    let max = 2048;
+    let mut parser = SseParser::new(max);
+    let event = format!(
+        "event: {}\ndata: {}\ndata: {}\n\n",
+        "e".repeat(300),
+        "d".repeat(900),
+        "x".repeat(700)
+    );
+    let stream = event.repeat(8);
+    let mut seen = 0;
+    for piece in stream.as_bytes().chunks(7) {
+        parser.feed(piece, &mut |_: &[u8], _: &[u8]| seen += 1);
+        assert!(parser.held_bytes() <= max, "{}", parser.held_bytes());
+        assert!(
+            parser.retained_bytes() <= 6 * max + 64,
+            "{}",
+            parser.retained_bytes()
+        );
+    }
+    assert_eq!(seen, 8);
+}
