@@ -93,7 +93,7 @@ pub struct TaskSource<'a> {
 pub enum MatcherError {
     Keywords(TooManyKeywordBytes),
     Patterns(Box<thompson::BuildError>),
-    PatternEngine(Box<regex_automata::nfa::thompson::BuildError>),
+    PatternEngine(Box<thompson::BuildError>),
 }
 
 impl std::fmt::Display for MatcherError {
@@ -203,7 +203,7 @@ impl Patterns {
         owner: Vec<u32>,
         first_owner: u32,
     ) -> Result<Patterns, MatcherError> {
-        let nfa = pattern_nfa(hirs, size_limit).map_err(|e| MatcherError::Patterns(Box::new(e)))?;
+        let nfa = pattern_nfa(hirs, size_limit).map_err(MatcherError::Patterns)?;
         let pikevm = PikeVM::builder()
             .configure(PikeConfig::new().match_kind(MatchKind::All))
             .build_from_nfa(nfa.clone())
@@ -255,7 +255,7 @@ impl Patterns {
 
 /// The NFA of every pattern, as `regex::RegexSet` compiles it (UTF-8, no
 /// captures, unanchored); `size_limit` bounds its states' memory.
-fn pattern_nfa(hirs: &[&Hir], size_limit: usize) -> Result<NFA, thompson::BuildError> {
+fn pattern_nfa(hirs: &[&Hir], size_limit: usize) -> Result<NFA, Box<thompson::BuildError>> {
     thompson::Compiler::new()
         .configure(
             thompson::Config::new()
@@ -265,6 +265,7 @@ fn pattern_nfa(hirs: &[&Hir], size_limit: usize) -> Result<NFA, thompson::BuildE
                 .nfa_size_limit(Some(size_limit)),
         )
         .build_many_from_hir(hirs)
+        .map_err(Box::new)
 }
 
 /// The least task index with a hit in its scope so far (u32::MAX: none).
