@@ -340,22 +340,22 @@ fn compile_tasks(raw: &RawPolicy) -> Result<(Vec<Task>, TaskMatcher), PolicyErro
     let mut pattern_count: usize = 0;
     let mut checker = PatternChecker::new();
     for (name, t) in &raw.tasks.0 {
-        let path = format!("tasks.{name}");
+        let path = || format!("tasks.{name}");
         if t.keywords.is_empty() && t.patterns.is_empty() {
             return Err(PolicyError::new(
-                path,
+                path(),
                 "needs at least one keyword or pattern",
             ));
         }
         if let Some(i) = t.keywords.iter().position(|k| k.trim().is_empty()) {
             return Err(PolicyError::new(
-                format!("{path}.keywords[{i}]"),
+                format!("{}.keywords[{i}]", path()),
                 "must not be empty",
             ));
         }
         let mut patterns = Vec::with_capacity(t.patterns.len());
         for (i, pattern) in t.patterns.iter().enumerate() {
-            patterns.push(checker.check(pattern, &format!("{path}.patterns[{i}]"))?);
+            patterns.push(checker.check(pattern, &format!("{}.patterns[{i}]", path()))?);
         }
         pattern_count = pattern_count.saturating_add(t.patterns.len());
         tasks.push(Task {
@@ -368,8 +368,8 @@ fn compile_tasks(raw: &RawPolicy) -> Result<(Vec<Task>, TaskMatcher), PolicyErro
             scan: t.scan,
         });
     }
-    // Each pattern is within REGEX_SIZE_LIMIT (checked above); the set of
-    // all of them is bounded by their sum.
+    // Each pattern was checked within REGEX_SIZE_LIMIT; the set of all of
+    // them is bounded by their sum.
     let set_limit = REGEX_SIZE_LIMIT.saturating_mul(pattern_count.max(1));
     let matcher = TaskMatcher::new(&sources, set_limit)
         .map_err(|e| PolicyError::new("tasks", e.to_string()))?;
