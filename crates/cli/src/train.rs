@@ -558,8 +558,7 @@ mod tests {
         let facts = rows.rows[0].facts().unwrap();
         let m = &trained.artifact;
         let expect = {
-            let tokens: std::collections::HashMap<u32, f32> =
-                m.weights.tokens.pairs().collect();
+            let tokens: std::collections::HashMap<u32, f32> = m.weights.tokens.pairs().collect();
             let mut z = m.weights.bias;
             for (b, v) in &xs[0].tokens {
                 z += f64::from(*tokens.get(b).unwrap_or(&0.0)) * f64::from(*v);

@@ -7,6 +7,9 @@
 //! --test classifier_memory -- --nocapture` also measures a real artifact
 //! (the README's figure is for the MMLU one).
 
+// A test binary: a failed step is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -84,7 +87,9 @@ fn mmlu_like_artifact() -> String {
         }
     }
     let dense = |v: f64| format!("[{v},{v},{v},{v},{v}]");
-    let quantiles: Vec<String> = (0..=100).map(|i| format!("{}", f64::from(i) / 100.0)).collect();
+    let quantiles: Vec<String> = (0..=100)
+        .map(|i| format!("{}", f64::from(i) / 100.0))
+        .collect();
     format!(
         r#"{{"format": "model-router-classifier", "version": 1,
 "features": {{"encoding": "o200k_base", "scan": "all", "hash_bits": 16, "bigrams": true, "max_tokens": 512}},"weights": {{"bias": -0.5, "dense": {}, "dense_mean": {}, "dense_std": {}, "tokens": [{}]}},"calibration": {{"method": "platt", "a": 1.0, "b": 0.0}},"score_quantiles": [{}]}}"#,
@@ -125,6 +130,9 @@ fn a_classifier_adds_at_most_2_mib_per_vm() {
         assert!(bytes <= 2 << 20, "{label}: {bytes} bytes");
         // Beyond the text, the 2^16-weight table (256 KiB) and little else:
         // no copy of the artifact text, no list of pairs next to the table.
-        assert!(beyond <= 512 << 10, "{label}: {beyond} bytes beyond the text");
+        assert!(
+            beyond <= 512 << 10,
+            "{label}: {beyond} bytes beyond the text"
+        );
     }
 }

@@ -78,8 +78,8 @@ pub fn configure(
 }
 
 fn load(host: &impl Host, config: Vec<u8>, role: Role) -> Result<Shared, String> {
-    let text =
-        std::str::from_utf8(&config).map_err(|_| ".: the configuration is not UTF-8".to_string())?;
+    let text = std::str::from_utf8(&config)
+        .map_err(|_| ".: the configuration is not UTF-8".to_string())?;
     let started = host.now_micros();
     let policy = Policy::from_json(text).map_err(|e| e.to_string())?;
     // Freed before the task automaton and the tokenizer tables are built,
