@@ -45,6 +45,8 @@ mod tests;
 mod tests_feedback;
 #[cfg(test)]
 mod tests_translation;
+#[cfg(test)]
+mod tests_variants;
 
 pub use model_router_core::headers::UPSTREAM_ROOT_ID;
 

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use regex::Regex;
 
+use super::variant;
 use super::pricing::{priced, CatalogCache};
 use super::raw::*;
 use super::{
@@ -315,6 +316,7 @@ fn compile_models(
             catalog: priced.catalog,
             provider,
             deployment,
+            variant: variant::compile(m.set.as_ref(), m.override_client, &path)?,
         });
     }
     Ok(models)
