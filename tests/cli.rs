@@ -550,9 +550,13 @@ fn check_refuses_bad_split_weights_and_unknown_split_targets() {
 #[test]
 fn check_warns_of_unknown_variant_fields_and_refuses_bad_sets() {
     let typo = traffic_policy("variant-typo.json", |p| {
-        p["models"]["gpt-4o"]["set"] = serde_json::json!({"service_tier": "flex", "reasoning_efort": "low"});
+        p["models"]["gpt-4o"]["set"] =
+            serde_json::json!({"service_tier": "flex", "reasoning_efort": "low"});
     });
-    let out = run(&["check", typo.to_str().unwrap(), "--today", "2026-12-01"], b"");
+    let out = run(
+        &["check", typo.to_str().unwrap(), "--today", "2026-12-01"],
+        b"",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stderr),

@@ -47,7 +47,10 @@ fn routed(body: &str, chain: &str) -> FakeHost {
     );
     let mut filter = Downstream::new(Some(shared(Role::Routing)));
     assert_eq!(filter.on_request_headers(&host, false), Flow::Pause);
-    assert_eq!(filter.on_request_body(&host, body.len(), true), Flow::Continue);
+    assert_eq!(
+        filter.on_request_body(&host, body.len(), true),
+        Flow::Continue
+    );
     host
 }
 
@@ -85,7 +88,10 @@ fn attempt_one_is_flex_and_its_retry_is_not() {
         "",
     );
     let sent: Value = serde_json::from_str(&first.body()).unwrap();
-    assert_eq!((sent["model"].as_str(), sent["service_tier"].as_str()), (Some("gpt-5"), Some("flex")));
+    assert_eq!(
+        (sent["model"].as_str(), sent["service_tier"].as_str()),
+        (Some("gpt-5"), Some("flex"))
+    );
     let (_, retry) = retried(&first);
     assert_eq!(retry["model"], "gpt-5");
     assert!(retry.get("service_tier").is_none(), "inherited: {retry}");
@@ -103,5 +109,8 @@ fn a_retry_gets_its_own_variant_and_keeps_the_clients_fields() {
     assert_eq!(sent["service_tier"], "priority");
     let (_, retry) = retried(&first);
     assert_eq!(retry["reasoning_effort"], "high", "the client's again");
-    assert_eq!(retry["service_tier"], "priority", "gpt-flex keeps the client's");
+    assert_eq!(
+        retry["service_tier"], "priority",
+        "gpt-flex keeps the client's"
+    );
 }

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 
 use regex::Regex;
 
-use super::variant;
 use super::pricing::{priced, CatalogCache};
 use super::raw::*;
+use super::variant;
 use super::{
     HeaderNames, Model, ModelId, Policy, PolicyError, RequestedModelPolicy, RetrySettings, Rule,
     RuleIndex, Target, TaskId,

@@ -311,7 +311,10 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_warnings_per_api() {
-        let v = variant(json!({"service_tier": "flex", "reasoning_efort": "low"}), false);
+        let v = variant(
+            json!({"service_tier": "flex", "reasoning_efort": "low"}),
+            false,
+        );
         assert_eq!(
             warnings(&v, ApiSet::of(Api::OpenaiChat), "models.m"),
             vec!["models.m.set.reasoning_efort: not a known request field of openai_chat; sent as written"]

@@ -240,9 +240,7 @@ fn variants() -> Policy {
     };
     let mut low = model(json!({"reasoning_effort": "low"}), "openai_chat", "openai");
     low["override"] = json!(true);
-    let chain = |name: &str, models: &[&str]| {
-        json!({"name": name, "when": {"header": {"name": "x-chain", "equals": name}}, "target": models})
-    };
+    let chain = |name: &str, models: &[&str]| json!({"name": name, "when": {"header": {"name": "x-chain", "equals": name}}, "target": models});
     Policy::from_json(
         &json!({
             "models": {
@@ -313,7 +311,10 @@ fn a_retry_gets_its_own_variant_and_the_client_field_is_kept_unless_overridden()
     let (retry, _) =
         attempt_request(&p, plan, 2, "/v1/chat/completions", client.as_bytes()).unwrap();
     let retry = sent(&retry);
-    assert_eq!(retry["reasoning_effort"], "high", "gpt-low's value is not inherited");
+    assert_eq!(
+        retry["reasoning_effort"], "high",
+        "gpt-low's value is not inherited"
+    );
     assert_eq!(retry["service_tier"], "auto", "gpt-flex keeps the client's");
 }
 
