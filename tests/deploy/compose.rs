@@ -150,7 +150,8 @@ fn compose_file_parses_and_its_references_hold() {
         "target/wasm32-wasip1/release/model_router.wasm"
     );
     assert!(
-        read("scripts/test").contains("cargo build --release --target wasm32-wasip1 --quiet"),
+        read("scripts/test").contains("scripts/build-wasm")
+            && read("scripts/build-wasm").contains("cargo build --release --target wasm32-wasip1"),
         "scripts/test no longer builds the .wasm the compose file mounts"
     );
     let bootstrap = yaml_documents(config_path).remove(0);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{scrape, Envoy, Labels, Mock, Setup, TempDir};
+use crate::harness::{scrape, sum_of, Envoy, Labels, Mock, Setup, TempDir};
 
 fn policy() -> String {
     let model = |cluster: &str, input: f64, output: f64| {
@@ -61,16 +61,7 @@ fn feedback(envoy: &Envoy, body: &Value) -> (u16, String) {
 }
 
 fn counter(series: &[(String, Labels, u64)], name: &str, labels: &[(&str, &str)]) -> u64 {
-    series
-        .iter()
-        .filter(|(n, l, _)| {
-            n == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
-        })
-        .map(|(_, _, v)| v)
-        .sum()
+    sum_of(series, name, labels)
 }
 
 #[test]

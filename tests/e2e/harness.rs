@@ -710,6 +710,20 @@ pub fn scrape(envoy: &Envoy) -> Vec<(String, Labels, u64)> {
         .collect()
 }
 
+/// The sum of the `name` series of `series` whose labels include `labels`.
+pub fn sum_of(series: &[(String, Labels, u64)], name: &str, labels: &[(&str, &str)]) -> u64 {
+    series
+        .iter()
+        .filter(|(n, l, _)| {
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|(_, _, v)| v)
+        .sum()
+}
+
 /// A model on `cluster` that bodies name `provider` (100K-token window,
 /// 1 and 2 USD per million prompt and completion tokens).
 pub fn provider_model(cluster: &str, provider: &str) -> Value {

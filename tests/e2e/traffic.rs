@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::harness::{
-    new_id, provider_model, scrape, try_send, Envoy, Mock, Reply, Setup, TEST_ID,
+    new_id, provider_model, scrape, sum_of, try_send, Envoy, Mock, Reply, Setup, TEST_ID,
 };
 
 struct Stack {
@@ -126,16 +126,7 @@ fn served(reply: &Reply) -> String {
 }
 
 fn metric(envoy: &Envoy, name: &str, labels: &[(&str, &str)]) -> u64 {
-    scrape(envoy)
-        .into_iter()
-        .filter(|(n, l, _)| {
-            n == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
-        })
-        .map(|(_, _, v)| v)
-        .sum()
+    sum_of(&scrape(envoy), name, labels)
 }
 
 #[test]

@@ -148,7 +148,7 @@ impl Downstream {
         self.route(host, &shared, shape, &path, &headers, &body)
     }
 
-    pub fn on_response_headers(&mut self, host: &impl Host, end_of_stream: bool) -> Flow {
+    pub fn on_response_headers(&mut self, host: &impl Host, _end_of_stream: bool) -> Flow {
         let Some(shared) = self.shared.clone() else {
             return Flow::Continue;
         };
@@ -192,9 +192,8 @@ impl Downstream {
         if let Some(id) = &flight.request_id {
             host.set_response_header(feedback::REQUEST_ID_HEADER, Some(id));
         }
-        if end_of_stream {
-            self.finish_reading(host);
-        }
+        // Billing, metrics and the billed audit record wait for the log
+        // phase (`on_log`), after the response has left: off its latency.
         Flow::Continue
     }
 
@@ -210,14 +209,13 @@ impl Downstream {
             // Read the chunk as it passes; it is never held back or changed.
             reader.feed(&host.response_body_chunk(size));
         }
-        if end_of_stream {
-            self.finish_reading(host);
-        }
         Flow::Continue
     }
 
+    /// Envoy calls this once per stream, after the last byte was sent (or
+    /// the stream was reset): the request is billed, counted in the metrics
+    /// and its audit record completed here, so that no response waits for it.
     pub fn on_log(&mut self, host: &impl Host) {
-        // The stream ended without a complete response (reset, client gone): count it still.
         if matches!(self.phase, Phase::InFlight(_)) {
             self.finish_reading(host);
         }

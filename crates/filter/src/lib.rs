@@ -44,6 +44,8 @@ mod tests;
 #[cfg(test)]
 mod tests_feedback;
 #[cfg(test)]
+mod tests_host_calls;
+#[cfg(test)]
 mod tests_translation;
 #[cfg(test)]
 mod tests_variants;

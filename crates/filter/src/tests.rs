@@ -67,6 +67,7 @@ fn respond(filter: &mut Downstream, host: &FakeHost, headers: &[(&str, &str)], b
         filter.on_response_body(host, body.len(), true),
         Flow::Continue
     );
+    filter.on_log(host); // Envoy's log phase: billing and metrics
 }
 
 /// The sum of every counter named `base` whose labels include `labels`.

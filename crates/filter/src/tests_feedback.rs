@@ -53,6 +53,7 @@ fn routed(vm: &FakeHost, shared: &Rc<Shared>, id: &str) -> FakeHost {
     filter.on_response_headers(&host, false);
     host.set_response_chunk(ANSWER);
     filter.on_response_body(&host, ANSWER.len(), true);
+    filter.on_log(&host);
     host
 }
 

@@ -96,7 +96,8 @@ fn a_chat_request_goes_out_as_messages_and_its_json_answer_comes_back_as_chat() 
     let out: Value = serde_json::from_slice(&host.state.borrow().response_chunk).unwrap();
     assert_eq!(out["object"], "chat.completion");
     assert_eq!(out["choices"][0]["message"]["content"], "Hello");
-    // Billed from Anthropic's own usage.
+    // Envoy's log phase bills the request from Anthropic's own usage.
+    filter.on_log(&host);
     let audit: Value =
         serde_json::from_str(&host.filter_state_value(DECISION_STATE).unwrap()).unwrap();
     assert_eq!(audit["billed"]["prompt_tokens"], 7);
@@ -133,6 +134,7 @@ fn a_stream_is_translated_chunk_by_chunk() {
     }
     assert!(client.contains("\"content\":\"Hello\""), "{client}");
     assert!(client.ends_with("data: [DONE]\n\n"));
+    filter.on_log(&host); // Envoy's log phase: billing and metrics
     let audit: Value =
         serde_json::from_str(&host.filter_state_value(DECISION_STATE).unwrap()).unwrap();
     assert_eq!(

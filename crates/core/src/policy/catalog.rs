@@ -99,10 +99,16 @@ impl Catalog {
 
     pub fn from_json(json: &str) -> Result<Catalog, String> {
         // The same deserializer as the policy's, so the pricing objects'
-        // deserialization code is shared in the .wasm, and errors name their path.
-        let mut de = serde_json::Deserializer::from_str(json);
-        let raw: RawCatalog = serde_path_to_error::deserialize(&mut de)
-            .map_err(|e| format!("{}: {}", e.path(), e.inner()))?;
+        // deserialization code is shared in the .wasm; errors name their
+        // path with `json-paths` (the CLI, which checks the catalogue).
+        #[cfg(feature = "json-paths")]
+        let raw: RawCatalog = {
+            let mut de = serde_json::Deserializer::from_str(json);
+            serde_path_to_error::deserialize(&mut de)
+                .map_err(|e| format!("{}: {}", e.path(), e.inner()))?
+        };
+        #[cfg(not(feature = "json-paths"))]
+        let raw: RawCatalog = serde_json::from_str(json).map_err(|e| format!(".: {e}"))?;
         let mut entries = Vec::with_capacity(raw.models.len());
         for (i, e) in raw.models.into_iter().enumerate() {
             if !is_iso_date(&e.read) {

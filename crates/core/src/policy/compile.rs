@@ -29,9 +29,23 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 pub(super) fn compile_json(json: &str) -> Result<Policy, PolicyError> {
     // Valid policies parse without path tracking (a third of a large
     // policy's load time); an invalid one is parsed again to name the path.
-    if let Ok(raw) = serde_json::from_str::<RawPolicy>(json) {
-        return compile(raw);
+    match serde_json::from_str::<RawPolicy>(json) {
+        Ok(raw) => compile(raw),
+        Err(e) => reparse_for_path(json, e),
     }
+}
+
+/// Without `json-paths` (the filter): serde's message, with line and column.
+#[cfg(not(feature = "json-paths"))]
+fn reparse_for_path(_json: &str, e: serde_json::Error) -> Result<Policy, PolicyError> {
+    Err(PolicyError::new(
+        ".",
+        format!("{e} (`model-router check` names its JSON path)"),
+    ))
+}
+
+#[cfg(feature = "json-paths")]
+fn reparse_for_path(json: &str, _e: serde_json::Error) -> Result<Policy, PolicyError> {
     let mut de = serde_json::Deserializer::from_str(json);
     let raw: RawPolicy = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -328,22 +342,22 @@ fn compile_tasks(raw: &RawPolicy) -> Result<(Vec<Task>, TaskMatcher), PolicyErro
     let mut pattern_count: usize = 0;
     let mut checker = PatternChecker::new();
     for (name, t) in &raw.tasks.0 {
-        let path = format!("tasks.{name}");
+        let path = || format!("tasks.{name}");
         if t.keywords.is_empty() && t.patterns.is_empty() {
             return Err(PolicyError::new(
-                path,
+                path(),
                 "needs at least one keyword or pattern",
             ));
         }
         if let Some(i) = t.keywords.iter().position(|k| k.trim().is_empty()) {
             return Err(PolicyError::new(
-                format!("{path}.keywords[{i}]"),
+                format!("{}.keywords[{i}]", path()),
                 "must not be empty",
             ));
         }
         let mut patterns = Vec::with_capacity(t.patterns.len());
         for (i, pattern) in t.patterns.iter().enumerate() {
-            patterns.push(checker.check(pattern, &format!("{path}.patterns[{i}]"))?);
+            patterns.push(checker.check(pattern, &format!("{}.patterns[{i}]", path()))?);
         }
         pattern_count = pattern_count.saturating_add(t.patterns.len());
         tasks.push(Task {
@@ -356,8 +370,8 @@ fn compile_tasks(raw: &RawPolicy) -> Result<(Vec<Task>, TaskMatcher), PolicyErro
             scan: t.scan,
         });
     }
-    // Each pattern is within REGEX_SIZE_LIMIT (checked above); the set of
-    // all of them is bounded by their sum.
+    // Each pattern was checked within REGEX_SIZE_LIMIT; the set of all of
+    // them is bounded by their sum.
     let set_limit = REGEX_SIZE_LIMIT.saturating_mul(pattern_count.max(1));
     let matcher = TaskMatcher::new(&sources, set_limit)
         .map_err(|e| PolicyError::new("tasks", e.to_string()))?;

@@ -239,6 +239,12 @@ impl Policy {
         compile::compile_json(json)
     }
 
+    /// Builds what the policy otherwise builds on its first decision (the
+    /// task keyword automaton), so that the first request does not pay.
+    pub fn prepare(&self) {
+        self.task_matcher.prepare();
+    }
+
     pub fn model(&self, id: ModelId) -> Option<&Model> {
         self.models.get(id.0)
     }

@@ -8,6 +8,7 @@
 //! policy as a structured object (Istio `pluginConfig`, Envoy Gateway
 //! `config`) sort object keys, and a list keeps its order through them.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -39,6 +40,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for OrderedVisitor<T> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut entries: Vec<(String, T)> = Vec::new();
+        let mut seen = HashSet::new();
         while let Some(mut item) =
             seq.next_element::<serde_json::Map<String, serde_json::Value>>()?
         {
@@ -51,7 +53,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for OrderedVisitor<T> {
                     )))
                 }
             };
-            if entries.iter().any(|(k, _)| *k == name) {
+            if !seen.insert(name.clone()) {
                 return Err(A::Error::custom(format!("duplicate name {name:?}")));
             }
             let value = T::deserialize(serde_json::Value::Object(item))
@@ -63,8 +65,10 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for OrderedVisitor<T> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut entries: Vec<(String, T)> = Vec::new();
+        // A set, not a scan of `entries`: a policy may name thousands.
+        let mut seen = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
-            if entries.iter().any(|(k, _)| *k == key) {
+            if !seen.insert(key.clone()) {
                 return Err(A::Error::custom(format!("duplicate key {key:?}")));
             }
             let value = map.next_value()?;

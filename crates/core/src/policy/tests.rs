@@ -68,6 +68,8 @@ fn errors_name_the_json_path() {
         (with(r#""rules":[{"name":"r","when":{"colour":"red"},"target":"a"}]"#), "rules[0].when: unknown variant `colour`"),
         (with(r#""rules":[{"name":"big","when":{"prompt_tokens":{"gte":5000}},"target":"a"}]"#), "rules[0].target: the rule only matches prompts of at least 5000 tokens"),
         (with(r#""tasks":{"code":{"patterns":["[a-"]}}"#), "tasks.code.patterns[0]: invalid regex"),
+        // Each pattern is bounded alone (Unicode \w is ~1,000 byte ranges).
+        (with(r#""tasks":{"code":{"patterns":["x"]},"big":{"patterns":["a", "\\w{2000}"]}}"#), "tasks.big.patterns[1]: invalid regex"),
         (with(r#""tasks":{"code":{}}"#), "tasks.code: needs at least one keyword or pattern"),
         (with(r#""tasks":{"code":{"keywords":["x"],"scan":"everything"}}"#), "tasks.code.scan: unknown variant `everything`"),
         (with(r#""default_encoding":"p50k_base""#), "default_encoding: unknown encoding \"p50k_base\""),

@@ -6,11 +6,10 @@
 //! KELVIN SIGN; `σ`, `Σ` and `ς`; not `İ` for `i`, which only folds fully).
 //! The multi-pattern matcher keeps exactly that by mapping each character
 //! to one representative of its orbit (the least one) in the keywords and
-//! in the scanned text alike. ASCII is left to the automaton's own ASCII
-//! case-insensitivity (an orbit's ASCII members are exactly a letter's two
+//! in the scanned text alike. ASCII is left to lower-casing both (see
+//! `keywords`; an orbit's ASCII members are exactly a letter's two
 //! cases, and an orbit with an ASCII member has it as its least member), so
-//! this table holds only the non-ASCII members of orbits that keywords use,
-//! and text without such characters is matched as it is, without a copy.
+//! this table holds only the non-ASCII members of orbits that keywords use.
 
 use regex_syntax::hir::{ClassUnicode, ClassUnicodeRange};
 

@@ -189,3 +189,32 @@ fn folding_copies_only_texts_it_changes() {
     assert_eq!(fold.fold("naïve"), None, "ï is in no keyword's orbit");
     assert_eq!(fold.fold("\u{212A}ey ς").as_deref(), Some("Key Σ"));
 }
+
+#[test]
+fn keywords_written_in_upper_case_match_any_case() {
+    // Keywords and texts are both lower-cased (ASCII) before the automaton.
+    let m = matcher(&[(&["GraphQL", "\u{212A}EY"], &[], Scan::LastUser)]);
+    for (text, want) in [
+        ("a graphql query", true),
+        ("a GRAPHQL query", true),
+        ("GraphQLs", false),
+        ("key", true),
+        ("\u{212A}ey", true),
+    ] {
+        assert_eq!(hit(&m, text).is_some(), want, "{text}");
+    }
+}
+
+#[test]
+fn the_keyword_automaton_is_built_on_first_use_or_by_prepare() {
+    let lazy = matcher(&[(&["rust"], &["^fn "], Scan::LastUser)]);
+    let prepared = matcher(&[(&["rust"], &["^fn "], Scan::LastUser)]);
+    prepared.prepare();
+    prepared.prepare(); // idempotent
+    for text in ["rust", "fn main", "nothing"] {
+        assert_eq!(hit(&lazy, text), hit(&prepared, text), "{text}");
+    }
+    assert_eq!(hit(&lazy, "RUST"), Some(0));
+    // A clone searches with caches of its own.
+    assert_eq!(hit(&lazy.clone(), "fn x"), Some(0));
+}

@@ -12,6 +12,7 @@
 //! and `tests/token_parity` compares the CLI with OpenAI's Python tiktoken.
 
 mod bpe;
+pub mod cache;
 mod classes;
 mod pretokenize;
 mod table;
@@ -99,6 +100,7 @@ impl std::error::Error for TokenError {}
 
 /// One loaded encoding.
 struct Tokenizer {
+    encoding: Encoding,
     table: Table,
     classes: &'static Classes,
     pattern: Pattern,
@@ -119,6 +121,7 @@ fn tokenizer(encoding: Encoding) -> Result<&'static Tokenizer, TokenError> {
             .as_ref()
             .map_err(Clone::clone)?;
         Ok(Tokenizer {
+            encoding,
             table: Table::load(
                 encoding.name(),
                 encoding.asset(),
@@ -153,11 +156,10 @@ impl Tokenizer {
         let mut scratch = bpe::Scratch::default();
         let mut total = 0usize;
         for piece in Pieces::new(text, self.classes, self.pattern) {
-            total = total.saturating_add(bpe::count_piece(
-                &self.table,
-                piece.as_bytes(),
-                &mut scratch,
-            ));
+            let bytes = piece.as_bytes();
+            total = total.saturating_add(cache::count_cached(self.encoding, bytes, || {
+                bpe::count_piece(&self.table, bytes, &mut scratch)
+            }));
             if total >= limit {
                 return limit;
             }

@@ -100,28 +100,11 @@ impl Translator for ChatToMessages {
         }
         tools(&req, &mut out, &mut dropped);
         response_format(&req, &mut out, &mut dropped);
-        for key in req.keys() {
-            if !HANDLED.contains(&key.as_str()) {
-                dropped.add(key.clone());
-            }
-        }
-        Ok(Translated {
-            body: Value::Object(out).to_string().into_bytes(),
-            dropped: dropped.0,
-        })
+        Ok(dropped.finish(out, &req, |k| HANDLED.contains(&k)))
     }
 
     fn response(&self, status: u32, body: &[u8], _ctx: &ResponseContext) -> Vec<u8> {
-        if !j::is_success(status) {
-            return j::openai_error(status, body);
-        }
-        match serde_json::from_slice::<Value>(body) {
-            Ok(msg) => message_to_completion(&msg).to_string().into_bytes(),
-            Err(_) => j::openai_error(
-                502,
-                br#"{"error":{"message":"unreadable upstream response"}}"#,
-            ),
-        }
+        j::response(status, body, j::openai_error, message_to_completion)
     }
 
     fn events(&self, ctx: &ResponseContext) -> Box<dyn EventSink> {

@@ -1,9 +1,9 @@
 //! JSON helpers shared by the translators: reading request objects, the
-//! dropped-field record, and each API's error body.
+//! dropped-field record, and each API's error body and whole answers.
 
 use serde_json::{json, Map, Value};
 
-use super::TranslateError;
+use super::{TranslateError, Translated};
 
 /// The request body as a JSON object.
 pub fn object(body: &[u8]) -> Result<Map<String, Value>, TranslateError> {
@@ -26,6 +26,48 @@ impl Dropped {
         if !self.0.contains(&name) {
             self.0.push(name);
         }
+    }
+}
+
+impl Dropped {
+    /// The request translated into `out`: every member of `req` that
+    /// `handled` does not take is named as dropped.
+    pub fn finish(
+        mut self,
+        out: Map<String, Value>,
+        req: &Map<String, Value>,
+        handled: impl Fn(&str) -> bool,
+    ) -> Translated {
+        for key in req.keys() {
+            if !handled(key) {
+                self.add(key.clone());
+            }
+        }
+        Translated {
+            body: Value::Object(out).to_string().into_bytes(),
+            dropped: self.0,
+        }
+    }
+}
+
+/// A whole upstream answer in the client's API: errors through `error`
+/// (in the client's format), a success through `convert`; an unreadable
+/// success is a 502 in the client's format.
+pub fn response(
+    status: u32,
+    body: &[u8],
+    error: fn(u32, &[u8]) -> Vec<u8>,
+    convert: fn(&Value) -> Value,
+) -> Vec<u8> {
+    if !is_success(status) {
+        return error(status, body);
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(answer) => convert(&answer).to_string().into_bytes(),
+        Err(_) => error(
+            502,
+            br#"{"error":{"message":"unreadable upstream response"}}"#,
+        ),
     }
 }
 

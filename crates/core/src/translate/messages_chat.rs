@@ -100,28 +100,11 @@ impl Translator for MessagesToChat {
             out.insert("stream".into(), true.into());
             out.insert("stream_options".into(), json!({"include_usage": true}));
         }
-        for key in req.keys() {
-            if !HANDLED.contains(&key.as_str()) {
-                dropped.add(key.clone());
-            }
-        }
-        Ok(Translated {
-            body: Value::Object(out).to_string().into_bytes(),
-            dropped: dropped.0,
-        })
+        Ok(dropped.finish(out, &req, |k| HANDLED.contains(&k)))
     }
 
     fn response(&self, status: u32, body: &[u8], _ctx: &ResponseContext) -> Vec<u8> {
-        if !j::is_success(status) {
-            return j::anthropic_error(status, body);
-        }
-        match serde_json::from_slice::<Value>(body) {
-            Ok(c) => completion_to_message(&c).to_string().into_bytes(),
-            Err(_) => j::anthropic_error(
-                502,
-                br#"{"error":{"message":"unreadable upstream response"}}"#,
-            ),
-        }
+        j::response(status, body, j::anthropic_error, completion_to_message)
     }
 
     fn events(&self, _ctx: &ResponseContext) -> Box<dyn EventSink> {

@@ -106,30 +106,15 @@ impl Translator for ResponsesToChat {
             out.insert("stream".into(), true.into());
             out.insert("stream_options".into(), json!({"include_usage": true}));
         }
-        for key in req.keys() {
-            let k = key.as_str();
-            let quiet = k == "store" && req.get(k) != Some(&Value::Bool(true));
-            if !HANDLED.contains(&k) && !SAME.contains(&k) && !quiet {
-                dropped.add(key.clone());
-            }
-        }
-        Ok(Translated {
-            body: Value::Object(out).to_string().into_bytes(),
-            dropped: dropped.0,
-        })
+        // `store` is only worth naming when the client asked to store.
+        let store_off = req.get("store") != Some(&Value::Bool(true));
+        Ok(dropped.finish(out, &req, |k| {
+            HANDLED.contains(&k) || SAME.contains(&k) || (k == "store" && store_off)
+        }))
     }
 
     fn response(&self, status: u32, body: &[u8], _ctx: &ResponseContext) -> Vec<u8> {
-        if !j::is_success(status) {
-            return j::openai_error(status, body);
-        }
-        match serde_json::from_slice::<Value>(body) {
-            Ok(c) => completion_to_response(&c).to_string().into_bytes(),
-            Err(_) => j::openai_error(
-                502,
-                br#"{"error":{"message":"unreadable upstream response"}}"#,
-            ),
-        }
+        j::response(status, body, j::openai_error, completion_to_response)
     }
 
     fn events(&self, _ctx: &ResponseContext) -> Box<dyn EventSink> {

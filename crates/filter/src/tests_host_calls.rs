@@ -1,0 +1,176 @@
+//! Host calls per request, counted: each one is a crossing between V8 and
+//! Envoy, so their number is part of the per-request cost (issue 17). The
+//! 1 KB chat request of `scripts/bench`, with its policy, through the whole
+//! lifecycle over the in-memory host; split into the calls made before the
+//! request is forwarded (its latency) and after (the response and the log
+//! phase). The bounds are today's counts: a change that adds host calls
+//! to the request path has to say so here.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use model_router_core::headers::Headers;
+use model_router_core::metrics::Kind;
+
+use crate::downstream::Downstream;
+use crate::fake::FakeHost;
+use crate::host::{Flow, Host};
+use crate::root::{configure, Role};
+
+const BENCH_POLICY: &str = include_str!("../../core/benches/policy.json");
+
+/// A host that counts the calls it forwards to the fake one.
+struct Counting<'a> {
+    inner: &'a FakeHost,
+    calls: RefCell<BTreeMap<&'static str, u32>>,
+}
+
+impl Counting<'_> {
+    fn hit(&self, name: &'static str) {
+        *self.calls.borrow_mut().entry(name).or_default() += 1;
+    }
+
+    fn take(&self) -> BTreeMap<&'static str, u32> {
+        std::mem::take(&mut self.calls.borrow_mut())
+    }
+}
+
+impl Host for Counting<'_> {
+    fn request_headers(&self) -> Headers {
+        self.hit("request_headers");
+        self.inner.request_headers()
+    }
+    fn response_headers(&self) -> Headers {
+        self.hit("response_headers");
+        self.inner.response_headers()
+    }
+    fn set_request_header(&self, name: &str, value: Option<&str>) {
+        self.hit("set_request_header");
+        self.inner.set_request_header(name, value)
+    }
+    fn set_response_header(&self, name: &str, value: Option<&str>) {
+        self.hit("set_response_header");
+        self.inner.set_response_header(name, value)
+    }
+    fn request_body(&self, size: usize) -> Vec<u8> {
+        self.hit("request_body");
+        self.inner.request_body(size)
+    }
+    fn replace_request_body(&self, old_size: usize, body: &[u8]) {
+        self.hit("replace_request_body");
+        self.inner.replace_request_body(old_size, body)
+    }
+    fn replace_response_body(&self, old_size: usize, body: &[u8]) {
+        self.hit("replace_response_body");
+        self.inner.replace_response_body(old_size, body)
+    }
+    fn response_body_chunk(&self, size: usize) -> Vec<u8> {
+        self.hit("response_body_chunk");
+        self.inner.response_body_chunk(size)
+    }
+    fn set_filter_state(&self, name: &str, value: &str) {
+        self.hit("set_filter_state");
+        self.inner.set_filter_state(name, value)
+    }
+    fn filter_state(&self, name: &str) -> Option<String> {
+        self.hit("filter_state");
+        self.inner.filter_state(name)
+    }
+    fn clear_route_cache(&self) {
+        self.hit("clear_route_cache");
+        self.inner.clear_route_cache()
+    }
+    fn send_json_reply(&self, status: u32, body: &str) {
+        self.hit("send_json_reply");
+        self.inner.send_json_reply(status, body)
+    }
+    fn now_micros(&self) -> u64 {
+        self.hit("now_micros");
+        self.inner.now_micros()
+    }
+    fn define_metric(&self, kind: Kind, name: &str) -> Option<u32> {
+        self.hit("define_metric");
+        self.inner.define_metric(kind, name)
+    }
+    fn update_metric(&self, kind: Kind, id: u32, value: u64) {
+        self.hit("update_metric");
+        self.inner.update_metric(kind, id, value)
+    }
+    fn get_shared_data(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        self.hit("get_shared_data");
+        self.inner.get_shared_data(key)
+    }
+    fn set_shared_data(&self, key: &str, value: Option<&[u8]>, cas: Option<u32>) -> bool {
+        self.hit("set_shared_data");
+        self.inner.set_shared_data(key, value, cas)
+    }
+}
+
+fn total(calls: &BTreeMap<&'static str, u32>) -> u32 {
+    calls.values().sum()
+}
+
+#[test]
+fn host_calls_per_request_before_and_after_forwarding() {
+    let shared =
+        Rc::new(configure(&FakeHost::default(), BENCH_POLICY.as_bytes(), Role::Routing).unwrap());
+    let prompt =
+        "the router sends each request to a model whose price and context window fit ".repeat(12);
+    let body = serde_json::json!({"model": "auto", "messages": [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": &prompt[..900]}]})
+    .to_string();
+    let answer = r#"{"id":"c1","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hi."},"finish_reason":"stop"}],"usage":{"prompt_tokens":230,"completion_tokens":2,"total_tokens":232}}"#;
+    let length = body.len().to_string();
+    let first = FakeHost::default();
+    let mut counts = Vec::new();
+    // The second request is the steady state: metric ids are defined once per VM.
+    for _ in 0..2 {
+        let fake = first.next(
+            &[
+                (":method", "POST"),
+                (":path", "/v1/chat/completions"),
+                ("content-length", &length),
+                ("x-request-id", "r-1"),
+            ],
+            &body,
+        );
+        let host = Counting {
+            inner: &fake,
+            calls: RefCell::default(),
+        };
+        let mut filter = Downstream::new(Some(Rc::clone(&shared)));
+        assert_eq!(filter.on_request_headers(&host, false), Flow::Pause);
+        assert_eq!(
+            filter.on_request_body(&host, body.len(), true),
+            Flow::Continue
+        );
+        let request = host.take();
+        fake.set_response(&[(":status", "200"), ("content-type", "application/json")]);
+        filter.on_response_headers(&host, false);
+        fake.set_response_chunk(answer);
+        filter.on_response_body(&host, answer.len(), true);
+        let response = host.take();
+        filter.on_log(&host);
+        let log = host.take();
+        counts.push((request, response, log));
+    }
+    let (request, response, log) = &counts[1];
+    println!(
+        "host calls, request phase ({}): {request:?}",
+        total(request)
+    );
+    println!(
+        "host calls, response phase ({}): {response:?}",
+        total(response)
+    );
+    println!("host calls, log phase ({}): {log:?}", total(log));
+    // Today's counts (issue 17): no metric and no billing on the request or
+    // response path; they are all in the log phase.
+    assert!(!request.contains_key("update_metric") && !response.contains_key("update_metric"));
+    // 14 since issue 13: one shared-data read of the models' cooldowns.
+    assert!(total(request) <= 14, "{request:?}");
+    assert!(total(response) <= 7, "{response:?}");
+    assert!(total(log) <= 18, "{log:?}");
+}
