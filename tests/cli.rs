@@ -547,6 +547,37 @@ fn check_refuses_bad_split_weights_and_unknown_split_targets() {
     );
 }
 
+#[test]
+fn check_warns_of_unknown_variant_fields_and_refuses_bad_sets() {
+    let typo = traffic_policy("variant-typo.json", |p| {
+        p["models"]["gpt-4o"]["set"] =
+            serde_json::json!({"service_tier": "flex", "reasoning_efort": "low"});
+    });
+    let out = run(
+        &["check", typo.to_str().unwrap(), "--today", "2026-12-01"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "warning: models.gpt-4o.set.reasoning_efort: not a known request field of openai_chat; sent as written\n"
+    );
+    let not_object = traffic_policy("variant-string.json", |p| {
+        p["models"]["gpt-4o"]["set"] = serde_json::json!("flex");
+    });
+    check_fails(
+        &not_object,
+        "models.gpt-4o.set: must be an object of request body fields (`{\"service_tier\": \"flex\"}`)",
+    );
+    let model = traffic_policy("variant-model.json", |p| {
+        p["models"]["gpt-4o"]["set"] = serde_json::json!({"model": "gpt-5"});
+    });
+    check_fails(
+        &model,
+        "models.gpt-4o.set.model: the body's `model` is the entry's `provider_model`; set that instead",
+    );
+}
+
 /// The classifier fixtures: 240 synthetic labeled prompts in 8 topics
 /// (generated once; "prove"/"derive"-style prompts mostly fail the weak
 /// model), the artifact `train` makes of them, and policies using it.

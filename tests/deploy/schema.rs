@@ -71,6 +71,9 @@ fn everything() -> Value {
             "from-catalog": {"cluster": "c4", "catalog": "anthropic/claude-sonnet-4",
                              "pricing": {"output_per_mtok": 14, "long_context": {"above_prompt_tokens": 150000}}},
             "claude-3-5-haiku": {"cluster": "c4", "pricing": "catalog"},
+            "large-flex": {"cluster": "c2", "provider_model": "large", "context_window": 128000,
+                           "set": {"service_tier": "flex", "reasoning_effort": "low"}, "override": true,
+                           "pricing": {"input_per_mtok": 1, "output_per_mtok": 4}},
         },
         "default_encoding": "o200k_base",
         "default_output_tokens": 256,
@@ -123,6 +126,26 @@ fn the_schema_and_the_compiler_agree() {
             false,
         ),
         ("no models", with("models", json!({})), false),
+        (
+            "a variant's set is an object",
+            with("models.small.set", json!("flex")),
+            false,
+        ),
+        (
+            "a variant cannot set model",
+            with("models.small.set", json!({"model": "gpt-5"})),
+            false,
+        ),
+        (
+            "override needs set",
+            with("models.small.override", json!(true)),
+            false,
+        ),
+        (
+            "a variant with an unknown field is only a warning",
+            with("models.small.set", json!({"servce_tier": "flex"})),
+            true,
+        ),
         (
             "no default",
             {

@@ -26,16 +26,26 @@ fn policy() -> String {
             "b1": provider_model("beta", "b1-model"),
             "g1": provider_model("gamma", "g1-model"),
             "d1": provider_model("dead", "d1-model"),
+            // Model variants: one upstream model, two entries of the pool.
+            "gpt-flex": variant(provider_model("alpha", "gpt-5"), json!({"service_tier": "flex"})),
+            "gpt-std": provider_model("beta", "gpt-5"),
         },
         "rules": [
             chain_rule("abg", &["a1", "b1", "g1"]),
             chain_rule("aa", &["a1", "a2"]),
             chain_rule("dg", &["d1", "g1"]),
+            chain_rule("variants", &["gpt-flex", "gpt-std"]),
         ],
         "default": ["a1", "b1"],
         "retry": {"per_try_timeout_ms": 1500, "timeout_ms": 20000, "base_interval_ms": 10, "max_interval_ms": 50},
     })
     .to_string()
+}
+
+/// `model` with body fields `set` on its requests.
+fn variant(mut model: Value, set: Value) -> Value {
+    model["set"] = set;
+    model
 }
 
 fn stack() -> &'static Stack {
@@ -245,4 +255,43 @@ fn streams_fall_back_before_the_first_byte() {
         s.attempts(&id),
         pairs(&[("alpha", "a1-model"), ("beta", "b1-model")])
     );
+}
+
+#[test]
+fn a_variants_fields_go_to_its_attempt_only() {
+    let s = stack();
+    let (id, reply) = s.send("variants", "alpha=500", false);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.header("x-model-router-model"), Some("gpt-std"));
+    assert_eq!(reply.header("x-model-router-attempts"), Some("2"));
+    assert_eq!(
+        s.attempts(&id),
+        pairs(&[("alpha", "gpt-5"), ("beta", "gpt-5")])
+    );
+    let sent = |mock: &Mock| -> Vec<Value> {
+        mock.requests_for(&id)
+            .iter()
+            .map(|r| serde_json::from_str(r["body"].as_str().unwrap()).unwrap())
+            .collect()
+    };
+    let (first, second) = (sent(&s.alpha), sent(&s.beta));
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0]["service_tier"], "flex", "attempt 1: {}", first[0]);
+    assert_eq!(second.len(), 1);
+    assert!(
+        second[0].get("service_tier").is_none(),
+        "attempt 2 inherited the variant: {}",
+        second[0]
+    );
+    // Without a fault, the variant serves, flex tier and all.
+    let (id, reply) = s.send("variants", "", false);
+    assert_eq!(reply.header("x-model-router-model"), Some("gpt-flex"));
+    assert_eq!(s.attempts(&id), pairs(&[("alpha", "gpt-5")]));
+    let served: Vec<Value> = s
+        .alpha
+        .requests_for(&id)
+        .iter()
+        .map(|r| serde_json::from_str(r["body"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(served[0]["service_tier"], "flex");
 }

@@ -27,7 +27,8 @@ model-router: an LLM model router for Envoy (proxy-wasm); this CLI shares its co
 Usage:
   model-router check POLICY [--today YYYY-MM-DD]
       Validate a policy; exit 1 with the problem and its JSON path. Warns when a
-      model takes its prices from a catalogue entry read more than 180 days ago.
+      model takes its prices from a catalogue entry read more than 180 days ago, and of
+      `set` fields (model variants) that none of the model's APIs documents.
   model-router explain POLICY REQUEST.json [-H 'name: value']... [--path PATH] [--show-body]
                        [--cooldown MODEL[=SECONDS]]... [--random N]
       Print the decision for a request body as JSON (REQUEST.json may be - for stdin):
@@ -167,6 +168,9 @@ fn check(parser: &mut lexopt::Parser) -> Result<ExitCode, String> {
             );
             let today = today.unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
             for warning in stale_prices(&policy, today)? {
+                eprintln!("warning: {warning}");
+            }
+            for warning in model_router_core::policy::variant::policy_warnings(&policy) {
                 eprintln!("warning: {warning}");
             }
             Ok(ExitCode::SUCCESS)

@@ -79,26 +79,10 @@ pub fn request_actions(policy: &Policy, decision: &Decision, body: &[u8]) -> Req
             let Some(first) = models.first() else {
                 return actions;
             };
-            let mut edits = rewrite::Edits::default();
-            edits.set_member("model", &decision.model_spans, &first.provider_model_json);
-            if policy.stream_usage == StreamUsage::Inject
-                && decision.stream
-                && !decision.stream_include_usage
-            {
-                // Without it a stream carries no usage and cost can only be estimated.
-                let span = decision.stream_options_span.clone();
-                let current = span
-                    .as_ref()
-                    .and_then(|r| body.get(r.clone()))
-                    .and_then(|b| std::str::from_utf8(b).ok());
-                let spans: Vec<std::ops::Range<usize>> = span.into_iter().collect();
-                edits.set_member(
-                    "stream_options",
-                    &spans,
-                    &rewrite::stream_options_with_usage(current),
-                );
-            }
-            actions.body = Some(edits.apply(body));
+            let routed = routed_body(policy, decision, first, body);
+            // The first model's variant fields; a translated model's are set
+            // after translation (`translation::request_actions`).
+            actions.body = Some(first.variant.apply(&routed).unwrap_or(routed));
             let clusters: Vec<&str> = models.iter().map(|m| m.cluster.as_str()).collect();
             send_to(&mut actions, policy, &clusters);
             actions
@@ -107,6 +91,38 @@ pub fn request_actions(policy: &Policy, decision: &Decision, body: &[u8]) -> Req
         }
     }
     actions
+}
+
+/// The body as the router sends it before any model's variant: `first`'s
+/// `provider_model` written in and, for streams, a usage chunk asked for.
+/// Retries start from this body too (kept in filter state when the chain
+/// has variants), so no attempt inherits another's variant fields.
+pub fn routed_body(
+    policy: &Policy,
+    decision: &Decision,
+    first: &crate::policy::Model,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut edits = rewrite::Edits::default();
+    edits.set_member("model", &decision.model_spans, &first.provider_model_json);
+    if policy.stream_usage == StreamUsage::Inject
+        && decision.stream
+        && !decision.stream_include_usage
+    {
+        // Without it a stream carries no usage and cost can only be estimated.
+        let span = decision.stream_options_span.clone();
+        let current = span
+            .as_ref()
+            .and_then(|r| body.get(r.clone()))
+            .and_then(|b| std::str::from_utf8(b).ok());
+        let spans: Vec<std::ops::Range<usize>> = span.into_iter().collect();
+        edits.set_member(
+            "stream_options",
+            &spans,
+            &rewrite::stream_options_with_usage(current),
+        );
+    }
+    edits.apply(body)
 }
 
 /// Routes attempt N to `clusters[N-1]`: the cluster header for routes that
@@ -150,12 +166,15 @@ pub fn planned_model(policy: &Policy, plan: &str, attempt: u32) -> Option<ModelI
     policy.model_by_name(name.trim())
 }
 
-/// The body for retry attempt `attempt` (≥ 2): the model of that attempt
-/// written in. None when nothing needs to change or the body is unreadable.
+/// The body for retry attempt `attempt` (≥ 2) from `body` (the client's
+/// routed body, or the replayed one when no model of the chain has a
+/// variant): the model of that attempt and its variant fields written in.
+/// None when nothing needs to change or the body is unreadable.
 pub fn attempt_body(policy: &Policy, plan: &str, attempt: u32, body: &[u8]) -> Option<Vec<u8>> {
     let model = policy.model(planned_model(policy, plan, attempt)?)?;
     let spans = request::model_spans(body).ok()?;
-    Some(rewrite::set_model(body, &spans, &model.provider_model_json))
+    let written = rewrite::set_model(body, &spans, &model.provider_model_json);
+    Some(model.variant.apply(&written).unwrap_or(written))
 }
 
 /// Response headers describing the decision. `attempts` is Envoy's attempt

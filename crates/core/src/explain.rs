@@ -393,4 +393,26 @@ mod tests {
         assert_eq!(out["rejection"]["reason"], "unsupported_api");
         assert_eq!(out["api"], "anthropic_messages");
     }
+
+    #[test]
+    fn the_upstream_body_shows_a_variants_fields() {
+        let policy =
+            Policy::from_json(include_str!("../../../examples/policies/variants.json")).unwrap();
+        let path = "/v1/chat/completions";
+        let body = br#"{"model":"auto","messages":[{"role":"user","content":"hi"}]}"#;
+        let headers = Headers::from_pairs(&[("x-latency", "tolerant")]);
+        let decision = decide(
+            &policy,
+            &Request {
+                shape: ApiShape::ChatCompletions,
+                path,
+                headers: &headers,
+                body,
+            },
+        );
+        let sent = upstream_request(&policy, &decision, path, body);
+        assert_eq!(sent["body"]["model"], "gpt-5");
+        assert_eq!(sent["body"]["service_tier"], "flex");
+        assert_eq!(explain(&policy, &decision)["model"], "gpt-5-flex");
+    }
 }

@@ -60,9 +60,9 @@ pub fn model_path(policy: &Policy, model: &Model, shape: ApiShape, client_path: 
 /// [`actions::request_actions`] plus paths and translation: a first model on
 /// a provider gets its provider's path; one that does not speak the
 /// request's API gets its body translated and its API's path. When a model
-/// of the chain is on a provider or the chain crosses APIs, the client's
-/// path (and, crossing APIs, body) is kept in filter state for the upstream
-/// filter to map each retry. A request that cannot be translated is
+/// of the chain is on a provider, crosses APIs or has variants, the client's
+/// path (and, crossing APIs or with variants, body) is kept in filter state
+/// for the upstream filter to map each retry. A request that cannot be translated is
 /// answered with a 400 in the client's API.
 pub fn request_actions(
     policy: &Policy,
@@ -85,16 +85,24 @@ pub fn request_actions(
     let Some(first) = models.first() else {
         return (todo, None);
     };
-    let native_body = todo.body.clone().unwrap_or_else(|| body.to_vec());
+    // The body before any variant: what each attempt is built from.
+    let native_body = match &decision.outcome {
+        Outcome::Route { .. } => actions::routed_body(policy, decision, first, body),
+        _ => body.to_vec(),
+    };
     let crosses = translating
         && models
             .iter()
             .any(|m| m.upstream_api(shape) != first.upstream_api(shape));
-    if crosses || models.iter().any(|m| m.provider.is_some()) {
+    // Envoy replays attempt 1's body, variant fields included: a retry must
+    // be built from the client's instead.
+    let variants = translating && models.iter().any(|m| !m.variant.is_empty());
+    let client_body = crosses || variants;
+    if client_body || models.iter().any(|m| m.provider.is_some()) {
         todo.filter_state
             .push((CLIENT_PATH_STATE.to_string(), path.to_string()));
     }
-    if crosses {
+    if client_body {
         todo.filter_state.push((
             CLIENT_BODY_STATE.to_string(),
             String::from_utf8_lossy(&native_body).into_owned(),
@@ -110,7 +118,8 @@ pub fn request_actions(
     };
     match translator.request(&native_body, &target(policy, first)) {
         Ok(Translated { body, dropped }) => {
-            todo.body = Some(body);
+            // Variant fields are the upstream API's, set on the translated body.
+            todo.body = Some(first.variant.apply(&body).unwrap_or(body));
             let note = TranslationNote {
                 from: shape.api(),
                 to: translator.upstream(),
@@ -145,8 +154,9 @@ pub fn client_error(shape: ApiShape, message: &str) -> String {
 }
 
 /// The body and path of retry attempt `attempt` from the client's body and
-/// path (kept in filter state when the chain crosses APIs): natively for a
-/// model that speaks the client's API, else translated. None when the plan
+/// path (kept in filter state when the chain crosses APIs or has model
+/// variants): natively for a model that speaks the client's API, else
+/// translated; then the attempt's own variant fields, never another's. None when the plan
 /// names no such attempt or the body cannot be translated.
 pub fn attempt_request(
     policy: &Policy,
@@ -159,7 +169,10 @@ pub fn attempt_request(
     let model = policy.model(actions::planned_model(policy, plan, attempt)?)?;
     let body = match translator_for(shape, model) {
         None => actions::attempt_body(policy, plan, attempt, client_body)?,
-        Some(t) => t.request(client_body, &target(policy, model)).ok()?.body,
+        Some(t) => {
+            let body = t.request(client_body, &target(policy, model)).ok()?.body;
+            model.variant.apply(&body).unwrap_or(body)
+        }
     };
     Some((body, model_path(policy, model, shape, client_path)))
 }

@@ -47,6 +47,8 @@ mod tests_feedback;
 mod tests_host_calls;
 #[cfg(test)]
 mod tests_translation;
+#[cfg(test)]
+mod tests_variants;
 
 pub use model_router_core::headers::UPSTREAM_ROOT_ID;
 

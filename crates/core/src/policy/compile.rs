@@ -6,6 +6,7 @@ use regex::Regex;
 
 use super::pricing::{priced, CatalogCache};
 use super::raw::*;
+use super::variant;
 use super::{
     HeaderNames, Model, ModelId, Policy, PolicyError, RequestedModelPolicy, RetrySettings, Rule,
     RuleIndex, Target, TaskId,
@@ -331,6 +332,7 @@ fn compile_models(
             catalog: priced.catalog,
             provider,
             deployment,
+            variant: variant::compile(m.set.as_ref(), m.override_client, &path)?,
         });
     }
     Ok(models)

@@ -11,6 +11,7 @@ pub mod raw;
 mod rule_index;
 pub mod split;
 mod traffic;
+pub mod variant;
 
 use crate::condition::Condition;
 use crate::cost::Pricing;
@@ -57,6 +58,8 @@ pub struct Model {
     pub provider: Option<ProviderId>,
     /// Azure OpenAI deployment name (the provider_model unless set).
     pub deployment: String,
+    /// Body fields its requests get (`set`); empty for a plain model.
+    pub variant: variant::Variant,
 }
 
 impl Model {

@@ -161,6 +161,13 @@ pub struct RawModel {
     /// Azure OpenAI: the deployment name in the path (default: provider_model).
     #[serde(default)]
     pub deployment: Option<String>,
+    /// Body fields this model's requests get (a model variant); a JSON
+    /// value so a wrong shape is refused with its path.
+    #[serde(default)]
+    pub set: Option<serde_json::Value>,
+    /// Whether `set` replaces fields the client set (default: keeps them).
+    #[serde(default, rename = "override")]
+    pub override_client: Option<bool>,
 }
 
 /// `"openai_chat"` or `["openai_chat", "openai_responses"]`.

@@ -226,3 +226,127 @@ fn a_translated_request_to_a_provider_goes_to_its_providers_path_and_retries_map
     let retry: Value = serde_json::from_slice(&retry).unwrap();
     assert_eq!(retry["model"], "llama");
 }
+
+/// `gpt-flex` (flex tier, keeps the client's), `gpt-low` (effort forced),
+/// `gpt-std`, and `claude-fast` (an Anthropic variant), chained by header.
+fn variants() -> Policy {
+    let model = |set: Value, api: &str, cluster: &str| {
+        let mut m = json!({"cluster": cluster, "provider_model": "m", "api": api, "context_window": 100000,
+                           "max_output_tokens": 1000, "pricing": {"input_per_mtok": 1.0, "output_per_mtok": 2.0}});
+        if !set.is_null() {
+            m["set"] = set;
+        }
+        m
+    };
+    let mut low = model(json!({"reasoning_effort": "low"}), "openai_chat", "openai");
+    low["override"] = json!(true);
+    let chain = |name: &str, models: &[&str]| json!({"name": name, "when": {"header": {"name": "x-chain", "equals": name}}, "target": models});
+    Policy::from_json(
+        &json!({
+            "models": {
+                "gpt-flex": model(json!({"service_tier": "flex"}), "openai_chat", "openai"),
+                "gpt-low": low,
+                "gpt-std": model(Value::Null, "openai_chat", "openai"),
+                "claude-fast": model(json!({"service_tier": "standard_only"}), "anthropic_messages", "anthropic"),
+            },
+            "rules": [chain("flex", &["gpt-flex", "gpt-std"]), chain("low", &["gpt-low", "gpt-flex"]),
+                      chain("claude", &["claude-fast", "gpt-std"]), chain("plain", &["gpt-std"])],
+            "default": "gpt-std",
+        })
+        .to_string(),
+    )
+    .unwrap()
+}
+
+fn run_chain(p: &Policy, chain: &str, body: &Value) -> RequestActions {
+    let text = body.to_string();
+    let headers = Headers::from_pairs(&[("x-chain", chain)]);
+    let path = "/v1/chat/completions";
+    let d = decide(
+        p,
+        &Request {
+            shape: ApiShape::ChatCompletions,
+            path,
+            headers: &headers,
+            body: text.as_bytes(),
+        },
+    );
+    request_actions(p, &d, path, text.as_bytes()).0
+}
+
+fn sent(body: &[u8]) -> Value {
+    serde_json::from_slice(body).unwrap()
+}
+
+#[test]
+fn a_variant_sets_its_fields_on_the_first_attempt_only() {
+    let p = variants();
+    let body = json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]});
+    let a = run_chain(&p, "flex", &body);
+    assert_eq!(sent(a.body.as_ref().unwrap())["service_tier"], "flex");
+    let plan = state(&a, crate::headers::CHAIN_STATE).unwrap();
+    assert_eq!(plan, "gpt-flex,gpt-std");
+    // The retry is built from the client's body, not attempt 1's replay.
+    let client = state(&a, CLIENT_BODY_STATE).expect("a chain with variants keeps the body");
+    assert_eq!(state(&a, CLIENT_PATH_STATE), Some("/v1/chat/completions"));
+    let (retry, path) =
+        attempt_request(&p, plan, 2, "/v1/chat/completions", client.as_bytes()).unwrap();
+    assert_eq!(path, "/v1/chat/completions");
+    let retry = sent(&retry);
+    assert_eq!(retry["model"], "m");
+    assert!(retry.get("service_tier").is_none(), "{retry}");
+}
+
+#[test]
+fn a_retry_gets_its_own_variant_and_the_client_field_is_kept_unless_overridden() {
+    let p = variants();
+    let body = json!({"model": "auto", "reasoning_effort": "high", "service_tier": "auto",
+                      "messages": [{"role": "user", "content": "hi"}]});
+    let a = run_chain(&p, "low", &body);
+    let first = sent(a.body.as_ref().unwrap());
+    assert_eq!(first["reasoning_effort"], "low", "gpt-low overrides");
+    assert_eq!(first["service_tier"], "auto");
+    let client = state(&a, CLIENT_BODY_STATE).unwrap();
+    let plan = state(&a, crate::headers::CHAIN_STATE).unwrap();
+    let (retry, _) =
+        attempt_request(&p, plan, 2, "/v1/chat/completions", client.as_bytes()).unwrap();
+    let retry = sent(&retry);
+    assert_eq!(
+        retry["reasoning_effort"], "high",
+        "gpt-low's value is not inherited"
+    );
+    assert_eq!(retry["service_tier"], "auto", "gpt-flex keeps the client's");
+}
+
+#[test]
+fn a_translated_variant_sets_its_fields_in_the_upstream_api() {
+    let p = variants();
+    let body = json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]});
+    let a = run_chain(&p, "claude", &body);
+    assert_eq!(header(&a, ":path"), Some("/v1/messages"));
+    let first = sent(a.body.as_ref().unwrap());
+    assert_eq!(first["service_tier"], "standard_only");
+    assert_eq!(first["max_tokens"], 1000, "an Anthropic body: {first}");
+    let client = sent(state(&a, CLIENT_BODY_STATE).unwrap().as_bytes());
+    assert!(client.get("service_tier").is_none() && client.get("max_tokens").is_none());
+    // Anthropic variant as a retry: translated from the chat body, then set.
+    let (retry, path) = attempt_request(
+        &p,
+        "gpt-std,claude-fast",
+        2,
+        "/v1/chat/completions",
+        client.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(path, "/v1/messages");
+    assert_eq!(sent(&retry)["service_tier"], "standard_only");
+}
+
+#[test]
+fn chains_without_variants_keep_no_client_body() {
+    let p = variants();
+    let body = json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]});
+    let a = run_chain(&p, "plain", &body);
+    assert!(state(&a, CLIENT_BODY_STATE).is_none());
+    assert!(sent(a.body.as_ref().unwrap()).get("service_tier").is_none());
+}
