@@ -414,7 +414,7 @@ pub fn train(rows: &Rows, o: &TrainOptions) -> Result<Trained, String> {
     let all: Vec<&Example> = xs.iter().collect();
     let m = fit(&all, &ys, lambda, o);
 
-    let tokens: Vec<(u32, f32)> = m
+    let tokens: TokenWeights = m
         .tokens
         .iter()
         .enumerate()
@@ -540,7 +540,7 @@ mod tests {
             "held-out AUC {}",
             auc(&trained.oof, &ys)
         );
-        let c = Classifier::from_artifact("toy", &trained.artifact, 1000).unwrap();
+        let c = Classifier::from_artifact("toy", trained.artifact.clone(), 1000).unwrap();
         let score = |t: &str| {
             let body = json!({"messages": [{"role": "user", "content": t}]}).to_string();
             let facts =
@@ -558,8 +558,7 @@ mod tests {
         let facts = rows.rows[0].facts().unwrap();
         let m = &trained.artifact;
         let expect = {
-            let tokens: std::collections::HashMap<u32, f32> =
-                m.weights.tokens.iter().copied().collect();
+            let tokens: std::collections::HashMap<u32, f32> = m.weights.tokens.pairs().collect();
             let mut z = m.weights.bias;
             for (b, v) in &xs[0].tokens {
                 z += f64::from(*tokens.get(b).unwrap_or(&0.0)) * f64::from(*v);

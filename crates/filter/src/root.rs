@@ -56,8 +56,12 @@ impl Shared {
 
 /// Compiles the plugin configuration. An error names the JSON path and has
 /// been logged and counted: the caller refuses the configuration with it.
-pub fn configure(host: &impl Host, config: &[u8], role: Role) -> Result<Shared, String> {
-    let loaded = load(host, config, role);
+pub fn configure(
+    host: &impl Host,
+    config: impl Into<Vec<u8>>,
+    role: Role,
+) -> Result<Shared, String> {
+    let loaded = load(host, config.into(), role);
     if let Err(message) = &loaded {
         // One line naming the JSON path; refusing makes Envoy reject the config.
         log::error!("model-router: invalid policy: {message}");
@@ -73,11 +77,15 @@ pub fn configure(host: &impl Host, config: &[u8], role: Role) -> Result<Shared, 
     loaded
 }
 
-fn load(host: &impl Host, config: &[u8], role: Role) -> Result<Shared, String> {
-    let text =
-        std::str::from_utf8(config).map_err(|_| ".: the configuration is not UTF-8".to_string())?;
+fn load(host: &impl Host, config: Vec<u8>, role: Role) -> Result<Shared, String> {
+    let text = std::str::from_utf8(&config)
+        .map_err(|_| ".: the configuration is not UTF-8".to_string())?;
     let started = host.now_micros();
     let policy = Policy::from_json(text).map_err(|e| e.to_string())?;
+    // Freed before the task automaton and the tokenizer tables are built,
+    // so that they reuse its memory: a VM's memory never shrinks, its peak
+    // is what it costs, and the text is 1 MB with a classifier's weights.
+    drop(config);
     let compiled = host.now_micros();
     if role == Role::Routing {
         // Only the routing filter detects tasks: build their automaton now

@@ -204,7 +204,7 @@ impl RootContext for RouterRoot {
         };
         self.role = Some(role);
         let config = buffer(BufferType::PluginConfiguration, usize::MAX);
-        match root::configure(&ProxyWasm, &config, role) {
+        match root::configure(&ProxyWasm, config, role) {
             Ok(shared) => {
                 self.shared = Some(Rc::new(shared));
                 if role == Role::Routing {

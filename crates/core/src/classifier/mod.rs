@@ -35,14 +35,36 @@ pub const DEFAULT_WINDOW: usize = 100;
 pub struct RawClassifier {
     #[serde(default)]
     pub artifact: Option<String>,
-    /// Kept raw here and parsed on its own when compiled: the policy's
-    /// path-tracking deserializer would otherwise be instantiated for every
-    /// artifact type, ~50 KB more `.wasm`.
     #[serde(default)]
-    pub inline: Option<Box<serde_json::value::RawValue>>,
+    pub inline: Option<Inline>,
     /// Recent scores a `top_share` threshold is the quantile of.
     #[serde(default)]
     pub window: Option<usize>,
+}
+
+/// `classifiers.NAME.inline`: the artifact, parsed where it lies in the
+/// policy text. Borrowed raw, then parsed on its own: the policy's
+/// path-tracking deserializer would otherwise be instantiated for every
+/// artifact type (~50 KB more `.wasm`), and a copy of the artifact text
+/// (1 MB for 2^16 weights) would be the VM's memory peak. The policy must
+/// therefore be deserialized from a string (`serde_json::from_str`).
+#[derive(Debug)]
+pub struct Inline(pub Artifact);
+
+impl<'de> Deserialize<'de> for Inline {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Inline, D::Error> {
+        let raw = <&serde_json::value::RawValue>::deserialize(d)?;
+        parse_artifact(raw.get())
+            .map(Inline)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Kept out of the generic `Inline::deserialize`: one instance for all
+/// deserializers. The message keeps serde_json's position (inside the
+/// artifact), which the policy error reports.
+fn parse_artifact(text: &str) -> Result<Artifact, String> {
+    serde_json::from_str(text).map_err(|e| format!("not a classifier artifact: {e}"))
 }
 
 /// A classifier ready for the hot path.
@@ -76,18 +98,13 @@ pub struct CompileError {
 
 impl Classifier {
     /// Compiles `raw` (`path` = `classifiers.NAME`).
-    pub fn compile(
-        name: &str,
-        raw: &RawClassifier,
-        path: &str,
-    ) -> Result<Classifier, CompileError> {
+    pub fn compile(name: &str, raw: RawClassifier, path: &str) -> Result<Classifier, CompileError> {
         let err = |at: &str, m: String| CompileError {
             path: format!("{path}{at}"),
             message: m,
         };
-        let artifact: Artifact = match (&raw.inline, &raw.artifact) {
-            (Some(a), None) => serde_json::from_str(a.get())
-                .map_err(|e| err(".inline", format!("not a classifier artifact: {e}")))?,
+        let artifact = match (raw.inline, &raw.artifact) {
+            (Some(Inline(a)), None) => a,
             (None, Some(file)) => {
                 return Err(err(
                     ".artifact",
@@ -100,14 +117,15 @@ impl Classifier {
         if !(10..=usize::from(u16::MAX)).contains(&window) {
             return Err(err(".window", "must be between 10 and 65535".into()));
         }
-        Self::from_artifact(name, &artifact, window)
+        Self::from_artifact(name, artifact, window)
             .map_err(|(at, m)| err(&format!(".inline{at}"), m))
     }
 
-    /// Checks and compiles an artifact; errors are (JSON path inside it, message).
+    /// Checks and compiles an artifact (its token weights become the
+    /// classifier's table); errors are (JSON path inside it, message).
     pub fn from_artifact(
         name: &str,
-        a: &Artifact,
+        mut a: Artifact,
         window: usize,
     ) -> Result<Classifier, (String, String)> {
         let fail = |at: &str, m: &str| Err((at.to_string(), m.to_string()));
@@ -162,18 +180,18 @@ impl Classifier {
             return fail(".weights", "weights must be finite numbers");
         }
         let size = 1usize << spec.hash_bits;
-        let mut tokens = vec![0f32; size];
-        for (i, (bucket, weight)) in w.tokens.iter().enumerate() {
-            match tokens.get_mut(*bucket as usize) {
-                Some(slot) if weight.is_finite() => *slot = *weight,
-                _ => {
-                    return fail(
-                        &format!(".weights.tokens[{i}]"),
-                        "bucket out of range or weight not finite",
-                    )
-                }
+        let digest = digest(&a);
+        // Moved, not copied: the table is the largest part of the policy.
+        let tokens = match std::mem::take(&mut a.weights.tokens).into_table(size) {
+            Ok(t) => t,
+            Err(i) => {
+                return fail(
+                    &format!(".weights.tokens[{i}]"),
+                    "bucket out of range or weight not finite",
+                )
             }
-        }
+        };
+        let w = &a.weights;
         let c = a.calibration;
         if !c.a.is_finite() || !c.b.is_finite() {
             return fail(".calibration", "a and b must be finite");
@@ -203,7 +221,7 @@ impl Classifier {
             calibration: c,
             score_quantiles: q.clone(),
             window,
-            digest: digest(a),
+            digest,
         })
     }
 
@@ -308,7 +326,8 @@ fn digest(a: &Artifact) -> u64 {
         }
     };
     eat(&a.weights.bias.to_le_bytes());
-    for (i, w) in &a.weights.tokens {
+    // As listed, for the ascending non-zero list `train` writes.
+    for (i, w) in a.weights.tokens.pairs() {
         eat(&i.to_le_bytes());
         eat(&w.to_le_bytes());
     }

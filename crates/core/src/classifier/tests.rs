@@ -47,7 +47,7 @@ pub(crate) fn toy_artifact() -> Artifact {
             dense: vec![0.0; 5],
             dense_mean: vec![0.0; 5],
             dense_std: vec![1.0; 5],
-            tokens: vec![(hard[0], 4.0)],
+            tokens: TokenWeights::from_pairs([(hard[0], 4.0)]),
         },
         calibration: Calibration {
             method: CalibrationMethod::Platt,
@@ -179,7 +179,7 @@ fn policies_with_bad_classifiers_are_refused_with_the_path() {
         "{e}"
     );
     let mut bad = toy_artifact();
-    bad.weights.tokens.push((1 << 12, 1.0));
+    bad.weights.tokens.push(1 << 12, 1.0);
     let e = base(
         serde_json::json!({"c": {"inline": bad}}),
         serde_json::json!({"score": {"classifier": "c", "gt": 0.5}}),
@@ -188,6 +188,70 @@ fn policies_with_bad_classifiers_are_refused_with_the_path() {
         e.starts_with("classifiers.c.inline.weights.tokens[1]"),
         "{e}"
     );
+    // A bucket no table can have is refused without being stored.
+    let mut json = serde_json::to_value(toy_artifact()).unwrap();
+    json["weights"]["tokens"] = serde_json::json!([[1, 0.5], [2, 0.5], [1u32 << 20, 1.0]]);
+    let e = base(
+        serde_json::json!({"c": {"inline": json}}),
+        serde_json::json!({"score": {"classifier": "c", "gt": 0.5}}),
+    );
+    assert!(
+        e.starts_with("classifiers.c.inline.weights.tokens[2]: bucket out of range"),
+        "{e}"
+    );
+    // Parsed in place, an artifact that is not one still names its path.
+    let mut json = serde_json::to_value(toy_artifact()).unwrap();
+    json.as_object_mut().unwrap().remove("weights");
+    let e = base(
+        serde_json::json!({"c": {"inline": json}}),
+        serde_json::json!({"score": {"classifier": "c", "gt": 0.5}}),
+    );
+    assert!(
+        e.starts_with("classifiers.c.inline: not a classifier artifact: missing field `weights`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn token_weights_are_read_straight_into_the_table() {
+    let text = r#"[[5, 0.25], [4095, -1.5], [5, 0.5], [7, 0.0]]"#;
+    let t: TokenWeights = serde_json::from_str(text).unwrap();
+    // The pairs as `train` writes them: ascending, non-zero, the last of a bucket.
+    assert_eq!(t.pairs().collect::<Vec<_>>(), vec![(5, 0.5), (4095, -1.5)]);
+    assert_eq!(serde_json::to_string(&t).unwrap(), "[[5,0.5],[4095,-1.5]]");
+    let table = t.clone().into_table(1 << 12).unwrap();
+    assert_eq!(table.len(), 1 << 12);
+    assert_eq!((table[5], table[4095], table[6]), (0.5, -1.5, 0.0));
+    // Too small a table for its largest bucket: the entry's index.
+    assert_eq!(t.into_table(1 << 11), Err(1));
+    let wide: TokenWeights = serde_json::from_str("[[1048575, 1.0]]").unwrap();
+    assert_eq!(wide.into_table(1 << 20).unwrap()[(1 << 20) - 1], 1.0);
+}
+
+#[test]
+fn the_digest_is_that_of_the_listed_weights() {
+    // FNV-1a over bias, [bucket, weight] as listed, dense, quantiles and
+    // calibration: the shared window's name (it must not change with how
+    // the weights are stored).
+    let a = toy_artifact();
+    let mut h = 0xcbf2_9ce4_8422_2325_u64;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(&a.weights.bias.to_le_bytes());
+    let listed = serde_json::to_value(&a.weights.tokens).unwrap();
+    for pair in listed.as_array().unwrap() {
+        eat(&(pair[0].as_u64().unwrap() as u32).to_le_bytes());
+        eat(&(pair[1].as_f64().unwrap() as f32).to_le_bytes());
+    }
+    for v in a.weights.dense.iter().chain(&a.score_quantiles) {
+        eat(&v.to_le_bytes());
+    }
+    eat(&a.calibration.a.to_le_bytes());
+    eat(&a.calibration.b.to_le_bytes());
+    assert_eq!(Classifier::from_artifact("c", a, 100).unwrap().digest, h);
 }
 
 #[test]
@@ -234,7 +298,7 @@ fn the_counting_pass_reads_the_same_features_as_a_pass_of_their_own() {
                 a.weights.dense_mean.extend([0.1; 6]);
                 a.weights.dense_std.extend([0.5; 6]);
             }
-            let c = Classifier::from_artifact("c", &a, 100).unwrap();
+            let c = Classifier::from_artifact("c", a.clone(), 100).unwrap();
             let mut scoring = c.scoring(&facts);
             let n = facts
                 .text_tokens_visiting(Encoding::O200kBase, |segment, id| scoring.id(segment, id))
@@ -281,7 +345,7 @@ fn a_decision_with_a_classifier_tokenizes_each_text_once() {
         });
         Policy::from_json(&json.to_string()).unwrap()
     };
-    let expected = Classifier::from_artifact("c", &dense_artifact(Scan::AllUser, 4096), 100)
+    let expected = Classifier::from_artifact("c", dense_artifact(Scan::AllUser, 4096), 100)
         .unwrap()
         .score(&facts, None)
         .unwrap();

@@ -56,14 +56,15 @@ fn reparse_for_path(json: &str, _e: serde_json::Error) -> Result<Policy, PolicyE
     compile(raw)
 }
 
-fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
+fn compile(mut raw: RawPolicy) -> Result<Policy, PolicyError> {
     let default_encoding = encoding(raw.default_encoding.as_deref(), "default_encoding")?
         .unwrap_or(Encoding::O200kBase);
     let providers = super::providers::compile_providers(&raw.providers.0)?;
     let clients = super::providers::compile_clients(raw.clients.as_ref())?;
     let models = compile_models(&raw, default_encoding, &providers)?;
     let (tasks, task_matcher) = compile_tasks(&raw)?;
-    let classifiers = compile_classifiers(&raw)?;
+    // Taken: each classifier's weight table moves into the policy.
+    let classifiers = compile_classifiers(std::mem::take(&mut raw.classifiers))?;
     let scope = Scope {
         models: &models,
         classifiers: &classifiers,
@@ -166,25 +167,26 @@ fn compile(raw: RawPolicy) -> Result<Policy, PolicyError> {
     })
 }
 
-fn compile_classifiers(raw: &RawPolicy) -> Result<Vec<Classifier>, PolicyError> {
-    if raw.classifiers.0.len() > MAX_CLASSIFIERS {
+fn compile_classifiers(
+    raw: super::ordered::OrderedMap<crate::classifier::RawClassifier>,
+) -> Result<Vec<Classifier>, PolicyError> {
+    if raw.0.len() > MAX_CLASSIFIERS {
         return Err(PolicyError::new(
             "classifiers",
             format!("at most {MAX_CLASSIFIERS} classifiers"),
         ));
     }
-    raw.classifiers
-        .0
-        .iter()
+    raw.0
+        .into_iter()
         .map(|(name, c)| {
             let path = format!("classifiers.{name}");
-            if name.is_empty() || !is_header_value(name) {
+            if name.is_empty() || !is_header_value(&name) {
                 return Err(PolicyError::new(
                     path,
                     "a classifier name must be non-empty printable ASCII without spaces (it is a metric label)",
                 ));
             }
-            Classifier::compile(name, c, &path).map_err(PolicyError::from)
+            Classifier::compile(&name, c, &path).map_err(PolicyError::from)
         })
         .collect()
 }
