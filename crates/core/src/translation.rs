@@ -85,8 +85,10 @@ pub fn request_actions(
     let Some(first) = models.first() else {
         return (todo, None);
     };
-    // The body before any variant: what each attempt is built from.
-    let native_body = match &decision.outcome {
+    // The body before any variant: what each attempt is built from. Built
+    // only when a retry or the translator needs it (`todo.body` already
+    // holds the first attempt's for a native model).
+    let routed = || match &decision.outcome {
         Outcome::Route { .. } => actions::routed_body(policy, decision, first, body),
         _ => body.to_vec(),
     };
@@ -98,17 +100,18 @@ pub fn request_actions(
     // be built from the client's instead.
     let variants = translating && models.iter().any(|m| !m.variant.is_empty());
     let client_body = crosses || variants;
+    let translator = translating.then(|| translator_for(shape, first)).flatten();
+    let native_body = (client_body || translator.is_some()).then(routed);
     if client_body || models.iter().any(|m| m.provider.is_some()) {
         todo.filter_state
             .push((CLIENT_PATH_STATE.to_string(), path.to_string()));
     }
-    if client_body {
+    if let Some(native) = native_body.as_deref().filter(|_| client_body) {
         todo.filter_state.push((
             CLIENT_BODY_STATE.to_string(),
-            String::from_utf8_lossy(&native_body).into_owned(),
+            String::from_utf8_lossy(native).into_owned(),
         ));
     }
-    let translator = translating.then(|| translator_for(shape, first)).flatten();
     if translator.is_some() || first.provider.is_some() {
         todo.set_headers
             .push((":path".to_string(), model_path(policy, first, shape, path)));
@@ -116,6 +119,7 @@ pub fn request_actions(
     let Some(translator) = translator else {
         return (todo, None);
     };
+    let native_body = native_body.unwrap_or_else(routed);
     match translator.request(&native_body, &target(policy, first)) {
         Ok(Translated { body, dropped }) => {
             // Variant fields are the upstream API's, set on the translated body.
