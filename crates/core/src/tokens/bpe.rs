@@ -8,6 +8,7 @@
 
 use std::collections::BinaryHeap;
 
+use super::cache::{Ids, MAX_IDS};
 use super::table::{Rank, Table};
 
 const NONE: Rank = Rank::MAX;
@@ -33,6 +34,42 @@ pub(super) fn count_piece(table: &Table, piece: &[u8], scratch: &mut Scratch) ->
     } else {
         merge_large(table, piece)
     }
+}
+
+/// Tokens `piece` becomes and, when they are at most [`MAX_IDS`], their
+/// ranks: what the piece cache keeps, so the counting pass fills it for the
+/// id pass too. The same merges as [`count_piece`]; the ids cost a rank
+/// lookup per token, and only for the pieces whose ids are kept (a piece of
+/// one token has its rank from the first lookup).
+pub(super) fn count_piece_ids(table: &Table, piece: &[u8], scratch: &mut Scratch) -> Ids {
+    let mut out = Ids::default();
+    if piece.is_empty() {
+        return out;
+    }
+    if let Some(rank) = table.rank(piece) {
+        out.push(rank);
+        return out;
+    }
+    if piece.len() >= LARGE {
+        out.count = merge_large(table, piece);
+        return out;
+    }
+    let n = merge_small(table, piece, &mut scratch.parts);
+    if n > MAX_IDS {
+        out.count = n; // too many to keep: the count alone
+        return out;
+    }
+    for pair in scratch.parts.windows(2) {
+        if let [(from, _), (to, _)] = pair {
+            out.push(
+                piece
+                    .get(*from..*to)
+                    .and_then(|b| table.rank(b))
+                    .unwrap_or(NONE),
+            );
+        }
+    }
+    out
 }
 
 /// Calls `visit` with the rank of each token `piece` becomes, in order:
