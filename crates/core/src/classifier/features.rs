@@ -210,6 +210,7 @@ impl Reader<'_> {
 
     /// Token `id` of segment `index` (ids of one segment in order, segments
     /// in order): calls `token` with the buckets it adds, if any.
+    #[inline]
     pub fn id(&mut self, index: usize, id: u32, token: &mut impl FnMut(u32)) {
         if self.segment != Some(index) {
             self.segment = Some(index);

@@ -209,12 +209,8 @@ impl Pass<'_> {
         };
         let cacheable = piece.len() <= MAX_PIECE && !piece.is_empty();
         let slot = slot_of(piece);
-        let found = if cacheable {
-            cache.find(slot, piece).copied()
-        } else {
-            None
-        };
-        if let Some(s) = found {
+        let mut present = false;
+        if let Some(s) = cache.find(slot, piece).filter(|_| cacheable) {
             let n = usize::from(s.count);
             if let Some(ids) = s.ids.get(..n) {
                 for &id in ids {
@@ -223,14 +219,14 @@ impl Pass<'_> {
                 cache.stats.id_hits = cache.stats.id_hits.saturating_add(1);
                 return n;
             }
+            present = true; // more ids than a slot holds: merged, count kept
         }
         cache.stats.id_misses = cache.stats.id_misses.saturating_add(1);
         merge(&mut |id| {
             seen.push(id);
             visit(id);
         });
-        // A piece of more than MAX_IDS tokens already in its slot stays.
-        if cacheable && found.is_none() {
+        if cacheable && !present {
             cache.store(slot, piece, &seen);
         }
         seen.count
