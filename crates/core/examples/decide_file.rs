@@ -42,7 +42,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     for e in policy.encodings() {
         let s = cache::stats(e);
-        let rate = |hits: u64, misses: u64| hits as f64 / (hits.saturating_add(misses)).max(1) as f64;
+        let rate =
+            |hits: u64, misses: u64| hits as f64 / (hits.saturating_add(misses)).max(1) as f64;
         println!(
             "{e} piece cache: counting {} hits, {} misses ({:.3}); ids {} hits, {} misses ({:.3})",
             s.hits,
