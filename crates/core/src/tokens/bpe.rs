@@ -8,68 +8,35 @@
 
 use std::collections::BinaryHeap;
 
-use super::cache::{Ids, MAX_IDS};
+use super::cache::Ids;
 use super::table::{Rank, Table};
 
 const NONE: Rank = Rank::MAX;
 /// tiktoken switches to the heap form at this length.
 const LARGE: usize = 100;
 
-/// Reusable buffers for [`count_piece`].
+/// Reusable buffers for [`count_piece`] and [`visit_piece`].
 #[derive(Default)]
 pub(super) struct Scratch {
     parts: Vec<(usize, Rank)>,
 }
 
-/// Tokens `piece` becomes.
-pub(super) fn count_piece(table: &Table, piece: &[u8], scratch: &mut Scratch) -> usize {
+/// Tokens `piece` becomes, with its rank when it is one token (free: the
+/// first lookup finds it), for the piece cache. The ids of a piece of
+/// several tokens cost a lookup each: the counting pass leaves them to the
+/// id pass, which merges such a piece once more when it first wants them.
+pub(super) fn count_piece(table: &Table, piece: &[u8], scratch: &mut Scratch) -> Ids {
     if piece.is_empty() {
-        return 0;
+        return Ids::of_count(0);
     }
-    if table.rank(piece).is_some() {
-        return 1;
+    if let Some(rank) = table.rank(piece) {
+        return Ids::one(rank);
     }
-    if piece.len() < LARGE {
+    Ids::of_count(if piece.len() < LARGE {
         merge_small(table, piece, &mut scratch.parts)
     } else {
         merge_large(table, piece)
-    }
-}
-
-/// Tokens `piece` becomes and, when they are at most [`MAX_IDS`], their
-/// ranks: what the piece cache keeps, so the counting pass fills it for the
-/// id pass too. The same merges as [`count_piece`]; the ids cost a rank
-/// lookup per token, and only for the pieces whose ids are kept (a piece of
-/// one token has its rank from the first lookup).
-pub(super) fn count_piece_ids(table: &Table, piece: &[u8], scratch: &mut Scratch) -> Ids {
-    let mut out = Ids::default();
-    if piece.is_empty() {
-        return out;
-    }
-    if let Some(rank) = table.rank(piece) {
-        out.push(rank);
-        return out;
-    }
-    if piece.len() >= LARGE {
-        out.count = merge_large(table, piece);
-        return out;
-    }
-    let n = merge_small(table, piece, &mut scratch.parts);
-    if n > MAX_IDS {
-        out.count = n; // too many to keep: the count alone
-        return out;
-    }
-    for pair in scratch.parts.windows(2) {
-        if let [(from, _), (to, _)] = pair {
-            out.push(
-                piece
-                    .get(*from..*to)
-                    .and_then(|b| table.rank(b))
-                    .unwrap_or(NONE),
-            );
-        }
-    }
-    out
+    })
 }
 
 /// Calls `visit` with the rank of each token `piece` becomes, in order:

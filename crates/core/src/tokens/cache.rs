@@ -11,10 +11,14 @@
 //! Both passes share the slots: the counting pass ([`Pass::count`]) and the
 //! id pass a classifier needs ([`Pass::visit`]). A slot holds the piece's
 //! count and, when it is at most [`MAX_IDS`] tokens (nearly every piece of
-//! up to 22 bytes), its ids inline; a miss in either pass runs the merge
-//! once and stores both, so a piece first counted is later an id hit and
-//! the other way round. A piece of more tokens keeps only its count: the id
-//! pass merges it again.
+//! up to 22 bytes), its ids inline. A miss in the id pass merges the piece
+//! once and keeps both; a miss in the counting pass keeps the count, and
+//! the id of a one-token piece (most pieces: the lookup that counts it
+//! finds its id). A piece of several tokens first seen by the counting
+//! pass is merged once more when the id pass first wants it (its ids
+//! would cost the counting pass a lookup per token, which a policy without
+//! a classifier never reads); a piece of more than [`MAX_IDS`] tokens keeps
+//! only its count, and the id pass merges it every time.
 //!
 //! Fixed size, so a VM's memory never grows with traffic: [`SLOTS`] × 40
 //! bytes (160 KiB) per encoding used, allocated on its first text.
@@ -30,40 +34,67 @@ pub(super) const MAX_IDS: usize = 4;
 /// Slots per encoding (a power of two).
 const SLOTS: usize = 4096;
 
-/// The first [`MAX_IDS`] token ids of a piece and how many it has in all:
-/// what the merge hands the cache.
+/// A piece's token count and, when `known`, its ids (`ids[..count]`): what
+/// a merge hands the cache.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 pub(super) struct Ids {
     pub count: usize,
     pub ids: [u32; MAX_IDS],
+    pub known: bool,
 }
 
 impl Ids {
-    /// A count without its ids (a piece the cache does not keep).
+    /// A count without its ids.
     pub fn of_count(count: usize) -> Ids {
         Ids {
             count,
             ids: [0; MAX_IDS],
+            known: false,
         }
     }
 
-    /// Records the next id of the piece.
+    /// A piece of one token.
+    pub fn one(id: u32) -> Ids {
+        let mut ids = Ids::default();
+        ids.push(id);
+        ids
+    }
+
+    /// Records the next id of the piece (its ids are known while they fit).
     pub fn push(&mut self, id: u32) {
         if let Some(slot) = self.ids.get_mut(self.count) {
             *slot = id;
         }
         self.count = self.count.saturating_add(1);
+        self.known = self.count <= MAX_IDS;
     }
 }
+
+/// A slot's count byte: the count, and this bit when its ids are not kept.
+const IDS_UNKNOWN: u8 = 0x80;
 
 #[derive(Clone, Copy)]
 struct Slot {
     /// 0: empty.
     len: u8,
-    /// Tokens of the piece; `ids[..count]` are its ids when `count <= MAX_IDS`.
+    /// Tokens of the piece (at most 22: a token is at least a byte), with
+    /// [`IDS_UNKNOWN`] unless `ids[..count]` are its ids.
     count: u8,
     bytes: [u8; MAX_PIECE],
     ids: [u32; MAX_IDS],
+}
+
+impl Slot {
+    fn count(&self) -> usize {
+        usize::from(self.count & !IDS_UNKNOWN)
+    }
+
+    fn ids(&self) -> Option<&[u32]> {
+        if self.count & IDS_UNKNOWN != 0 {
+            return None;
+        }
+        self.ids.get(..self.count())
+    }
 }
 
 const EMPTY: Slot = Slot {
@@ -107,11 +138,18 @@ impl Cache {
 
     fn store(&mut self, slot: usize, piece: &[u8], ids: &Ids) {
         let (Ok(count), Ok(len)) = (u8::try_from(ids.count), u8::try_from(piece.len())) else {
-            return; // a count over 255 is not kept
+            return;
         };
+        if count >= IDS_UNKNOWN {
+            return; // never for a piece of up to MAX_PIECE bytes
+        }
         if let Some(s) = self.slots.get_mut(slot) {
             s.len = len;
-            s.count = count;
+            s.count = if ids.known {
+                count
+            } else {
+                count | IDS_UNKNOWN
+            };
             if let Some(dst) = s.bytes.get_mut(..piece.len()) {
                 dst.copy_from_slice(piece);
             }
@@ -167,25 +205,23 @@ pub(super) fn with<R>(encoding: Encoding, f: impl FnOnce(&mut Pass<'_>) -> R) ->
 }
 
 impl Pass<'_> {
-    /// The count of `piece`: from the cache, or from `merge(true)`, which
-    /// hands over the count and the first ids (both are then kept). A piece
-    /// the cache does not keep (too long, or no cache) goes to
-    /// `merge(false)`, of which only the count is read: it may skip finding
-    /// ids no one will read.
-    pub fn count(&mut self, piece: &[u8], merge: impl FnOnce(bool) -> Ids) -> usize {
+    /// The count of `piece`: from the cache, or from `merge` (then kept,
+    /// with the ids it hands over).
+    pub fn count(&mut self, piece: &[u8], merge: impl FnOnce() -> Ids) -> usize {
         let Some(cache) = self.cache.as_deref_mut() else {
-            return merge(false).count;
+            return merge().count;
         };
         if piece.len() > MAX_PIECE || piece.is_empty() {
-            return merge(false).count;
+            return merge().count;
         }
         let slot = slot_of(piece);
-        if let Some(s) = cache.find(slot, piece).copied() {
+        if let Some(s) = cache.find(slot, piece) {
+            let n = s.count();
             cache.stats.hits = cache.stats.hits.saturating_add(1);
-            return usize::from(s.count);
+            return n;
         }
         cache.stats.misses = cache.stats.misses.saturating_add(1);
-        let ids = merge(true);
+        let ids = merge();
         cache.store(slot, piece, &ids);
         ids.count
     }
@@ -211,22 +247,22 @@ impl Pass<'_> {
         let slot = slot_of(piece);
         let mut present = false;
         if let Some(s) = cache.find(slot, piece).filter(|_| cacheable) {
-            let n = usize::from(s.count);
-            if let Some(ids) = s.ids.get(..n) {
+            if let Some(ids) = s.ids() {
+                let n = ids.len();
                 for &id in ids {
                     visit(id);
                 }
                 cache.stats.id_hits = cache.stats.id_hits.saturating_add(1);
                 return n;
             }
-            present = true; // more ids than a slot holds: merged, count kept
+            present = true; // counted only, or more ids than a slot holds
         }
         cache.stats.id_misses = cache.stats.id_misses.saturating_add(1);
         merge(&mut |id| {
             seen.push(id);
             visit(id);
         });
-        if cacheable && !present {
+        if cacheable && (!present || seen.known) {
             cache.store(slot, piece, &seen);
         }
         seen.count
@@ -261,8 +297,13 @@ mod tests {
         ids
     }
 
+    /// The counting pass's merge hands over the id of a one-token piece only.
     fn count(e: Encoding, piece: &[u8], list: &[u32]) -> usize {
-        with(e, |pass| pass.count(piece, |_| ids(list)))
+        let merged = match list {
+            [one] => Ids::one(*one),
+            _ => Ids::of_count(list.len()),
+        };
+        with(e, |pass| pass.count(piece, || merged))
     }
 
     /// The ids `visit` yields and whether `merge` was called.
@@ -307,8 +348,14 @@ mod tests {
     #[test]
     fn a_counted_piece_is_an_id_hit_and_a_visited_piece_a_count_hit() {
         let e = Encoding::O200kBase;
+        // One token: the counting pass keeps its id.
+        assert_eq!(count(e, b" one", &[10]), 1);
+        assert_eq!(visit(e, b" one", &[99]), (vec![10], false));
+        // Several: counted only; the first id pass merges it and keeps the ids.
         assert_eq!(count(e, b" counted", &[10, 11]), 2);
+        assert_eq!(visit(e, b" counted", &[10, 11]), (vec![10, 11], true));
         assert_eq!(visit(e, b" counted", &[99]), (vec![10, 11], false));
+        assert_eq!(count(e, b" counted", &[99]), 2);
         assert_eq!(
             visit(e, b" visited", &[20, 21, 22]),
             (vec![20, 21, 22], true)

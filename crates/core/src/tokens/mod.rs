@@ -158,13 +158,7 @@ impl Tokenizer {
             let mut total = 0usize;
             for piece in Pieces::new(text, self.classes, self.pattern) {
                 let bytes = piece.as_bytes();
-                let n = pass.count(bytes, |keep| {
-                    if keep {
-                        bpe::count_piece_ids(&self.table, bytes, &mut scratch)
-                    } else {
-                        cache::Ids::of_count(bpe::count_piece(&self.table, bytes, &mut scratch))
-                    }
-                });
+                let n = pass.count(bytes, || bpe::count_piece(&self.table, bytes, &mut scratch));
                 total = total.saturating_add(n);
                 if total >= limit {
                     return limit;

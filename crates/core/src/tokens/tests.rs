@@ -461,6 +461,22 @@ proptest! {
     }
 
     #[test]
+    fn ids_of_pieces_first_counted_are_the_merges(
+        picks in prop::collection::vec(prop::sample::select(cache_words()), 0..80),
+        text in tricky_string(30),
+    ) {
+        // The counting pass fills the slots first (one-token pieces with their
+        // id, longer ones with their count only); the id pass then reads them.
+        let text = format!("{}{text}", picks.concat());
+        for e in Encoding::ALL {
+            let want = uncached_ids(e, &text);
+            prop_assert_eq!(count(e, &text).unwrap(), want.len());
+            prop_assert_eq!(ids_of(e, &text), want.clone());
+            prop_assert_eq!(ids_of(e, &text), want);
+        }
+    }
+
+    #[test]
     fn cached_ids_are_the_merges_on_adversarial_strings(text in tricky_string(60)) {
         assert_cached_ids_are_the_merges(&text);
     }
