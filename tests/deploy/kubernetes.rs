@@ -89,6 +89,28 @@ fn check_policy(where_: &str, policy: &Value, rename: impl Fn(&str) -> String) -
     compiled
 }
 
+/// `check_policy` for the per-attempt filter's policy: the example's
+/// upstream view (`envoy_config::upstream_policy_json`), clusters renamed.
+fn check_upstream_policy(where_: &str, policy: &Value, rename: impl Fn(&str) -> String) {
+    let errors = schema_errors(&validator(), policy);
+    assert!(errors.is_empty(), "{where_}: {errors:#?}");
+    let text = serde_json::to_string(policy).unwrap();
+    Policy::from_json(&text).unwrap_or_else(|e| panic!("{where_}: {e}"));
+    let mut example: Value = serde_json::from_str(&read(generate::POLICY)).unwrap();
+    for model in example["models"].as_object_mut().unwrap().values_mut() {
+        let cluster = rename(model["cluster"].as_str().unwrap());
+        model["cluster"] = Value::String(cluster);
+    }
+    let example_text = serde_json::to_string(&example).unwrap();
+    let compiled = Policy::from_json(&example_text).unwrap();
+    let view: Value = serde_json::from_str(&envoy_config::upstream_policy_json(
+        &compiled,
+        &example_text,
+    ))
+    .unwrap();
+    assert_eq!(policy, &view, "{where_}: not the example policy's upstream view");
+}
+
 fn string_value_policy(wasm: &Value) -> Value {
     assert_eq!(
         wasm["config"]["configuration"]["@type"],
@@ -193,7 +215,11 @@ fn the_istio_manifests_hold_together() {
         &string_value_policy(routing),
         generate::istio_cluster,
     );
-    assert_eq!(string_value_policy(upstream), string_value_policy(routing));
+    check_upstream_policy(
+        "EnvoyFilter model-router-upstream",
+        &string_value_policy(upstream),
+        generate::istio_cluster,
+    );
     // The policy's JSON text keeps the example's key order (tasks are tried in order).
     let text = routing["config"]["configuration"]["value"]
         .as_str()
@@ -337,7 +363,7 @@ fn the_envoy_gateway_manifests_hold_together() {
     });
 
     // The patch policy targets that Gateway and adds each cluster the policy
-    // names, with the upstream filter carrying the same policy.
+    // names, with the upstream filter carrying the policy's upstream view.
     let epp = find(&docs, "EnvoyPatchPolicy", "model-router");
     assert_eq!(epp["spec"]["targetRef"]["name"], "llm-gateway");
     assert_eq!(epp["spec"]["type"], "JSONPatch");
@@ -367,7 +393,7 @@ fn the_envoy_gateway_manifests_hold_together() {
             filter["typed_config"]["config"]["root_id"],
             UPSTREAM_ROOT_ID
         );
-        check_policy(
+        check_upstream_policy(
             &format!("cluster {}", patch["name"]),
             &string_value_policy(&filter["typed_config"]),
             |c| c.to_string(),
