@@ -231,7 +231,7 @@ fn policy_json(policy: &serde_norway::Value) -> String {
     serde_json::to_string_pretty(policy).unwrap()
 }
 
-fn istio_policy_json(text: &str) -> String {
+pub fn istio_policy_json(text: &str) -> String {
     policy_json(&policy_yaml(text, istio_cluster))
 }
 

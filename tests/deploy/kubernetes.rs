@@ -89,26 +89,22 @@ fn check_policy(where_: &str, policy: &Value, rename: impl Fn(&str) -> String) -
     compiled
 }
 
-/// `check_policy` for the per-attempt filter's policy: the example's
-/// upstream view (`envoy_config::upstream_policy_json`), clusters renamed.
-fn check_upstream_policy(where_: &str, policy: &Value, rename: impl Fn(&str) -> String) {
+/// `check_policy` for the per-attempt filter's policy: the upstream view
+/// (`envoy_config::upstream_policy_json`) of `example`, the example policy's
+/// text with the clusters as the manifest names them (key order kept: the
+/// view's default chain lists the models in the order written).
+fn check_upstream_policy(where_: &str, policy: &Value, example: &str) {
     let errors = schema_errors(&validator(), policy);
     assert!(errors.is_empty(), "{where_}: {errors:#?}");
-    let text = serde_json::to_string(policy).unwrap();
-    Policy::from_json(&text).unwrap_or_else(|e| panic!("{where_}: {e}"));
-    let mut example: Value = serde_json::from_str(&read(generate::POLICY)).unwrap();
-    for model in example["models"].as_object_mut().unwrap().values_mut() {
-        let cluster = rename(model["cluster"].as_str().unwrap());
-        model["cluster"] = Value::String(cluster);
-    }
-    let example_text = serde_json::to_string(&example).unwrap();
-    let compiled = Policy::from_json(&example_text).unwrap();
-    let view: Value = serde_json::from_str(&envoy_config::upstream_policy_json(
-        &compiled,
-        &example_text,
-    ))
-    .unwrap();
+    Policy::from_json(&serde_json::to_string(policy).unwrap())
+        .unwrap_or_else(|e| panic!("{where_}: {e}"));
+    let compiled = Policy::from_json(example).unwrap();
+    let view: Value =
+        serde_json::from_str(&envoy_config::upstream_policy_json(&compiled, example)).unwrap();
     assert_eq!(policy, &view, "{where_}: not the example policy's upstream view");
+    for member in ["tasks", "rules", "classifiers"] {
+        assert!(policy.get(member).is_none(), "{where_}: {member}");
+    }
 }
 
 fn string_value_policy(wasm: &Value) -> Value {
@@ -218,7 +214,7 @@ fn the_istio_manifests_hold_together() {
     check_upstream_policy(
         "EnvoyFilter model-router-upstream",
         &string_value_policy(upstream),
-        generate::istio_cluster,
+        &generate::istio_policy_json(&read(generate::POLICY)),
     );
     // The policy's JSON text keeps the example's key order (tasks are tried in order).
     let text = routing["config"]["configuration"]["value"]
@@ -396,7 +392,7 @@ fn the_envoy_gateway_manifests_hold_together() {
         check_upstream_policy(
             &format!("cluster {}", patch["name"]),
             &string_value_policy(&filter["typed_config"]),
-            |c| c.to_string(),
+            &read(generate::POLICY),
         );
         let host = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
             ["address"]["socket_address"]["address"]
