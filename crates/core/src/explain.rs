@@ -1,5 +1,7 @@
 //! A decision as JSON, for `model-router explain` and audit logs.
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
 
 use crate::decision::{Decision, Outcome};
@@ -9,12 +11,7 @@ use crate::policy::Policy;
 /// filter state): the decision and the tenant, as a JSON object. Serialized
 /// once per request; [`with_billing`] appends the billed usage to it.
 pub fn audit_record(policy: &Policy, decision: &Decision, tenant: &str) -> String {
-    let mut record = match explain(policy, decision) {
-        Value::Object(map) => map,
-        _ => serde_json::Map::new(),
-    };
-    record.insert("tenant".into(), tenant.into());
-    Value::Object(record).to_string()
+    to_json(&Explained::of(policy, decision, Some(tenant)))
 }
 
 /// What was billed for a request, for its audit record.
@@ -28,17 +25,20 @@ pub struct Billing<'a> {
 }
 
 /// `record` (from [`audit_record`]) with the billing fields appended:
-/// the decision is not serialized a second time.
+/// the decision is not serialized a second time, and the billing fields
+/// are written straight from typed values (this runs once per request).
 pub fn with_billing(record: &str, billing: &Billing<'_>) -> String {
+    let served = billing.served.map(|m| m.name.as_str());
     let fields = [
-        ("attempts", json!(billing.attempts)),
-        (
-            "served_model",
-            json!(billing.served.map(|m| m.name.as_str())),
-        ),
-        ("billed", billed(billing)),
+        ("attempts", billing.attempts.to_string()),
+        ("served_model", to_json(&served)),
+        ("billed", to_json(&billed(billing))),
     ];
-    append_fields(record, &fields)
+    append_raw(record, &fields)
+}
+
+fn to_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
 }
 
 /// `record` with the translation of the first attempt appended: the APIs
@@ -73,10 +73,20 @@ pub fn upstream_request(policy: &Policy, decision: &Decision, path: &str, body: 
 
 /// `record` (a JSON object) with `fields` appended, without parsing it again.
 pub fn append_fields(record: &str, fields: &[(&str, Value)]) -> String {
+    let fields: Vec<(&str, String)> = fields.iter().map(|(n, v)| (*n, v.to_string())).collect();
+    append_raw(record, &fields)
+}
+
+/// [`append_fields`] with values already serialized as JSON.
+fn append_raw(record: &str, fields: &[(&str, String)]) -> String {
     let Some(open) = record.trim_end().strip_suffix('}') else {
         return record.to_string();
     };
-    let mut out = String::with_capacity(record.len().saturating_add(256));
+    let extra: usize = fields
+        .iter()
+        .map(|(n, v)| n.len().saturating_add(v.len()).saturating_add(4))
+        .sum();
+    let mut out = String::with_capacity(open.len().saturating_add(extra).saturating_add(1));
     out.push_str(open);
     let mut first = open.trim_end().ends_with('{');
     for (name, value) in fields {
@@ -84,124 +94,269 @@ pub fn append_fields(record: &str, fields: &[(&str, Value)]) -> String {
             out.push(',');
         }
         first = false;
-        out.push_str(&Value::from(*name).to_string());
+        out.push_str(&to_json(name));
         out.push(':');
-        out.push_str(&value.to_string());
+        out.push_str(value);
     }
     out.push('}');
     out
 }
 
 /// Scores to six decimals: enough for any threshold, stable in golden files.
-fn round_score(p: f64) -> f64 {
+pub(crate) fn round_score(p: f64) -> f64 {
     (p * 1e6).round() / 1e6
+}
+
+/// The audit record's `billed` object. Fields in name order: the order
+/// these records had when they were built as `serde_json` maps.
+#[derive(serde::Serialize)]
+struct Billed<'a> {
+    cache_write_1h_tokens: u64,
+    cache_write_tokens: u64,
+    cached_tokens: u64,
+    completion_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cost_components_usd: Option<Lines>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cost_micro_usd: Option<u64>,
+    cost_usd: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    price_tier: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prices_per_mtok: Option<Lines>,
+    prompt_tokens: u64,
+    usage_source: &'a str,
+}
+
+/// One value per invoice line.
+#[derive(serde::Serialize)]
+struct Lines {
+    cache_write: f64,
+    cache_write_1h: f64,
+    cached_input: f64,
+    input: f64,
+    output: f64,
 }
 
 /// The billed usage and, for a served model, its invoice: the tier, the
 /// prices applied (USD per million tokens) and each line's cost.
-fn billed(billing: &Billing<'_>) -> Value {
+fn billed<'a>(billing: &Billing<'a>) -> Billed<'a> {
     let usage = billing.usage;
-    let mut billed = json!({
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "cached_tokens": usage.cached_tokens,
-        "cache_write_tokens": usage.cache_write_tokens,
-        "cache_write_1h_tokens": usage.cache_write_1h_tokens,
-        "usage_source": billing.source,
-        "cost_usd": billing.served.map(|m| m.pricing.cost(&usage).usd()),
-    });
-    if let (Some(model), Value::Object(map)) = (billing.served, &mut billed) {
-        let invoice = model.pricing.invoice(&usage);
-        // pico-USD per token ÷ 1e6 = USD per million tokens.
-        let per_mtok = |pico_per_token: u64| pico_per_token as f64 / 1e6;
-        let rates = invoice.rates;
-        map.insert("cost_micro_usd".into(), json!(invoice.total().micro_usd()));
-        map.insert("price_tier".into(), json!(invoice.tier.label()));
-        map.insert(
-            "prices_per_mtok".into(),
-            json!({
-                "input": per_mtok(rates.input),
-                "cached_input": per_mtok(rates.cached_input),
-                "cache_write": per_mtok(rates.cache_write),
-                "cache_write_1h": per_mtok(rates.cache_write_1h),
-                "output": per_mtok(rates.output),
-            }),
-        );
-        map.insert(
-            "cost_components_usd".into(),
-            json!({
-                "input": invoice.input.usd(),
-                "cached_input": invoice.cached_input.usd(),
-                "cache_write": invoice.cache_write.usd(),
-                "cache_write_1h": invoice.cache_write_1h.usd(),
-                "output": invoice.output.usd(),
-            }),
-        );
+    let invoice = billing.served.map(|m| m.pricing.invoice(&usage));
+    // pico-USD per token ÷ 1e6 = USD per million tokens.
+    let per_mtok = |pico_per_token: u64| pico_per_token as f64 / 1e6;
+    Billed {
+        cache_write_1h_tokens: usage.cache_write_1h_tokens,
+        cache_write_tokens: usage.cache_write_tokens,
+        cached_tokens: usage.cached_tokens,
+        completion_tokens: usage.completion_tokens,
+        cost_components_usd: invoice.as_ref().map(|i| Lines {
+            cache_write: i.cache_write.usd(),
+            cache_write_1h: i.cache_write_1h.usd(),
+            cached_input: i.cached_input.usd(),
+            input: i.input.usd(),
+            output: i.output.usd(),
+        }),
+        cost_micro_usd: invoice.as_ref().map(|i| i.total().micro_usd()),
+        cost_usd: billing.served.map(|m| m.pricing.cost(&usage).usd()),
+        price_tier: invoice.as_ref().map(|i| i.tier.label()),
+        prices_per_mtok: invoice.as_ref().map(|i| Lines {
+            cache_write: per_mtok(i.rates.cache_write),
+            cache_write_1h: per_mtok(i.rates.cache_write_1h),
+            cached_input: per_mtok(i.rates.cached_input),
+            input: per_mtok(i.rates.input),
+            output: per_mtok(i.rates.output),
+        }),
+        prompt_tokens: usage.prompt_tokens,
+        usage_source: billing.source,
     }
-    billed
 }
 
+/// A decision as JSON (`model-router explain`; the audit record adds `tenant`).
 pub fn explain(policy: &Policy, decision: &Decision) -> Value {
-    let chain: Vec<&crate::policy::Model> = decision
-        .chain()
-        .iter()
-        .filter_map(|id| policy.model(*id))
-        .collect();
-    let first = chain.first();
-    let (status, reject) = match &decision.outcome {
-        Outcome::Route { .. } => ("routed", None),
-        Outcome::Passthrough { .. } => ("passthrough", None),
-        Outcome::Reject { reason, message } => (
-            "rejected",
-            Some(json!({"status": reason.status(), "reason": reason.label(), "message": message})),
-        ),
-    };
-    json!({
-        "status": status,
-        "api": decision.shape.api().name(),
-        "model": first.map(|m| m.name.as_str()),
-        "provider_model": first.map(|m| m.provider_model.as_str()),
-        "cluster": first.map(|m| m.cluster.as_str()),
-        "rule": decision.decided_by.label(policy),
-        "task": decision.task.and_then(|t| policy.task(t)).map(|t| t.name.as_str()),
-        "prompt_tokens": decision.prompt_tokens,
-        "prompt_tokens_by_model": decision
-            .chain_prompt_tokens
-            .iter()
-            .filter_map(|(id, n)| Some((policy.model(*id)?.name.clone(), json!(n))))
-            .collect::<serde_json::Map<String, Value>>(),
-        "estimated_cost_usd": decision.estimated_cost.map(|c| c.usd()),
-        "fallbacks": chain.iter().skip(1).map(|m| m.name.as_str()).collect::<Vec<_>>(),
-        "escalated": decision.escalated,
-        "budget_clamped": decision.budget_clamped,
-        "invalid_reason": decision.invalid_reason,
-        "rejection": reject,
-        "mode": match policy.mode { crate::policy::Mode::Enforce => "enforce", crate::policy::Mode::Shadow => "shadow" },
-        "branch": decision.branch_label(policy),
-        "branch_by": decision.split.map(|s| match s.by {
-            crate::policy::split::ChosenBy::Key => "key",
-            crate::policy::split::ChosenBy::Random => "random",
-        }),
-        "cooling_down": decision
-            .cooling
-            .iter()
-            .filter_map(|c| Some(json!({
-                "model": policy.model(c.model)?.name,
-                "remaining_ms": c.remaining_ms,
-                "skipped": c.skipped,
-            })))
-            .collect::<Vec<_>>(),
-        "scores": decision
-            .scores
-            .iter()
-            .filter_map(|(id, p)| Some((policy.classifiers.get(id.0)?.name.clone(), json!(round_score(*p)))))
-            .collect::<serde_json::Map<String, Value>>(),
-    })
+    serde_json::to_value(Explained::of(policy, decision, None)).unwrap_or(Value::Null)
+}
+
+/// The fields of [`explain`], typed, so that the audit record of every
+/// request is written in one pass without building a JSON map first.
+/// Declared in name order: the order the records had as `serde_json` maps
+/// (`tests::the_typed_record_is_the_map_it_replaced` holds it to that).
+#[derive(serde::Serialize)]
+struct Explained<'a> {
+    api: &'static str,
+    branch: Option<&'a str>,
+    branch_by: Option<&'static str>,
+    budget_clamped: bool,
+    cluster: Option<&'a str>,
+    cooling_down: Vec<CoolingDown<'a>>,
+    escalated: bool,
+    estimated_cost_usd: Option<f64>,
+    fallbacks: Vec<&'a str>,
+    invalid_reason: Option<&'a str>,
+    mode: &'static str,
+    model: Option<&'a str>,
+    prompt_tokens: Option<u64>,
+    prompt_tokens_by_model: BTreeMap<&'a str, u64>,
+    provider_model: Option<&'a str>,
+    rejection: Option<Rejection<'a>>,
+    rule: &'a str,
+    scores: BTreeMap<&'a str, f64>,
+    status: &'static str,
+    task: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+struct CoolingDown<'a> {
+    model: &'a str,
+    remaining_ms: u64,
+    skipped: bool,
+}
+
+#[derive(serde::Serialize)]
+struct Rejection<'a> {
+    message: &'a str,
+    reason: &'static str,
+    status: u32,
+}
+
+impl<'a> Explained<'a> {
+    fn of(policy: &'a Policy, decision: &'a Decision, tenant: Option<&'a str>) -> Explained<'a> {
+        let mut chain = decision.chain().iter().filter_map(|id| policy.model(*id));
+        let first = chain.next();
+        let (status, rejection) = match &decision.outcome {
+            Outcome::Route { .. } => ("routed", None),
+            Outcome::Passthrough { .. } => ("passthrough", None),
+            Outcome::Reject { reason, message } => (
+                "rejected",
+                Some(Rejection {
+                    message,
+                    reason: reason.label(),
+                    status: reason.status(),
+                }),
+            ),
+        };
+        Explained {
+            api: decision.shape.api().name(),
+            branch: decision.branch_label(policy),
+            branch_by: decision.split.map(|s| match s.by {
+                crate::policy::split::ChosenBy::Key => "key",
+                crate::policy::split::ChosenBy::Random => "random",
+            }),
+            budget_clamped: decision.budget_clamped,
+            cluster: first.map(|m| m.cluster.as_str()),
+            cooling_down: decision
+                .cooling
+                .iter()
+                .filter_map(|c| {
+                    Some(CoolingDown {
+                        model: policy.model(c.model)?.name.as_str(),
+                        remaining_ms: c.remaining_ms,
+                        skipped: c.skipped,
+                    })
+                })
+                .collect(),
+            escalated: decision.escalated,
+            estimated_cost_usd: decision.estimated_cost.map(|c| c.usd()),
+            fallbacks: chain.map(|m| m.name.as_str()).collect(),
+            invalid_reason: decision.invalid_reason.as_deref(),
+            mode: match policy.mode {
+                crate::policy::Mode::Enforce => "enforce",
+                crate::policy::Mode::Shadow => "shadow",
+            },
+            model: first.map(|m| m.name.as_str()),
+            prompt_tokens: decision.prompt_tokens,
+            prompt_tokens_by_model: decision
+                .chain_prompt_tokens
+                .iter()
+                .filter_map(|(id, n)| Some((policy.model(*id)?.name.as_str(), *n)))
+                .collect(),
+            provider_model: first.map(|m| m.provider_model.as_str()),
+            rejection,
+            rule: decision.decided_by.label(policy),
+            scores: decision
+                .scores
+                .iter()
+                .filter_map(|(id, p)| {
+                    Some((policy.classifiers.get(id.0)?.name.as_str(), round_score(*p)))
+                })
+                .collect(),
+            status,
+            task: decision
+                .task
+                .and_then(|t| policy.task(t))
+                .map(|t| t.name.as_str()),
+            tenant,
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The map-building `explain` the typed record replaced: the reference.
+    pub(crate) fn explain_as_map(policy: &Policy, decision: &Decision) -> Value {
+        let chain: Vec<&crate::policy::Model> = decision
+            .chain()
+            .iter()
+            .filter_map(|id| policy.model(*id))
+            .collect();
+        let first = chain.first();
+        let (status, reject) = match &decision.outcome {
+            Outcome::Route { .. } => ("routed", None),
+            Outcome::Passthrough { .. } => ("passthrough", None),
+            Outcome::Reject { reason, message } => (
+                "rejected",
+                Some(
+                    json!({"status": reason.status(), "reason": reason.label(), "message": message}),
+                ),
+            ),
+        };
+        json!({
+            "status": status,
+            "api": decision.shape.api().name(),
+            "model": first.map(|m| m.name.as_str()),
+            "provider_model": first.map(|m| m.provider_model.as_str()),
+            "cluster": first.map(|m| m.cluster.as_str()),
+            "rule": decision.decided_by.label(policy),
+            "task": decision.task.and_then(|t| policy.task(t)).map(|t| t.name.as_str()),
+            "prompt_tokens": decision.prompt_tokens,
+            "prompt_tokens_by_model": decision
+                .chain_prompt_tokens
+                .iter()
+                .filter_map(|(id, n)| Some((policy.model(*id)?.name.clone(), json!(n))))
+                .collect::<serde_json::Map<String, Value>>(),
+            "estimated_cost_usd": decision.estimated_cost.map(|c| c.usd()),
+            "fallbacks": chain.iter().skip(1).map(|m| m.name.as_str()).collect::<Vec<_>>(),
+            "escalated": decision.escalated,
+            "budget_clamped": decision.budget_clamped,
+            "invalid_reason": decision.invalid_reason,
+            "rejection": reject,
+            "mode": match policy.mode { crate::policy::Mode::Enforce => "enforce", crate::policy::Mode::Shadow => "shadow" },
+            "branch": decision.branch_label(policy),
+            "branch_by": decision.split.map(|s| match s.by {
+                crate::policy::split::ChosenBy::Key => "key",
+                crate::policy::split::ChosenBy::Random => "random",
+            }),
+            "cooling_down": decision
+                .cooling
+                .iter()
+                .filter_map(|c| Some(json!({
+                    "model": policy.model(c.model)?.name,
+                    "remaining_ms": c.remaining_ms,
+                    "skipped": c.skipped,
+                })))
+                .collect::<Vec<_>>(),
+            "scores": decision
+                .scores
+                .iter()
+                .filter_map(|(id, p)| Some((policy.classifiers.get(id.0)?.name.clone(), json!(round_score(*p)))))
+                .collect::<serde_json::Map<String, Value>>(),
+        })
+    }
+
     use crate::decision::{decide, Request};
     use crate::headers::Headers;
     use crate::request::ApiShape;
@@ -220,6 +375,74 @@ mod tests {
             },
         );
         explain(&policy, &decision)
+    }
+
+    /// The old audit record: the map with `tenant` inserted, printed.
+    pub(crate) fn audit_record_as_map(
+        policy: &Policy,
+        decision: &Decision,
+        tenant: &str,
+    ) -> String {
+        let mut record = match explain_as_map(policy, decision) {
+            Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        record.insert("tenant".into(), tenant.into());
+        Value::Object(record).to_string()
+    }
+
+    /// Every decision of `policy` over a spread of bodies and split keys.
+    pub(crate) fn decisions(policy: &Policy) -> Vec<Decision> {
+        let bodies = [
+            r#"{"model":"auto","stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
+            r#"{"model":"auto","messages":[{"role":"user","content":"write a python function to sort a list"}]}"#,
+            r#"{"model":"gpt-4o","max_tokens":100000,"messages":[{"role":"user","content":"summarise"}]}"#,
+            r#"{"messages":"not a list"}"#,
+            "not json",
+        ];
+        let mut out = Vec::new();
+        for body in bodies {
+            for session in ["a", "b", "c"] {
+                let mut headers = Headers::new();
+                headers.insert("x-session-id", session);
+                out.push(decide(
+                    policy,
+                    &Request {
+                        shape: ApiShape::ChatCompletions,
+                        path: "/v1/chat/completions",
+                        headers: &headers,
+                        body: body.as_bytes(),
+                    },
+                ));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_typed_record_is_the_map_it_replaced() {
+        let policies = [
+            include_str!("../../../examples/policies/deployments.json"),
+            include_str!("../../../examples/policies/multi-api.json"),
+            include_str!("../../../examples/policies/variants.json"),
+            include_str!("../../../examples/policies/catalog.json"),
+            include_str!("../../../examples/policy.json"),
+        ];
+        let mut rejected = 0;
+        for (i, text) in policies.iter().enumerate() {
+            let mut json: Value = serde_json::from_str(text).unwrap();
+            if i % 2 == 0 {
+                json["on_invalid_request"] = json!("reject");
+            }
+            let policy = Policy::from_json(&json.to_string()).unwrap();
+            for d in decisions(&policy) {
+                assert_eq!(explain(&policy, &d), explain_as_map(&policy, &d));
+                let typed = audit_record(&policy, &d, "team-a");
+                assert_eq!(typed, audit_record_as_map(&policy, &d, "team-a"));
+                rejected += usize::from(typed.contains(r#""status":"rejected""#));
+            }
+        }
+        assert!(rejected > 0, "the cases include rejections");
     }
 
     #[test]
@@ -270,6 +493,11 @@ mod tests {
                                     "cache_write_1h": 0.0, "output": 0.0},
         });
         assert_eq!(serde_json::from_str::<Value>(&billed).unwrap(), expected);
+        // Byte for byte what a JSON map would print: keys in name order.
+        assert!(
+            billed.ends_with(&format!("\"billed\":{}}}", expected["billed"])),
+            "{billed}"
+        );
         assert_eq!(expected["status"], "routed");
         // An empty record gets no leading comma.
         let empty: Value = serde_json::from_str(&with_billing(

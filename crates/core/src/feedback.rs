@@ -10,7 +10,9 @@
 
 use serde_json::{Map, Value};
 
+use crate::decision::Decision;
 use crate::metrics::{encode, Kind, Sample, NONE};
+use crate::policy::{Model, Policy};
 
 pub mod store;
 
@@ -158,6 +160,38 @@ pub struct Attribution {
 }
 
 impl Attribution {
+    /// The attribution of a decided request, from the decision itself:
+    /// what [`Attribution::from_audit`] reads back from its audit record
+    /// (`served`: the model that answered, when the response was billed;
+    /// else the first chosen), without writing and parsing that record.
+    pub fn of(
+        policy: &Policy,
+        decision: &Decision,
+        served: Option<&Model>,
+        tenant: &str,
+    ) -> Option<Attribution> {
+        let first = || decision.chain().iter().find_map(|id| policy.model(*id));
+        let model = served.or_else(first)?;
+        let mut scores: Vec<(String, f64)> = decision
+            .scores
+            .iter()
+            .filter_map(|(id, p)| {
+                let name = &policy.classifiers.get(id.0)?.name;
+                Some((name.clone(), crate::explain::round_score(*p)))
+            })
+            .collect();
+        // The audit record's `scores` is a JSON object: one per name, in name order.
+        scores.sort_by(|a, b| a.0.cmp(&b.0));
+        scores.dedup_by(|a, b| a.0 == b.0);
+        Some(Attribution {
+            model: model.name.clone(),
+            rule: decision.decided_by.label(policy).to_string(),
+            tenant: tenant.to_string(),
+            branch: decision.branch_label(policy).map(str::to_string),
+            scores,
+        })
+    }
+
     /// Reads an audit record (`explain::audit_record`, with billing when
     /// the response completed): the served model, else the first chosen.
     pub fn from_audit(record: &str) -> Option<Attribution> {
@@ -271,4 +305,4 @@ pub fn invalid_sample() -> Sample {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -103,33 +103,40 @@ pub fn encode(base: &str, labels: &[(&str, &str)]) -> String {
     let mut name =
         String::with_capacity(base.len().saturating_add(labels.len().saturating_mul(24)));
     name.push_str(base);
-    for (label, value) in labels {
-        name.push(';');
-        name.push_str(label);
-        name.push('=');
-        name.push_str(&sanitize(value));
-    }
+    push_labels(&mut name, labels);
     name
+}
+
+/// Appends `;label=value` for each label, values sanitised in place (no
+/// allocation per label: this runs for every metric of every request).
+fn push_labels(out: &mut String, labels: &[(&str, &str)]) {
+    for (label, value) in labels {
+        out.push(';');
+        out.push_str(label);
+        out.push('=');
+        push_sanitized(out, value);
+    }
 }
 
 /// Keeps label values printable and free of the encoding's separators;
 /// bounds their length.
 pub fn sanitize(value: &str) -> String {
-    let cleaned: String = value
-        .chars()
-        .take(64)
-        .map(|c| {
-            if c == ';' || c == '=' || c.is_control() || c.is_whitespace() {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    if cleaned.is_empty() {
-        NONE.to_string()
-    } else {
-        cleaned
+    let mut out = String::with_capacity(value.len().min(64));
+    push_sanitized(&mut out, value);
+    out
+}
+
+fn push_sanitized(out: &mut String, value: &str) {
+    let start = out.len();
+    for c in value.chars().take(64) {
+        if c == ';' || c == '=' || c.is_control() || c.is_whitespace() {
+            out.push('_');
+        } else {
+            out.push(c);
+        }
+    }
+    if out.len() == start {
+        out.push_str(NONE);
     }
 }
 
@@ -258,25 +265,30 @@ pub fn samples(policy: &Policy, done: &Completion<'_>) -> Vec<Sample> {
     if let Some(branch) = decision.branch_label(policy) {
         labels.push(("branch", branch));
     }
-    counter(&mut out, encode(REQUESTS, &labels), 1);
+    // Most series share these labels: encoded once, appended to each name.
+    let mut suffix = String::with_capacity(160);
+    push_labels(&mut suffix, &labels);
+    let labelled = |base: &str| {
+        let mut name = String::with_capacity(base.len().saturating_add(suffix.len()));
+        name.push_str(base);
+        name.push_str(&suffix);
+        name
+    };
+    counter(&mut out, labelled(REQUESTS), 1);
     if let Some(estimate) = decision.prompt_tokens_for(served) {
-        counter(&mut out, encode(PROMPT_TOKENS_ESTIMATED, &labels), estimate);
+        counter(&mut out, labelled(PROMPT_TOKENS_ESTIMATED), estimate);
     }
     match (done.usage, done.usage_source) {
         (Some(usage), UsageSource::Reported | UsageSource::Estimated) => {
+            counter(&mut out, labelled(PROMPT_TOKENS), usage.prompt_tokens);
             counter(
                 &mut out,
-                encode(PROMPT_TOKENS, &labels),
-                usage.prompt_tokens,
-            );
-            counter(
-                &mut out,
-                encode(CACHED_PROMPT_TOKENS, &labels),
+                labelled(CACHED_PROMPT_TOKENS),
                 usage.cached_tokens,
             );
             counter(
                 &mut out,
-                encode(COMPLETION_TOKENS, &labels),
+                labelled(COMPLETION_TOKENS),
                 usage.completion_tokens,
             );
             if done.usage_source == UsageSource::Reported {
@@ -299,36 +311,28 @@ pub fn samples(policy: &Policy, done: &Completion<'_>) -> Vec<Sample> {
                     );
                 }
             }
-            counter(
-                &mut out,
-                encode(CACHE_WRITE_TOKENS, &labels),
-                usage.cache_writes(),
-            );
+            counter(&mut out, labelled(CACHE_WRITE_TOKENS), usage.cache_writes());
             let invoice = model.pricing.invoice(&usage);
             let cost = invoice.total();
             let baseline = policy
                 .baseline_model
                 .and_then(|id| policy.model(id))
                 .map_or(cost, |b| b.pricing.cost(&usage));
-            counter(&mut out, encode(COST, &labels), cost.micro_usd());
+            counter(&mut out, labelled(COST), cost.micro_usd());
             counter(
                 &mut out,
-                encode(CACHE_READ_COST, &labels),
+                labelled(CACHE_READ_COST),
                 invoice.cached_input.micro_usd(),
             );
             counter(
                 &mut out,
-                encode(CACHE_WRITE_COST, &labels),
+                labelled(CACHE_WRITE_COST),
                 invoice.cache_writes().micro_usd(),
             );
             if invoice.tier == PriceTier::LongContext {
-                counter(&mut out, encode(LONG_CONTEXT_REQUESTS, &labels), 1);
+                counter(&mut out, labelled(LONG_CONTEXT_REQUESTS), 1);
             }
-            counter(
-                &mut out,
-                encode(BASELINE_COST, &labels),
-                baseline.micro_usd(),
-            );
+            counter(&mut out, labelled(BASELINE_COST), baseline.micro_usd());
             if done.usage_source == UsageSource::Estimated {
                 counter(
                     &mut out,

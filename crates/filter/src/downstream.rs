@@ -9,7 +9,7 @@ use model_router_core::billing::billed_usage;
 use model_router_core::cost::Usage;
 use model_router_core::decision::{decide_under, Decision, Request, Traffic};
 use model_router_core::explain::{self, with_billing, Billing};
-use model_router_core::feedback;
+use model_router_core::feedback::{self, Attribution};
 use model_router_core::headers::{Headers, DECISION_STATE, OWN_PREFIX};
 use model_router_core::metrics::{self, Completion, UsageSource};
 use model_router_core::policy::{ModelId, Policy};
@@ -342,23 +342,24 @@ impl Downstream {
             decision_micros: flight.decision_micros,
         };
         shared.record(host, &metrics::samples(policy, &done));
-        let mut audit = None;
+        // The model that answered, when the response was billed.
+        let served = usage.and_then(|_| {
+            served_model(&flight.decision, flight.attempts).and_then(|id| policy.model(id))
+        });
         if let Some(usage) = usage {
-            let served =
-                served_model(&flight.decision, flight.attempts).and_then(|id| policy.model(id));
             let billing = Billing {
                 attempts: flight.attempts,
                 served,
                 usage,
                 source: source.name(),
             };
-            let billed = with_billing(&flight.audit, &billing);
-            host.set_filter_state(DECISION_STATE, &billed);
-            audit = Some(billed);
+            host.set_filter_state(DECISION_STATE, &with_billing(&flight.audit, &billing));
         }
-        if let Some(id) = &flight.request_id {
-            let audit = audit.as_deref().unwrap_or(&flight.audit);
-            shared.record(host, &crate::feedback::remember(host, id, audit));
+        // What the audit record says served the request, taken from the
+        // decision rather than parsed back from the record.
+        let attribution = Attribution::of(policy, &flight.decision, served, &flight.tenant);
+        if let (Some(id), Some(attribution)) = (&flight.request_id, attribution) {
+            shared.record(host, &crate::feedback::remember(host, id, &attribution));
         }
     }
 

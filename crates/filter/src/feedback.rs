@@ -13,10 +13,7 @@ const CAS_TRIES: u32 = 4;
 
 /// Records the attribution of a finished request under its id; returns the
 /// samples to count (an overwritten request).
-pub fn remember(host: &impl Host, request_id: &str, audit: &str) -> Vec<Sample> {
-    let Some(attribution) = Attribution::from_audit(audit) else {
-        return Vec::new(); // nothing served it: nothing to rate
-    };
+pub fn remember(host: &impl Host, request_id: &str, attribution: &Attribution) -> Vec<Sample> {
     if !store::storable(request_id) {
         return Vec::new();
     }
@@ -27,7 +24,7 @@ pub fn remember(host: &impl Host, request_id: &str, audit: &str) -> Vec<Sample> 
             .as_deref()
             .map(String::from_utf8_lossy)
             .unwrap_or_default();
-        let (next, evicted) = store::insert(&ring, request_id, &attribution);
+        let (next, evicted) = store::insert(&ring, request_id, attribution);
         // `Some(0)` for a key never written: Envoy then writes unconditionally
         // (and a race on the very first write loses one insert at most).
         if host.set_shared_data(&key, Some(next.as_bytes()), Some(cas.unwrap_or(0))) {

@@ -1,7 +1,6 @@
 //! Envoy custom metrics: defined on first use, ids cached per VM.
 
-use std::collections::HashMap;
-
+use hashbrown::HashMap;
 use model_router_core::metrics::Sample;
 
 use crate::host::Host;
@@ -14,7 +13,7 @@ pub struct MetricSink {
 impl MetricSink {
     pub fn record(&mut self, host: &impl Host, samples: &[Sample]) {
         for sample in samples {
-            let id = match self.ids.get(&sample.name) {
+            let id = match self.ids.get(sample.name.as_str()) {
                 Some(id) => *id,
                 None => {
                     let Some(id) = host.define_metric(sample.kind, &sample.name) else {

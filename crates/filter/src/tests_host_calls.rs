@@ -174,3 +174,69 @@ fn host_calls_per_request_before_and_after_forwarding() {
     assert!(total(response) <= 7, "{response:?}");
     assert!(total(log) <= 18, "{log:?}");
 }
+
+/// A profiling aid, not a check (it asserts nothing and is ignored): the
+/// in-VM work of each phase of the bench request, natively. Instructions:
+/// `valgrind --tool=callgrind target/release/deps/model_router-… \
+///   per_phase_work_of_the_bench_request --ignored --nocapture`
+/// (`N=…` sets the number of requests; `scripts/bench` gives V8's figures).
+#[test]
+#[ignore]
+fn per_phase_work_of_the_bench_request() {
+    let shared =
+        Rc::new(configure(&FakeHost::default(), BENCH_POLICY.as_bytes(), Role::Routing).unwrap());
+    let prompt =
+        "the router sends each request to a model whose price and context window fit ".repeat(12);
+    let body = serde_json::json!({"model": "auto", "messages": [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": &prompt[..900]}]})
+    .to_string();
+    let answer = r#"{"id":"c1","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hi."},"finish_reason":"stop"}],"usage":{"prompt_tokens":230,"completion_tokens":2,"total_tokens":232}}"#;
+    let length = body.len().to_string();
+    let first = FakeHost::default();
+    let n: u32 = std::env::var("N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    let mut spent = [std::time::Duration::ZERO; 4];
+    for i in 0..n + 200 {
+        let fake = first.next(
+            &[
+                (":method", "POST"),
+                (":path", "/v1/chat/completions"),
+                ("content-length", &length),
+                ("x-request-id", "r-1"),
+            ],
+            &body,
+        );
+        let mut filter = Downstream::new(Some(Rc::clone(&shared)));
+        let started = std::time::Instant::now();
+        filter.on_request_headers(&fake, false);
+        filter.on_request_body(&fake, body.len(), true);
+        let forwarded = std::time::Instant::now();
+        fake.set_response(&[(":status", "200"), ("content-type", "application/json")]);
+        let answered = std::time::Instant::now();
+        filter.on_response_headers(&fake, false);
+        fake.set_response_chunk(answer);
+        let headers_done = std::time::Instant::now();
+        filter.on_response_body(&fake, answer.len(), true);
+        let body_done = std::time::Instant::now();
+        filter.on_log(&fake);
+        let logged = std::time::Instant::now();
+        if i >= 200 {
+            spent[0] += forwarded - started;
+            spent[1] += headers_done - answered;
+            spent[2] += body_done - headers_done;
+            spent[3] += logged - body_done;
+        }
+    }
+    let phases = [
+        "request (decide, rewrite)",
+        "response headers",
+        "response body",
+        "log (bill, count, remember)",
+    ];
+    for (phase, d) in phases.iter().zip(spent) {
+        println!("{phase}: {:.1} µs", d.as_secs_f64() * 1e6 / f64::from(n));
+    }
+}

@@ -383,3 +383,28 @@ fn a_decision_with_a_classifier_tokenizes_each_text_once() {
     assert_eq!(passes, 2, "the two user messages");
     assert!((d.scores[0].1 - expected).abs() < 1e-12);
 }
+
+#[test]
+fn the_feedback_attribution_of_a_scored_decision_matches_its_audit_record() {
+    let p = policy(serde_json::json!({"classifier": "difficulty", "gt": 0.5}));
+    for text in ["hard", "easy", "hard hard easy"] {
+        let body = serde_json::json!({"messages": [{"role": "user", "content": text}]}).to_string();
+        let d = decide(
+            &p,
+            &Request {
+                shape: ApiShape::ChatCompletions,
+                path: "/v1/chat/completions",
+                headers: &Headers::new(),
+                body: body.as_bytes(),
+            },
+        );
+        assert!(!d.scores.is_empty());
+        crate::feedback::tests::assert_attribution_matches_the_audit_record(&p, &d);
+        let typed = crate::explain::audit_record(&p, &d, "t");
+        assert_eq!(
+            typed,
+            crate::explain::tests::audit_record_as_map(&p, &d, "t")
+        );
+        assert!(typed.contains(r#""scores":{"difficulty":"#), "{typed}");
+    }
+}

@@ -152,3 +152,71 @@ fn keys_are_bounded_and_stable() {
     assert_eq!(keys.len(), store::BUCKETS as usize);
     assert!(!store::storable("a\tb") && store::storable("9f0c-1"));
 }
+
+/// The filter attributes a request from its decision; `from_audit` reads
+/// the same attribution back from the audit record: they must agree.
+pub(crate) fn assert_attribution_matches_the_audit_record(
+    policy: &crate::policy::Policy,
+    decision: &crate::decision::Decision,
+) {
+    use crate::explain::{audit_record, with_billing, Billing};
+    let record = audit_record(policy, decision, "team-a");
+    let first = decision.chain().first().and_then(|id| policy.model(*id));
+    assert_eq!(
+        Attribution::of(policy, decision, None, "team-a"),
+        Attribution::from_audit(&record),
+        "{record}"
+    );
+    // Billed: the served model (here the chain's last) wins.
+    let served = decision.chain().last().and_then(|id| policy.model(*id));
+    let billed = with_billing(
+        &record,
+        &Billing {
+            attempts: 2,
+            served,
+            usage: crate::cost::Usage::default(),
+            source: "reported",
+        },
+    );
+    assert_eq!(
+        Attribution::of(policy, decision, served.or(first), "team-a"),
+        Attribution::from_audit(&billed),
+        "{billed}"
+    );
+}
+
+#[test]
+fn the_attribution_of_a_decision_is_what_its_audit_record_says() {
+    use crate::decision::{decide, Request};
+    use crate::headers::Headers;
+    use crate::request::ApiShape;
+    let policies = [
+        include_str!("../../../../examples/policies/deployments.json"),
+        include_str!("../../../../examples/policies/multi-api.json"),
+        include_str!("../../../../examples/policy.json"),
+    ];
+    let bodies = [
+        r#"{"model":"auto","stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
+        r#"{"model":"auto","messages":[{"role":"user","content":"write a python function"}]}"#,
+        r#"{"messages":"not a list"}"#,
+    ];
+    for text in policies {
+        let policy = crate::policy::Policy::from_json(text).unwrap();
+        for body in bodies {
+            for session in ["a", "b", "c", "d"] {
+                let mut headers = Headers::new();
+                headers.insert("x-session-id", session);
+                let decision = decide(
+                    &policy,
+                    &Request {
+                        shape: ApiShape::ChatCompletions,
+                        path: "/v1/chat/completions",
+                        headers: &headers,
+                        body: body.as_bytes(),
+                    },
+                );
+                assert_attribution_matches_the_audit_record(&policy, &decision);
+            }
+        }
+    }
+}

@@ -4,6 +4,26 @@ use serde_json::{Map, Value};
 
 use crate::cost::Usage;
 
+/// Only the members of a response document that can hold usage objects
+/// (see [`RawUsage::observe`]); serde skips every other member without
+/// building it, so a reported usage costs no copy of the answer's text.
+/// A document of another shape fails to read as this, and is read whole.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct Usages {
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(default)]
+    response: Option<Nested>,
+    #[serde(default)]
+    message: Option<Nested>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct Nested {
+    #[serde(default)]
+    usage: Option<Value>,
+}
+
 /// The usage fields seen so far, as the provider named them. Kept raw so that
 /// values from different events override each other field by field.
 #[derive(Debug, Default, Clone, Copy)]
@@ -36,7 +56,24 @@ impl RawUsage {
     /// `message.usage` (Anthropic `message_start`). `null` is ignored.
     pub(super) fn observe(&mut self, value: &Value) {
         let nested = |key: &str| value.get(key).and_then(|v| v.get("usage"));
-        for usage in [value.get("usage"), nested("response"), nested("message")] {
+        self.observe_each([value.get("usage"), nested("response"), nested("message")]);
+    }
+
+    /// [`RawUsage::observe`] of a document read as [`Usages`]: the same
+    /// objects, without building the rest of the document.
+    pub(super) fn observe_usages(&mut self, usages: &Usages) {
+        fn nested(n: &Option<Nested>) -> Option<&Value> {
+            n.as_ref().and_then(|n| n.usage.as_ref())
+        }
+        self.observe_each([
+            usages.usage.as_ref(),
+            nested(&usages.response),
+            nested(&usages.message),
+        ]);
+    }
+
+    fn observe_each(&mut self, objects: [Option<&Value>; 3]) {
+        for usage in objects {
             if let Some(usage) = usage.and_then(Value::as_object) {
                 self.merge(usage);
             }
