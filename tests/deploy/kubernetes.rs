@@ -101,7 +101,10 @@ fn check_upstream_policy(where_: &str, policy: &Value, example: &str) {
     let compiled = Policy::from_json(example).unwrap();
     let view: Value =
         serde_json::from_str(&envoy_config::upstream_policy_json(&compiled, example)).unwrap();
-    assert_eq!(policy, &view, "{where_}: not the example policy's upstream view");
+    assert_eq!(
+        policy, &view,
+        "{where_}: not the example policy's upstream view"
+    );
     for member in ["tasks", "rules", "classifiers"] {
         assert!(policy.get(member).is_none(), "{where_}: {member}");
     }
