@@ -231,7 +231,7 @@ fn policy_json(policy: &serde_norway::Value) -> String {
     serde_json::to_string_pretty(policy).unwrap()
 }
 
-fn istio_policy_json(text: &str) -> String {
+pub fn istio_policy_json(text: &str) -> String {
     policy_json(&policy_yaml(text, istio_cluster))
 }
 
@@ -371,7 +371,9 @@ allow_on_headers_stop_iteration (wasmplugin.yaml says more). What it patches:
 - EXTENSION_CONFIG (ECDS): the routing filter and the per-attempt upstream
   filter, code from the OCI image scripts/oci-image builds; istio-agent pulls
   it and hands Envoy a local file. The embedded policy is examples/policy.json
-  with each cluster renamed to its Istio cluster (outbound|8080||mock-*...).
+  with each cluster renamed to its Istio cluster (outbound|8080||mock-*...);
+  the upstream filter's is its upstream view (no tasks, rules or classifiers,
+  which only the routing filter reads; default: every model).
 - HTTP_FILTER: the routing filter before the router.
 - VIRTUAL_HOST: attempt-count headers (the filter reads which attempt it is).
 - HTTP_ROUTE: the matcher cluster specifier that sends attempt N to the
@@ -684,7 +686,9 @@ Gateway generates (EnvoyPatchPolicy must be enabled: extensionApis.enableEnvoyPa
   (refresh_cluster_on_retry) and the body buffer limit.
 - One cluster per provider cluster the policy names (local, openai,
   anthropic), added whole with the per-attempt upstream filter, which fetches
-  the module itself through the model-router-wasm cluster.
+  the module itself through the model-router-wasm cluster; its policy is the
+  upstream view of examples/policy.json (no tasks, rules or classifiers,
+  which only the routing filter reads; default: every model).
 The listener, route and filter names are those Envoy Gateway generates for
 gateway.yaml (check with `egctl config envoy-proxy route -n envoy-gateway-system`);
 the JSON patches are applied by Envoy Gateway and never reached a real Envoy

@@ -89,6 +89,27 @@ fn check_policy(where_: &str, policy: &Value, rename: impl Fn(&str) -> String) -
     compiled
 }
 
+/// `check_policy` for the per-attempt filter's policy: the upstream view
+/// (`envoy_config::upstream_policy_json`) of `example`, the example policy's
+/// text with the clusters as the manifest names them (key order kept: the
+/// view's default chain lists the models in the order written).
+fn check_upstream_policy(where_: &str, policy: &Value, example: &str) {
+    let errors = schema_errors(&validator(), policy);
+    assert!(errors.is_empty(), "{where_}: {errors:#?}");
+    Policy::from_json(&serde_json::to_string(policy).unwrap())
+        .unwrap_or_else(|e| panic!("{where_}: {e}"));
+    let compiled = Policy::from_json(example).unwrap();
+    let view: Value =
+        serde_json::from_str(&envoy_config::upstream_policy_json(&compiled, example)).unwrap();
+    assert_eq!(
+        policy, &view,
+        "{where_}: not the example policy's upstream view"
+    );
+    for member in ["tasks", "rules", "classifiers"] {
+        assert!(policy.get(member).is_none(), "{where_}: {member}");
+    }
+}
+
 fn string_value_policy(wasm: &Value) -> Value {
     assert_eq!(
         wasm["config"]["configuration"]["@type"],
@@ -193,7 +214,11 @@ fn the_istio_manifests_hold_together() {
         &string_value_policy(routing),
         generate::istio_cluster,
     );
-    assert_eq!(string_value_policy(upstream), string_value_policy(routing));
+    check_upstream_policy(
+        "EnvoyFilter model-router-upstream",
+        &string_value_policy(upstream),
+        &generate::istio_policy_json(&read(generate::POLICY)),
+    );
     // The policy's JSON text keeps the example's key order (tasks are tried in order).
     let text = routing["config"]["configuration"]["value"]
         .as_str()
@@ -337,7 +362,7 @@ fn the_envoy_gateway_manifests_hold_together() {
     });
 
     // The patch policy targets that Gateway and adds each cluster the policy
-    // names, with the upstream filter carrying the same policy.
+    // names, with the upstream filter carrying the policy's upstream view.
     let epp = find(&docs, "EnvoyPatchPolicy", "model-router");
     assert_eq!(epp["spec"]["targetRef"]["name"], "llm-gateway");
     assert_eq!(epp["spec"]["type"], "JSONPatch");
@@ -367,10 +392,10 @@ fn the_envoy_gateway_manifests_hold_together() {
             filter["typed_config"]["config"]["root_id"],
             UPSTREAM_ROOT_ID
         );
-        check_policy(
+        check_upstream_policy(
             &format!("cluster {}", patch["name"]),
             &string_value_policy(&filter["typed_config"]),
-            |c| c.to_string(),
+            &read(generate::POLICY),
         );
         let host = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
             ["address"]["socket_address"]["address"]

@@ -177,13 +177,14 @@ pub fn bootstrap(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> 
         }
     }
 
+    let upstream_json = upstream_policy_json(policy, policy_json);
     let clusters: Vec<Value> = clusters(policy)
         .iter()
         .enumerate()
         .map(|(i, name)| {
             let mut cluster = cluster_config(
                 &cluster_spec(policy, name, i, options),
-                policy_json,
+                &upstream_json,
                 options,
             );
             apply_deployment(&mut cluster, name, policy, options);
@@ -226,6 +227,16 @@ pub fn bootstrap(policy: &Policy, policy_json: &str, options: &EnvoyOptions) -> 
     bootstrap
 }
 
+/// The policy the clusters' per-attempt filter gets: without tasks, rules
+/// and classifiers, which only decisions read (`policy::upstream_view`), so
+/// neither Envoy nor the upstream root contexts parse and compile them.
+pub fn upstream_policy_json(policy: &Policy, policy_json: &str) -> String {
+    // Fails only on text that is not a JSON object, which `policy` could
+    // not have been compiled from; the whole policy is then still correct.
+    model_router_core::policy::upstream_view(policy, policy_json)
+        .unwrap_or_else(|_| policy_json.to_string())
+}
+
 /// Type URL of a listener resource in an LDS file.
 const LISTENER_TYPE: &str = "type.googleapis.com/envoy.config.listener.v3.Listener";
 
@@ -236,8 +247,10 @@ const LISTENER_TYPE: &str = "type.googleapis.com/envoy.config.listener.v3.Listen
 /// every move into its directory. A policy the filter refuses makes Envoy
 /// reject the whole update (`listener_manager.lds.update_rejected`) and keep
 /// serving the previous one. The clusters stay static: their per-attempt
-/// filter keeps the policy it started with, so a new policy must keep the
-/// model names of the old one's fallback chains, or restart Envoy.
+/// filter keeps the models (and cooldown settings) it started with, so a new
+/// policy must keep the model names of the old one's fallback chains, or
+/// restart Envoy. Tasks, rules and classifiers, which that filter never
+/// reads, change freely.
 pub fn bootstrap_with_file_lds(
     policy: &Policy,
     policy_json: &str,
@@ -382,7 +395,9 @@ pub fn cluster_spec(
     }
 }
 
-fn cluster_config(spec: &ClusterSpec, policy_json: &str, options: &EnvoyOptions) -> Value {
+/// A cluster with the per-attempt filter, configured with `upstream_json`
+/// ([`upstream_policy_json`]).
+fn cluster_config(spec: &ClusterSpec, upstream_json: &str, options: &EnvoyOptions) -> Value {
     let (name, host, port) = (spec.name.as_str(), spec.host.as_str(), spec.port);
     let numeric = host.parse::<std::net::IpAddr>().is_ok();
     let mut endpoint = json!({"address": socket(host, port)});
@@ -392,7 +407,7 @@ fn cluster_config(spec: &ClusterSpec, policy_json: &str, options: &EnvoyOptions)
     let mut http_filters = spec.filters.clone();
     http_filters.push(upstream_filter_every_attempt(wasm_filter(
         model_router_core::headers::UPSTREAM_ROOT_ID,
-        policy_json,
+        upstream_json,
         &options.wasm_path,
         options.fail_reload,
     )));
@@ -720,6 +735,8 @@ fn millis(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use model_router_core::{actions, translation};
+    use std::path::{Path, PathBuf};
 
     fn cluster<'a>(config: &'a Value, name: &str) -> &'a Value {
         config["static_resources"]["clusters"]
@@ -769,5 +786,168 @@ mod tests {
             assert_eq!(e["endpoint"]["hostname"], "vllm.internal:8443");
         }
         assert!(local.get("transport_socket").is_some(), "{local:#}");
+    }
+
+    /// Every policy the repository ships, with classifier artifacts inlined
+    /// as `model-router envoy` does.
+    fn shipped_policies() -> Vec<(PathBuf, String)> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("examples/policies"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        files.insert(0, root.join("examples/policy.json"));
+        files
+            .into_iter()
+            .map(|file| {
+                let text = std::fs::read_to_string(&file).unwrap();
+                let text = crate::inline::inline_artifacts(&text, file.parent().unwrap()).unwrap();
+                (file, text)
+            })
+            .collect()
+    }
+
+    /// The policy text of each cluster's per-attempt filter in `config`.
+    fn upstream_policies(config: &Value) -> Vec<String> {
+        config["static_resources"]["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let filter = c["typed_extension_protocol_options"]
+                    ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|f| f["name"] == "model-router-upstream")
+                    .unwrap();
+                let typed = &filter["typed_config"];
+                // Wrapped in the matcher that skips first attempts (cooldowns off).
+                let wasm = typed
+                    .pointer("/extension_config/typed_config")
+                    .unwrap_or(typed);
+                assert_eq!(
+                    wasm["config"]["root_id"],
+                    model_router_core::headers::UPSTREAM_ROOT_ID
+                );
+                wasm["config"]["configuration"]["value"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    /// A client request of each API the router reads, with its path.
+    const CLIENT_REQUESTS: [(&str, &str); 4] = [
+        (
+            "/v1/chat/completions",
+            r#"{"model":"router","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}],"max_tokens":50,"temperature":0.5}"#,
+        ),
+        (
+            "/v1/completions",
+            r#"{"model":"router","prompt":"hi","max_tokens":50}"#,
+        ),
+        (
+            "/v1/responses",
+            r#"{"model":"router","instructions":"be brief","input":"hi","max_output_tokens":50}"#,
+        ),
+        (
+            "/v1/messages",
+            r#"{"model":"router","system":"be brief","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}"#,
+        ),
+    ];
+
+    #[test]
+    fn the_upstream_filter_gets_a_policy_without_what_only_decisions_read() {
+        for (file, text) in shipped_policies() {
+            let policy = Policy::from_json(&text).unwrap();
+            let config = bootstrap(&policy, &text, &EnvoyOptions::default());
+            let routing = config.pointer("/static_resources/listeners/0/filter_chains/0/filters/0/typed_config/http_filters")
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["name"] == "model-router")
+                .unwrap()["typed_config"]["config"]["configuration"]["value"]
+                .clone();
+            assert_eq!(routing, Value::String(text.clone()), "{}", file.display());
+            let upstream = upstream_policies(&config);
+            assert_eq!(upstream.len(), clusters(&policy).len());
+            for view in upstream {
+                assert_eq!(view, upstream_policy_json(&policy, &text));
+                let reduced: Value = serde_json::from_str(&view).unwrap();
+                for member in ["tasks", "rules", "classifiers"] {
+                    assert!(
+                        reduced.get(member).is_none(),
+                        "{}: {member}",
+                        file.display()
+                    );
+                }
+            }
+        }
+    }
+
+    /// The upstream filter reads models by name (ids are their indexes),
+    /// their providers, translation and variant settings, the cooldown
+    /// settings: the reduced policy must give all of them exactly as the
+    /// whole one, and so the same path and body for every attempt.
+    #[test]
+    fn every_attempt_is_the_same_with_the_upstream_filters_policy() {
+        for (file, text) in shipped_policies() {
+            let at = file.display();
+            let full = Policy::from_json(&text).unwrap();
+            let reduced = Policy::from_json(&upstream_policy_json(&full, &text))
+                .unwrap_or_else(|e| panic!("{at}: {e}"));
+            let debug = |p: &Policy| {
+                (
+                    format!("{:?}", p.models),
+                    format!("{:?}", p.providers),
+                    format!("{:?}", p.cooldown),
+                    format!("{:?}", p.headers),
+                    (p.default_output_tokens, p.translate, p.mode),
+                )
+            };
+            assert_eq!(debug(&reduced), debug(&full), "{at}");
+            assert!(text.len() >= upstream_policy_json(&full, &text).len());
+            // Every model once as every attempt: a plan of all of them, and reversed.
+            let names: Vec<&str> = full.models.iter().map(|m| m.name.as_str()).collect();
+            let reversed: Vec<&str> = names.iter().rev().copied().collect();
+            for plan in [names.join(","), reversed.join(",")] {
+                let attempts = u32::try_from(names.len()).unwrap() + 1;
+                for (path, body) in CLIENT_REQUESTS {
+                    for attempt in 1..=attempts {
+                        let each = |p: &Policy| {
+                            (
+                                actions::planned_model(p, &plan, attempt),
+                                translation::attempt_path(p, &plan, attempt, path),
+                                translation::attempt_request(
+                                    p,
+                                    &plan,
+                                    attempt,
+                                    path,
+                                    body.as_bytes(),
+                                ),
+                                actions::attempt_body(p, &plan, attempt, body.as_bytes()),
+                            )
+                        };
+                        let expected = each(&full);
+                        if attempt < attempts {
+                            assert!(
+                                expected.0.is_some() && expected.1.is_some(),
+                                "{at} {plan} {path} {attempt}"
+                            );
+                        }
+                        assert_eq!(
+                            each(&reduced),
+                            expected,
+                            "{at} {plan} {path} attempt {attempt}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

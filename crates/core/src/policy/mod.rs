@@ -11,6 +11,7 @@ pub mod raw;
 mod rule_index;
 pub mod split;
 mod traffic;
+mod upstream_view;
 pub mod variant;
 
 use crate::condition::Condition;
@@ -27,6 +28,7 @@ pub use raw::{
     Mode, OnBudgetExceeded, OnContextOverflow, OnInvalidRequest, Scan, StreamUsage, TokenCounting,
 };
 pub use rule_index::RuleIndex;
+pub use upstream_view::upstream_view;
 
 pub use crate::ids::{ModelId, TaskId};
 
