@@ -289,14 +289,6 @@ pub fn stats(encoding: Encoding) -> Stats {
 mod tests {
     use super::*;
 
-    fn ids(list: &[u32]) -> Ids {
-        let mut ids = Ids::default();
-        for &id in list {
-            ids.push(id);
-        }
-        ids
-    }
-
     /// The counting pass's merge hands over the id of a one-token piece only.
     fn count(e: Encoding, piece: &[u8], list: &[u32]) -> usize {
         let merged = match list {
