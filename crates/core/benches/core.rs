@@ -270,6 +270,55 @@ fn request_path(c: &mut Criterion) {
     group.finish();
 }
 
+/// The decision on `scripts/decision-cost`'s 1 KB chat request (a system and
+/// a user message) with a classifier rule (`score … gt 0.5`, the test
+/// fixture's artifact inlined) and without one (a `prompt_tokens` rule),
+/// `token_counting: always`: what scoring adds once the piece cache is warm.
+fn classifier(c: &mut Criterion) {
+    let artifact: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../tests/data/classifier/classifier.json"
+    ))
+    .unwrap();
+    let mut with: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../tests/data/classifier/policy-fixed.json"
+    ))
+    .unwrap();
+    with["classifiers"]["difficulty"] = serde_json::json!({ "inline": artifact });
+    with["token_counting"] = "always".into();
+    let mut without = with.clone();
+    without.as_object_mut().unwrap().remove("classifiers");
+    without["rules"] = serde_json::json!([
+        {"name": "long", "when": {"prompt_tokens": {"gt": 100000}}, "target": "strong"}
+    ]);
+    let text = "Which of the following statements about the structure of the kidney is correct? \
+        Consider the nephron, the glomerulus, the loop of Henle and the collecting duct. "
+        .repeat(6);
+    let body = serde_json::json!({"model": "auto", "messages": [
+        {"role": "system", "content": "You are a careful assistant."},
+        {"role": "user", "content": &text[..900]}
+    ]})
+    .to_string();
+    let headers = Headers::new();
+    let request = Request {
+        shape: ApiShape::ChatCompletions,
+        path: CHAT_PATH,
+        headers: &headers,
+        body: body.as_bytes(),
+    };
+    let mut group = c.benchmark_group("classifier");
+    configure(&mut group);
+    for (name, policy) in [("decide_without", without), ("decide_with", with)] {
+        let policy = Policy::from_json(&policy.to_string()).unwrap();
+        tokens::preload(Encoding::O200kBase).unwrap();
+        assert_eq!(
+            decide(&policy, &request).scores.len(),
+            usize::from(name == "decide_with")
+        );
+        group.bench_function(name, |b| b.iter(|| decide(&policy, black_box(&request))));
+    }
+    group.finish();
+}
+
 /// An Anthropic event stream of about `bytes` bytes: one text block of
 /// 12-byte deltas, with the usage events around it.
 fn anthropic_stream(bytes: usize) -> Vec<u8> {
@@ -389,6 +438,7 @@ criterion_group!(
     token_counting,
     parsing_and_rewrite,
     request_path,
+    classifier,
     translation
 );
 criterion_main!(benches);

@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let text = std::fs::read_to_string(&path)?;
         total = total.saturating_add(tokens::count(encoding, &text)?);
     }
-    let (hits, misses) = cache::stats(encoding);
+    let cache::Stats { hits, misses, .. } = cache::stats(encoding);
     let rate = hits as f64 / (hits.saturating_add(misses)).max(1) as f64;
     println!("{total} tokens; piece cache {hits} hits, {misses} misses ({rate:.3})");
     Ok(())

@@ -188,14 +188,19 @@ impl<'a> Signals<'a> {
                 .filter(|c| pending && c.encoding() == encoding)
                 .map(|c| c.scoring(facts))
         });
-        if scorings.iter().all(Option::is_none) {
-            return facts.text_tokens(encoding);
-        }
-        let n = facts.text_tokens_visiting(encoding, |segment, id| {
-            for s in scorings.iter_mut().flatten() {
-                s.id(segment, id);
+        let mut live = scorings.iter_mut().flatten();
+        let n = match (live.next(), live.next()) {
+            (None, _) => return facts.text_tokens(encoding),
+            // The usual case, one classifier: fed without a loop per token.
+            (Some(only), None) => {
+                facts.text_tokens_visiting(encoding, |segment, id| only.id(segment, id))?
             }
-        })?;
+            _ => facts.text_tokens_visiting(encoding, |segment, id| {
+                for s in scorings.iter_mut().flatten() {
+                    s.id(segment, id);
+                }
+            })?,
+        };
         for (slot, s) in self.linear.iter_mut().zip(scorings) {
             if let Some(s) = s {
                 *slot = Some(s.finish(self.task_name));

@@ -279,6 +279,7 @@ pub struct Scoring<'a> {
 
 impl Scoring<'_> {
     /// Token `id` of content segment `index` (in order).
+    #[inline(always)]
     pub fn id(&mut self, index: usize, id: u32) {
         let tokens = &self.classifier.tokens;
         let sum = &mut self.sum;

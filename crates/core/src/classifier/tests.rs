@@ -314,6 +314,41 @@ fn the_counting_pass_reads_the_same_features_as_a_pass_of_their_own() {
     }
 }
 
+#[test]
+fn scores_from_the_piece_cache_are_bit_identical_to_scores_merged_afresh() {
+    // Repeated words hit the cache; the one-off ones miss it.
+    let body = serde_json::json!({"messages": [
+        {"role": "system", "content": "You are a careful assistant. ".repeat(5)},
+        {"role": "user", "content": format!(
+            "{} qzxjvkwqzx ΩΩΩΩΩΩ 😀👍 1234567 {}",
+            "the nephron, the glomerulus and the loop of Henle ".repeat(8),
+            "the collecting duct".repeat(3)
+        )}
+    ]})
+    .to_string();
+    let facts = crate::request::parse("/v1/chat/completions", body.as_bytes()).unwrap();
+    let fused = |c: &Classifier| {
+        let mut scoring = c.scoring(&facts);
+        facts
+            .text_tokens_visiting(Encoding::O200kBase, |segment, id| scoring.id(segment, id))
+            .unwrap();
+        scoring.finish(None)
+    };
+    for scan in [Scan::LastUser, Scan::All] {
+        let c = Classifier::from_artifact("c", dense_artifact(scan, 4096), 100).unwrap();
+        crate::tokens::cache::set_enabled(false);
+        let (fresh, fresh_own) = (fused(&c), c.linear(&facts, None).unwrap());
+        crate::tokens::cache::set_enabled(true);
+        for pass in 0..3 {
+            assert_eq!(fused(&c).to_bits(), fresh.to_bits(), "{scan:?} pass {pass}");
+            let own = c.linear(&facts, None).unwrap();
+            assert_eq!(own.to_bits(), fresh_own.to_bits(), "{scan:?} pass {pass}");
+        }
+    }
+    let stats = crate::tokens::cache::stats(Encoding::O200kBase);
+    assert!(stats.id_hits > 0 && stats.id_misses > 0, "{stats:?}");
+}
+
 fn decide_counting_passes(policy: &Policy, body: &str) -> (Decision, usize) {
     crate::tokens::preload(Encoding::O200kBase).unwrap();
     crate::tokens::PASSES.with(|p| p.set(0));

@@ -8,31 +8,35 @@
 
 use std::collections::BinaryHeap;
 
+use super::cache::Ids;
 use super::table::{Rank, Table};
 
 const NONE: Rank = Rank::MAX;
 /// tiktoken switches to the heap form at this length.
 const LARGE: usize = 100;
 
-/// Reusable buffers for [`count_piece`].
+/// Reusable buffers for [`count_piece`] and [`visit_piece`].
 #[derive(Default)]
 pub(super) struct Scratch {
     parts: Vec<(usize, Rank)>,
 }
 
-/// Tokens `piece` becomes.
-pub(super) fn count_piece(table: &Table, piece: &[u8], scratch: &mut Scratch) -> usize {
+/// Tokens `piece` becomes, with its rank when it is one token (free: the
+/// first lookup finds it), for the piece cache. The ids of a piece of
+/// several tokens cost a lookup each: the counting pass leaves them to the
+/// id pass, which merges such a piece once more when it first wants them.
+pub(super) fn count_piece(table: &Table, piece: &[u8], scratch: &mut Scratch) -> Ids {
     if piece.is_empty() {
-        return 0;
+        return Ids::of_count(0);
     }
-    if table.rank(piece).is_some() {
-        return 1;
+    if let Some(rank) = table.rank(piece) {
+        return Ids::one(rank);
     }
-    if piece.len() < LARGE {
+    Ids::of_count(if piece.len() < LARGE {
         merge_small(table, piece, &mut scratch.parts)
     } else {
         merge_large(table, piece)
-    }
+    })
 }
 
 /// Calls `visit` with the rank of each token `piece` becomes, in order:

@@ -154,38 +154,42 @@ impl Tokenizer {
     fn count(&self, text: &str, limit: usize) -> usize {
         count_pass();
         let mut scratch = bpe::Scratch::default();
-        let mut total = 0usize;
-        for piece in Pieces::new(text, self.classes, self.pattern) {
-            let bytes = piece.as_bytes();
-            total = total.saturating_add(cache::count_cached(self.encoding, bytes, || {
-                bpe::count_piece(&self.table, bytes, &mut scratch)
-            }));
-            if total >= limit {
-                return limit;
+        cache::with(self.encoding, |pass| {
+            let mut total = 0usize;
+            for piece in Pieces::new(text, self.classes, self.pattern) {
+                let bytes = piece.as_bytes();
+                let n = pass.count(bytes, || bpe::count_piece(&self.table, bytes, &mut scratch));
+                total = total.saturating_add(n);
+                if total >= limit {
+                    return limit;
+                }
             }
-        }
-        total
+            total
+        })
     }
-}
 
-impl Tokenizer {
     /// Visits token ids until at least `limit` were visited (the piece that
-    /// reaches it is finished). Returns how many were visited.
+    /// reaches it is finished). Returns how many were visited. Repeated
+    /// pieces come from the cache, as in [`Tokenizer::count`].
     fn visit(&self, text: &str, limit: usize, visit: &mut impl FnMut(u32)) -> usize {
         count_pass();
         let mut scratch = bpe::Scratch::default();
-        let seen = std::cell::Cell::new(0usize);
-        let mut counted = |id: u32| {
-            seen.set(seen.get().saturating_add(1));
-            visit(id);
-        };
-        for piece in Pieces::new(text, self.classes, self.pattern) {
-            bpe::visit_piece(&self.table, piece.as_bytes(), &mut scratch, &mut counted);
-            if seen.get() >= limit {
-                break;
+        cache::with(self.encoding, |pass| {
+            let mut seen = 0usize;
+            for piece in Pieces::new(text, self.classes, self.pattern) {
+                let bytes = piece.as_bytes();
+                let n = pass.visit(
+                    bytes,
+                    |ids| bpe::visit_piece(&self.table, bytes, &mut scratch, &mut { ids }),
+                    visit,
+                );
+                seen = seen.saturating_add(n);
+                if seen >= limit {
+                    break;
+                }
             }
-        }
-        seen.get()
+            seen
+        })
     }
 }
 

@@ -327,3 +327,162 @@ fn tables_hold_every_token_once() {
         }
     }
 }
+
+// ---- The piece cache serves the merge's ids ----
+
+fn ids_of(e: Encoding, text: &str) -> Vec<u32> {
+    let mut ids = Vec::new();
+    let n = visit_ids(e, text, |id| ids.push(id)).unwrap();
+    assert_eq!(n, ids.len());
+    ids
+}
+
+/// `bpe::visit_piece` on every piece: the cache turned off.
+fn uncached_ids(e: Encoding, text: &str) -> Vec<u32> {
+    cache::set_enabled(false);
+    let ids = ids_of(e, text);
+    cache::set_enabled(true);
+    ids
+}
+
+/// Words that fight over one cache slot (each evicts the others), pieces of
+/// more tokens than a slot holds ids for, and common words.
+fn cache_words() -> &'static [String] {
+    static WORDS: OnceLock<Vec<String>> = OnceLock::new();
+    WORDS.get_or_init(|| {
+        let target = cache::slot_of(b" the");
+        let mut words: Vec<String> = (0u32..)
+            .map(|mut i| {
+                let mut w = String::from(" ");
+                loop {
+                    w.push(char::from(b'a' + (i % 26) as u8));
+                    i /= 26;
+                    if i == 0 {
+                        break w;
+                    }
+                }
+            })
+            .filter(|w| cache::slot_of(w.as_bytes()) == target)
+            .take(6)
+            .collect();
+        words.push(" the".into());
+        // Over MAX_IDS tokens in at most MAX_PIECE bytes (checked below).
+        for w in [" qzxjvkwqzxjvkw", " !@#$%^&*()_+", "😀👍🇫🇷🇫", " ΩΩΩΩΩΩΩΩΩΩ"]
+        {
+            words.push(w.into());
+        }
+        for w in [
+            " a", " of", " model", " router", ".", "\n", " 12", "3", " don't",
+        ] {
+            words.push(w.into());
+        }
+        words
+    })
+}
+
+fn assert_cached_ids_are_the_merges(text: &str) {
+    for e in Encoding::ALL {
+        let want = uncached_ids(e, text);
+        assert_eq!(ids_of(e, text), want, "{e} ids of {text:?}, first pass");
+        assert_eq!(ids_of(e, text), want, "{e} ids of {text:?}, warm");
+        // The counting pass fills the slots the id pass then reads.
+        cache::set_enabled(false);
+        let uncached_count = count(e, text).unwrap();
+        cache::set_enabled(true);
+        assert_eq!(
+            count(e, text).unwrap(),
+            uncached_count,
+            "{e} count of {text:?}"
+        );
+        assert_eq!(uncached_count, want.len(), "{e} count of {text:?}");
+        assert_eq!(ids_of(e, text), want, "{e} ids of {text:?}, after counting");
+    }
+}
+
+#[test]
+fn cache_words_collide_and_overflow_a_slot() {
+    let words = cache_words();
+    let slot = cache::slot_of(b" the");
+    assert_eq!(
+        words
+            .iter()
+            .filter(|w| cache::slot_of(w.as_bytes()) == slot)
+            .count(),
+        7
+    );
+    for e in Encoding::ALL {
+        let long = words
+            .iter()
+            .filter(|w| w.len() <= cache::MAX_PIECE)
+            .filter(|w| {
+                let pieces: Vec<&str> =
+                    Pieces::new(w, tokenizer(e).unwrap().classes, e.pattern()).collect();
+                pieces.len() == 1 && count(e, w).unwrap() > cache::MAX_IDS
+            })
+            .count();
+        assert!(long >= 2, "{e}: {long} one-piece words of > MAX_IDS tokens");
+    }
+}
+
+#[test]
+fn cached_ids_are_the_merges_when_pieces_evict_each_other() {
+    let words = cache_words();
+    // Every order of pairs of words, twice: hits, evictions and re-merges.
+    let mut text = String::new();
+    for a in words {
+        for b in words {
+            text.push_str(a);
+            text.push_str(b);
+        }
+    }
+    let before = cache::stats(Encoding::O200kBase);
+    assert_cached_ids_are_the_merges(&text);
+    let after = cache::stats(Encoding::O200kBase);
+    // Not vacuous: the cache served ids, and merged evicted and long pieces.
+    assert!(
+        after.id_hits > before.id_hits + 100,
+        "{before:?} → {after:?}"
+    );
+    assert!(
+        after.id_misses > before.id_misses + 100,
+        "{before:?} → {after:?}"
+    );
+    assert_cached_ids_are_the_merges(&"ab".repeat(400));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn cached_ids_are_the_merges_on_colliding_words(
+        picks in prop::collection::vec(prop::sample::select(cache_words()), 0..80),
+    ) {
+        assert_cached_ids_are_the_merges(&picks.concat());
+    }
+
+    #[test]
+    fn ids_of_pieces_first_counted_are_the_merges(
+        picks in prop::collection::vec(prop::sample::select(cache_words()), 0..80),
+        text in tricky_string(30),
+    ) {
+        // The counting pass fills the slots first (one-token pieces with their
+        // id, longer ones with their count only); the id pass then reads them.
+        let text = format!("{}{text}", picks.concat());
+        for e in Encoding::ALL {
+            let want = uncached_ids(e, &text);
+            prop_assert_eq!(count(e, &text).unwrap(), want.len());
+            prop_assert_eq!(ids_of(e, &text), want.clone());
+            prop_assert_eq!(ids_of(e, &text), want);
+        }
+    }
+
+    #[test]
+    fn cached_ids_are_the_merges_on_adversarial_strings(text in tricky_string(60)) {
+        assert_cached_ids_are_the_merges(&text);
+    }
+
+    #[test]
+    fn cached_ids_are_the_merges_on_arbitrary_strings(text in any::<String>()) {
+        assert_cached_ids_are_the_merges(&text);
+    }
+}
