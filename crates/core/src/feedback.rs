@@ -1,8 +1,9 @@
 //! Feedback on a routed request: what an application says about an answer
 //! (`POST …/v1/router/feedback`, or the lighter `x-model-router-feedback`
 //! header on its next request), the attribution of the request it rates
-//! (model, rule, split branch, classifier score bucket, tenant — read from
-//! the request's audit record), and the metric samples one feedback adds.
+//! (model, rule, split branch, classifier score bucket, tenant — what the
+//! request's audit record says, taken from its decision), and the metric
+//! samples one feedback adds.
 //!
 //! Feedback is attributed through a bounded store of recent requests
 //! ([`store`]); the filter keeps it in proxy-wasm shared data so every
