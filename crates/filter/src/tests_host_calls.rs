@@ -111,8 +111,9 @@ fn total(calls: &BTreeMap<&'static str, u32>) -> u32 {
     calls.values().sum()
 }
 
-#[test]
-fn host_calls_per_request_before_and_after_forwarding() {
+/// The routing filter's state for the bench policy, the bench's 1 KB chat
+/// request and the provider's answer to it.
+fn bench_request() -> (Rc<crate::root::Shared>, String, &'static str) {
     let shared =
         Rc::new(configure(&FakeHost::default(), BENCH_POLICY.as_bytes(), Role::Routing).unwrap());
     let prompt =
@@ -122,6 +123,12 @@ fn host_calls_per_request_before_and_after_forwarding() {
         {"role": "user", "content": &prompt[..900]}]})
     .to_string();
     let answer = r#"{"id":"c1","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hi."},"finish_reason":"stop"}],"usage":{"prompt_tokens":230,"completion_tokens":2,"total_tokens":232}}"#;
+    (shared, body, answer)
+}
+
+#[test]
+fn host_calls_per_request_before_and_after_forwarding() {
+    let (shared, body, answer) = bench_request();
     let length = body.len().to_string();
     let first = FakeHost::default();
     let mut counts = Vec::new();
@@ -183,15 +190,7 @@ fn host_calls_per_request_before_and_after_forwarding() {
 #[test]
 #[ignore]
 fn per_phase_work_of_the_bench_request() {
-    let shared =
-        Rc::new(configure(&FakeHost::default(), BENCH_POLICY.as_bytes(), Role::Routing).unwrap());
-    let prompt =
-        "the router sends each request to a model whose price and context window fit ".repeat(12);
-    let body = serde_json::json!({"model": "auto", "messages": [
-        {"role": "system", "content": "You are a helpful assistant."},
-        {"role": "user", "content": &prompt[..900]}]})
-    .to_string();
-    let answer = r#"{"id":"c1","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hi."},"finish_reason":"stop"}],"usage":{"prompt_tokens":230,"completion_tokens":2,"total_tokens":232}}"#;
+    let (shared, body, answer) = bench_request();
     let length = body.len().to_string();
     let first = FakeHost::default();
     let n: u32 = std::env::var("N")
