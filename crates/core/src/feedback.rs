@@ -181,9 +181,9 @@ impl Attribution {
                 Some((name.clone(), crate::explain::round_score(*p)))
             })
             .collect();
-        // The audit record's `scores` is a JSON object: one per name, in name order.
+        // The audit record's `scores` is a JSON object, in name order
+        // (classifier names are unique: they are the policy's map keys).
         scores.sort_by(|a, b| a.0.cmp(&b.0));
-        scores.dedup_by(|a, b| a.0 == b.0);
         Some(Attribution {
             model: model.name.clone(),
             rule: decision.decided_by.label(policy).to_string(),

@@ -356,9 +356,13 @@ impl Downstream {
             host.set_filter_state(DECISION_STATE, &with_billing(&flight.audit, &billing));
         }
         // What the audit record says served the request, taken from the
-        // decision rather than parsed back from the record.
-        let attribution = Attribution::of(policy, &flight.decision, served, &flight.tenant);
-        if let (Some(id), Some(attribution)) = (&flight.request_id, attribution) {
+        // decision rather than parsed back from the record; only a request
+        // with an id can be rated.
+        let Some(id) = &flight.request_id else {
+            return;
+        };
+        if let Some(attribution) = Attribution::of(policy, &flight.decision, served, &flight.tenant)
+        {
             shared.record(host, &crate::feedback::remember(host, id, &attribution));
         }
     }

@@ -126,23 +126,28 @@ fn bench_request() -> (Rc<crate::root::Shared>, String, &'static str) {
     (shared, body, answer)
 }
 
+/// The next request on `first`'s VM: the bench request's headers and `body`.
+fn next_request(first: &FakeHost, body: &str) -> FakeHost {
+    let length = body.len().to_string();
+    first.next(
+        &[
+            (":method", "POST"),
+            (":path", "/v1/chat/completions"),
+            ("content-length", &length),
+            ("x-request-id", "r-1"),
+        ],
+        body,
+    )
+}
+
 #[test]
 fn host_calls_per_request_before_and_after_forwarding() {
     let (shared, body, answer) = bench_request();
-    let length = body.len().to_string();
     let first = FakeHost::default();
     let mut counts = Vec::new();
     // The second request is the steady state: metric ids are defined once per VM.
     for _ in 0..2 {
-        let fake = first.next(
-            &[
-                (":method", "POST"),
-                (":path", "/v1/chat/completions"),
-                ("content-length", &length),
-                ("x-request-id", "r-1"),
-            ],
-            &body,
-        );
+        let fake = next_request(&first, &body);
         let host = Counting {
             inner: &fake,
             calls: RefCell::default(),
@@ -191,7 +196,6 @@ fn host_calls_per_request_before_and_after_forwarding() {
 #[ignore]
 fn per_phase_work_of_the_bench_request() {
     let (shared, body, answer) = bench_request();
-    let length = body.len().to_string();
     let first = FakeHost::default();
     let n: u32 = std::env::var("N")
         .ok()
@@ -199,15 +203,7 @@ fn per_phase_work_of_the_bench_request() {
         .unwrap_or(3000);
     let mut spent = [std::time::Duration::ZERO; 4];
     for i in 0..n + 200 {
-        let fake = first.next(
-            &[
-                (":method", "POST"),
-                (":path", "/v1/chat/completions"),
-                ("content-length", &length),
-                ("x-request-id", "r-1"),
-            ],
-            &body,
-        );
+        let fake = next_request(&first, &body);
         let mut filter = Downstream::new(Some(Rc::clone(&shared)));
         let started = std::time::Instant::now();
         filter.on_request_headers(&fake, false);
