@@ -48,11 +48,11 @@ impl TokenVisitor for Each<'_, '_> {
             .fold(false, |any, s| s.segment(index) | any)
     }
 
-    fn piece(&mut self, ids: &[u32]) -> bool {
+    fn ids(&mut self, ids: &[u32]) -> bool {
         self.0
             .iter_mut()
             .flatten()
-            .fold(false, |any, s| s.piece(ids) | any)
+            .fold(false, |any, s| s.ids(ids) | any)
     }
 }
 

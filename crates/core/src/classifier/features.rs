@@ -81,8 +81,8 @@ impl Extractor {
         let mut reader = self.reader(facts);
         for (index, segment) in facts.content.iter().enumerate() {
             if reader.segment(index) {
-                tokens::visit_pieces_while(self.encoding, &segment.text, |ids| {
-                    reader.piece(ids, &mut token)
+                tokens::visit_ids_batched_while(self.encoding, &segment.text, |ids| {
+                    reader.ids(ids, &mut token)
                 })?;
             }
         }
@@ -217,14 +217,15 @@ impl Reader<'_> {
         self.scanned
     }
 
-    /// The ids of the next piece of the segment started last: calls `token`
-    /// with the buckets they add, in order (a token's unigram, then its
-    /// bigram with the token before it in the segment). Returns whether
-    /// more tokens may be read. Runs per piece, inlined into the
-    /// tokenizer's loop with `token`: the loop over ids keeps its state in
-    /// registers, and what is per piece is a few loads and stores.
+    /// The next token ids of the segment started last (a batch of
+    /// pieces'): calls `token` with the buckets they add, in order (a
+    /// token's unigram, then its bigram with the token before it in the
+    /// segment). Returns whether more tokens may be read. Inlined into the
+    /// tokenizer's call with `token`: one loop over the batch, its state in
+    /// registers; what is decided per segment (scanned? room?) or per
+    /// batch (profile? bigrams?) is not decided per token.
     #[inline(always)]
-    pub fn piece(&mut self, ids: &[u32], mut token: impl FnMut(u32)) -> bool {
+    pub fn ids(&mut self, ids: &[u32], mut token: impl FnMut(u32)) -> bool {
         if !self.scanned {
             return false;
         }

@@ -237,8 +237,8 @@ impl Classifier {
         let encoding = self.extractor.encoding;
         for (index, segment) in facts.content.iter().enumerate() {
             if scoring.segment(index) {
-                crate::tokens::visit_pieces_while(encoding, &segment.text, |ids| {
-                    scoring.piece(ids)
+                crate::tokens::visit_ids_batched_while(encoding, &segment.text, |ids| {
+                    scoring.ids(ids)
                 })?;
             }
         }
@@ -282,15 +282,19 @@ impl TokenVisitor for Scoring<'_> {
         self.reader.segment(index)
     }
 
-    /// The ids of the segment's next piece: adds their weights, in feature
-    /// order (the sum is bit-identical to adding them one by one). The sum
-    /// is a local while the piece is read, so it stays in a register.
+    /// The segment's next token ids: adds their weights, in feature order
+    /// (the sum is bit-identical to adding them one by one). The sum is a
+    /// local while the ids are read, so it stays in a register.
     #[inline(always)]
-    fn piece(&mut self, ids: &[u32]) -> bool {
+    fn ids(&mut self, ids: &[u32]) -> bool {
+        // The table has 2^hash_bits weights and a bucket is below that, so
+        // `b & mask` is `b`; it lets the compiler see the lookup is in range.
         let tokens = self.classifier.tokens.as_slice();
+        let mask = tokens.len().wrapping_sub(1);
+        let tokens = tokens.get(..=mask).unwrap_or_default();
         let mut sum = self.sum;
-        let more = self.reader.piece(ids, |b| {
-            sum += f64::from(tokens.get(b as usize).copied().unwrap_or(0.0));
+        let more = self.reader.ids(ids, |b| {
+            sum += f64::from(tokens.get(b as usize & mask).copied().unwrap_or(0.0));
         });
         self.sum = sum;
         more

@@ -85,8 +85,9 @@ pub struct Segment {
 pub trait TokenVisitor {
     /// Starts `content[index]` (segments in order): whether its ids are wanted.
     fn segment(&mut self, index: usize) -> bool;
-    /// The ids of the segment's next pre-tokenizer piece: whether more are wanted.
-    fn piece(&mut self, ids: &[u32]) -> bool;
+    /// The segment's next token ids, in order (those of a few pieces at a
+    /// time): whether more are wanted.
+    fn ids(&mut self, ids: &[u32]) -> bool;
 }
 
 /// What the router knows about one request.
@@ -185,7 +186,7 @@ impl RequestFacts {
         let mut total = self.framing_tokens(encoding);
         for (index, segment) in self.content.iter().enumerate() {
             let n = if visitor.segment(index) {
-                tokens::visit_pieces(encoding, &segment.text, |ids| visitor.piece(ids))?
+                tokens::visit_ids_batched(encoding, &segment.text, |ids| visitor.ids(ids))?
             } else {
                 tokens::count(encoding, &segment.text)?
             };

@@ -155,27 +155,34 @@ impl Tokenizer {
         count_pass();
         let mut scratch = bpe::Scratch::default();
         cache::with(self.encoding, |pass| {
-            let pieces = Pieces::new(text, self.classes, self.pattern);
-            self.count_pieces(pass, pieces, &mut scratch, 0, limit)
+            let mut total = 0usize;
+            for piece in Pieces::new(text, self.classes, self.pattern) {
+                let bytes = piece.as_bytes();
+                let n = pass.count(bytes, || bpe::count_piece(&self.table, bytes, &mut scratch));
+                total = total.saturating_add(n);
+                if total >= limit {
+                    return limit;
+                }
+            }
+            total
         })
     }
 
-    /// `total` plus the tokens of `pieces`, stopping at `limit`.
-    fn count_pieces(
+    /// `total` plus the tokens of the rest of a text's `pieces`, once its
+    /// ids are no longer wanted. (Not shared with [`Tokenizer::count`]:
+    /// LLVM compiles that loop better on its own.)
+    #[inline(never)]
+    fn count_rest(
         &self,
         pass: &mut cache::Pass<'_>,
         pieces: Pieces<'_>,
         scratch: &mut bpe::Scratch,
         mut total: usize,
-        limit: usize,
     ) -> usize {
         for piece in pieces {
             let bytes = piece.as_bytes();
             let n = pass.count(bytes, || bpe::count_piece(&self.table, bytes, scratch));
             total = total.saturating_add(n);
-            if total >= limit {
-                return limit;
-            }
         }
         total
     }
@@ -220,7 +227,7 @@ impl Tokenizer {
             if more {
                 batch.flush(visit);
             } else if count_rest {
-                return self.count_pieces(pass, pieces, &mut scratch, seen, usize::MAX);
+                return self.count_rest(pass, pieces, &mut scratch, seen);
             }
             seen
         })
@@ -286,10 +293,10 @@ pub fn visit_ids(
     }))
 }
 
-/// Calls `visit` with the ids of each pre-tokenizer piece of `text` (the
-/// ids of [`visit_ids`], a piece at a time) until it returns false, and
-/// counts the rest: returns [`count`] of the whole text.
-pub fn visit_pieces(
+/// Calls `visit` with the ids of [`visit_ids`] in batches (slices of a
+/// few pieces' ids, in order) until it returns false, and counts the rest:
+/// returns [`count`] of the whole text.
+pub fn visit_ids_batched(
     encoding: Encoding,
     text: &str,
     mut visit: impl FnMut(&[u32]) -> bool,
@@ -297,9 +304,9 @@ pub fn visit_pieces(
     Ok(tokenizer(encoding)?.visit(text, true, &mut visit))
 }
 
-/// [`visit_pieces`] that stops where `visit` returns false: for a reader
-/// that needs no count.
-pub fn visit_pieces_while(
+/// [`visit_ids_batched`] that stops where `visit` returns false: for a
+/// reader that needs no count.
+pub fn visit_ids_batched_while(
     encoding: Encoding,
     text: &str,
     mut visit: impl FnMut(&[u32]) -> bool,
