@@ -92,6 +92,8 @@ const NL_SLASH: Set = Set::any(NEWLINE | SLASH);
 pub(super) struct Pattern {
     alternatives: &'static [&'static [Item]],
     words: Words,
+    /// What `[\r\n]*` after a run of symbols takes (o200k: `[\r\n/]*`).
+    after_symbols: &'static [u8],
 }
 
 /// How the letters of an ASCII word group into a piece.
@@ -109,6 +111,7 @@ enum Words {
 pub(super) const CL100K: Pattern = Pattern {
     alternatives: CL100K_ALTERNATIVES,
     words: Words::Letters,
+    after_symbols: b"\r\n",
 };
 
 const CL100K_ALTERNATIVES: &[&[Item]] = &[
@@ -128,6 +131,7 @@ const CL100K_ALTERNATIVES: &[&[Item]] = &[
 pub(super) const O200K: Pattern = Pattern {
     alternatives: O200K_ALTERNATIVES,
     words: Words::Cased,
+    after_symbols: b"\r\n/",
 };
 
 const O200K_ALTERNATIVES: &[&[Item]] = &[
@@ -251,16 +255,54 @@ impl Pieces<'_> {
             }
         }
         if end == letters {
-            return None;
+            return self.ascii_symbols(start, first);
         }
         match bytes.get(end) {
             None => Some(end),
             // A non-ASCII letter or mark may continue the word.
             Some(&next) if next >= 0x80 => None,
-            // o200k: `'s`, `'ll`, ... may be part of the piece.
-            Some(b'\'') if self.pattern.words == Words::Cased => None,
+            // o200k: the word takes an optional `'s`, `'ll`, ... and ends.
+            Some(b'\'') if self.pattern.words == Words::Cased => {
+                Some(suffix(self.text, end).unwrap_or(end))
+            }
             Some(_) => Some(end),
         }
+    }
+
+    /// The piece at `start` when it is ` ?[^\s\p{L}\p{N}]+` then `[\r\n]*`
+    /// (o200k: `[\r\n/]*`) over ASCII: a run of punctuation, perhaps after
+    /// one space, that no word alternative takes (the caller found no ASCII
+    /// letter after the optional prefix). None means "not sure": an
+    /// apostrophe may start a contraction, a non-ASCII character may be a
+    /// letter after the prefix or continue the run.
+    #[inline]
+    fn ascii_symbols(&self, start: usize, first: u8) -> Option<usize> {
+        let bytes = self.text.as_bytes();
+        if first == b'\'' {
+            return None;
+        }
+        let run = if first == b' ' {
+            start.saturating_add(1)
+        } else {
+            start
+        };
+        let mut end = run;
+        while let Some(&b) = bytes.get(end) {
+            if b >= 0x80 || self.classes.of(char::from(b)) & (SPACE | LETTER | NUMBER) != 0 {
+                break;
+            }
+            end = end.saturating_add(1);
+        }
+        if end == run || bytes.get(end).is_some_and(|&b| b >= 0x80) {
+            return None;
+        }
+        while bytes
+            .get(end)
+            .is_some_and(|b| self.pattern.after_symbols.contains(b))
+        {
+            end = end.saturating_add(1);
+        }
+        Some(end)
     }
 }
 

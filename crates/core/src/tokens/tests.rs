@@ -244,6 +244,11 @@ fn counts_equal_tiktoken_on_known_hard_cases() {
         "abcé ABCé abc\u{301} ABC\u{301} aBc",
         "hello's HELLO's x' 'x (hello \thello ab12 12ab",
         "helloWorld HELLOworld a-b_c.d",
+        // Its runs of ASCII symbols and o200k's contractions after a word.
+        "a, b; c - d. (e) {f} [g] x=1 y+=2 -> z => w",
+        "..a .\n/x a.\r\n/\n/b !?\r\r\n\n/ ./\t/ -\u{2014} -é (“x”) \t- \t-a",
+        " -é - é ' '' 'a -'s x '' a ' b",
+        "it's IT'S it'S It'Ll it'sx it'ſ it'x it'\u{301} don't we've I'm they'd",
     ] {
         assert_same(text);
     }
