@@ -94,6 +94,9 @@ pub(super) struct Pattern {
     words: Words,
     /// What `[\r\n]*` after a run of symbols takes (o200k: `[\r\n/]*`).
     after_symbols: &'static [u8],
+    /// cl100k: `\s++$` comes before the newline alternative, so white space
+    /// that ends the text is one piece, newlines or not.
+    trailing_spaces_whole: bool,
 }
 
 /// How the letters of an ASCII word group into a piece.
@@ -112,6 +115,7 @@ pub(super) const CL100K: Pattern = Pattern {
     alternatives: CL100K_ALTERNATIVES,
     words: Words::Letters,
     after_symbols: b"\r\n",
+    trailing_spaces_whole: true,
 };
 
 const CL100K_ALTERNATIVES: &[&[Item]] = &[
@@ -132,6 +136,7 @@ pub(super) const O200K: Pattern = Pattern {
     alternatives: O200K_ALTERNATIVES,
     words: Words::Cased,
     after_symbols: b"\r\n/",
+    trailing_spaces_whole: false,
 };
 
 const O200K_ALTERNATIVES: &[&[Item]] = &[
@@ -255,7 +260,9 @@ impl Pieces<'_> {
             }
         }
         if end == letters {
-            return self.ascii_symbols(start, first);
+            return self
+                .ascii_symbols(start, first)
+                .or_else(|| self.ascii_spaces(start));
         }
         match bytes.get(end) {
             None => Some(end),
@@ -303,6 +310,51 @@ impl Pieces<'_> {
             end = end.saturating_add(1);
         }
         Some(end)
+    }
+
+    /// The piece at `start` when it is ASCII white space and what follows
+    /// it is ASCII too (or the end): the white-space alternatives, which
+    /// both patterns share but for cl100k's `\s++$`. Up to the last newline
+    /// of the run (`\s*[\r\n]+`); else all of it at the end of the text,
+    /// all but its last character before a non-space (`\s+(?!\S)`: that one
+    /// goes with the next piece), or the one character (`\s+`, `\s`).
+    /// A single space or tab before a letter, or a space before a symbol,
+    /// starts a word or symbol piece instead: "not sure".
+    #[inline]
+    fn ascii_spaces(&self, start: usize) -> Option<usize> {
+        let bytes = self.text.as_bytes();
+        let flags = |b: u8| self.classes.of(char::from(b));
+        let mut end = start;
+        let mut after_newline = None;
+        while let Some(&b) = bytes.get(end) {
+            if b >= 0x80 || flags(b) & SPACE == 0 {
+                break;
+            }
+            end = end.saturating_add(1);
+            if matches!(b, b'\r' | b'\n') {
+                after_newline = Some(end);
+            }
+        }
+        let single = end == start.saturating_add(1);
+        match bytes.get(end) {
+            _ if end == start => return None,
+            // Non-ASCII white space may continue the run.
+            Some(&next) if next >= 0x80 => return None,
+            Some(&next) if single && after_newline.is_none() && flags(next) & SPACE == 0 => {
+                let first = bytes.get(start).copied().unwrap_or(0);
+                if flags(next) & LETTER != 0 || (first == b' ' && flags(next) & NUMBER == 0) {
+                    return None;
+                }
+            }
+            None if self.pattern.trailing_spaces_whole => return Some(end),
+            _ => {}
+        }
+        Some(match (after_newline, bytes.get(end)) {
+            (Some(newline), _) => newline,
+            (None, None) => end,
+            (None, Some(_)) if single => end,
+            (None, Some(_)) => end.saturating_sub(1),
+        })
     }
 }
 

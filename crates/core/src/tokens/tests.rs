@@ -249,6 +249,12 @@ fn counts_equal_tiktoken_on_known_hard_cases() {
         "..a .\n/x a.\r\n/\n/b !?\r\r\n\n/ ./\t/ -\u{2014} -é (“x”) \t- \t-a",
         " -é - é ' '' 'a -'s x '' a ' b",
         "it's IT'S it'S It'Ll it'sx it'ſ it'x it'\u{301} don't we've I'm they'd",
+        // Its white-space runs: newlines, before a word, a digit, a symbol, the end.
+        "a  b a \tb a\t\tb x\n\n  y x \n \n z \t1 \t- 1 \r\n\r\nq\u{b}\u{c} x\t\u{a0}y  \u{3000}",
+        "def f():\n    return 1\n\n\n    \n",
+        "x  \n",
+        "x \n  ",
+        "   ",
     ] {
         assert_same(text);
     }
