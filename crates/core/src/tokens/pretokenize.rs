@@ -192,7 +192,7 @@ impl<'a> Iterator for Pieces<'a> {
         };
         while self.at < self.text.len() {
             let start = self.at;
-            if let Some(end) = self.ascii_piece(start) {
+            if let Some(end) = self.ascii_piece(start).or_else(|| self.word(&m, start)) {
                 self.at = end;
                 return self.text.get(start..end);
             }
@@ -273,6 +273,36 @@ impl Pieces<'_> {
                 Some(suffix(self.text, end).unwrap_or(end))
             }
             Some(_) => Some(end),
+        }
+    }
+
+    /// The piece at `start` when it is a word of any script after an
+    /// optional ASCII prefix (` naïve`, `中文`, `(Ωmega`): the first
+    /// alternatives of both patterns, read from the character classes
+    /// without backtracking. None when no letter follows the prefix, when
+    /// an apostrophe could start a cl100k contraction, or when the first
+    /// character is non-ASCII and not a letter (a mark is both a possible
+    /// prefix and part of o200k's words: the interpreter settles that).
+    fn word(&self, m: &Matcher<'_>, start: usize) -> Option<usize> {
+        let first = *self.text.as_bytes().get(start)?;
+        let at = if first >= 0x80 {
+            let (flags, _) = m.next_char(start)?;
+            if flags & LETTER == 0 {
+                return None;
+            }
+            start
+        } else if first.is_ascii_alphanumeric() || matches!(first, b'\r' | b'\n' | b'\'') {
+            start
+        } else {
+            start.saturating_add(1) // `[^\r\n\p{L}\p{N}]?`: taken whenever letters follow
+        };
+        match self.pattern.words {
+            // `[^\r\n\p{L}\p{N}]?+\p{L}++`
+            Words::Letters => {
+                let end = m.run(at, LETTER);
+                (end > at).then_some(end)
+            }
+            Words::Cased => cased_word(m, at).map(|end| suffix(self.text, end).unwrap_or(end)),
         }
     }
 
@@ -376,6 +406,18 @@ impl Matcher<'_> {
         Some((self.classes.of(c), at.saturating_add(c.len_utf8())))
     }
 
+    /// Where the run of characters with any of `flags` from `at` ends.
+    #[inline]
+    fn run(&self, mut at: usize, flags: u8) -> usize {
+        while let Some((f, next)) = self.next_char(at) {
+            if f & flags == 0 {
+                break;
+            }
+            at = next;
+        }
+        at
+    }
+
     /// The start of the character that ends at byte `at`.
     #[inline]
     fn prev_boundary(&self, at: usize) -> usize {
@@ -435,6 +477,35 @@ impl Matcher<'_> {
                 _ => self.sequence(rest, at),
             },
         }
+    }
+}
+
+/// Where o200k's word alternatives, after their prefix, end at `at`
+/// (before the optional contraction): `U*W+` first, else `U+W*`, with
+/// U = `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]` and W = `[\p{Ll}\p{Lm}\p{Lo}\p{M}]`.
+/// A backtracking engine gives `U*` back one character at a time until `W+`
+/// can start, so `U*W+` ends after the W run that starts right after the
+/// U run, or else after the last U character that is also a W (the run
+/// that starts there is that one character: a W after it would also be a
+/// U and a later candidate). With no W at all, `U+W*` is the U run.
+fn cased_word(m: &Matcher<'_>, at: usize) -> Option<usize> {
+    let mut end = at;
+    let mut last_upper_lower = None;
+    while let Some((flags, next)) = m.next_char(end) {
+        if flags & UPPER == 0 {
+            break;
+        }
+        if flags & LOWER != 0 {
+            last_upper_lower = Some(next);
+        }
+        end = next;
+    }
+    match m.next_char(end) {
+        Some((flags, _)) if flags & LOWER != 0 => Some(m.run(end, LOWER)),
+        _ => match last_upper_lower {
+            Some(after) => Some(after),
+            None => (end > at).then_some(end),
+        },
     }
 }
 

@@ -255,6 +255,9 @@ fn counts_equal_tiktoken_on_known_hard_cases() {
         "x  \n",
         "x \n  ",
         "   ",
+        // Words of any script after an optional ASCII prefix.
+        " naïve résumé données 中文 測試 переводы über (Ωmega ΩΩω ǅa ǅǅ ʰʰʰ ーa aー Aー",
+        "a\u{301}b \u{301}a x\u{93f}y É'S É's ſ'ſ 'ΩΩ -中 “quoted” —dash",
     ] {
         assert_same(text);
     }
