@@ -340,6 +340,10 @@ fn scripted_traffic_is_counted_exactly() {
     let fallback: Value = serde_json::from_str(lines[3]["decision"].as_str().unwrap()).unwrap();
     assert_eq!(fallback["served_model"], "m2");
     assert_eq!(fallback["attempts"], 2);
+    // Every metric update was accepted: Envoy refuses some (a counter
+    // incremented by 0) with a warning per request.
+    let log = s.envoy.log_text();
+    assert!(!log.contains("cannot update metric"), "{log}");
 }
 
 #[test]

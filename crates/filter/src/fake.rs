@@ -202,7 +202,13 @@ impl Host for FakeHost {
         Some(*metrics.ids.entry(name.to_string()).or_insert(next))
     }
 
-    fn update_metric(&self, _kind: Kind, id: u32, value: u64) {
+    fn update_metric(&self, kind: Kind, id: u32, value: u64) {
+        // As Envoy: a counter increment must be positive (0 is BadArgument,
+        // a failed host call and a warning in Envoy's log per request).
+        assert!(
+            kind != Kind::Counter || value > 0,
+            "counter {id} incremented by 0: Envoy refuses it"
+        );
         let mut metrics = self.metrics.borrow_mut();
         metrics.values.entry(id).or_default().push(value);
     }

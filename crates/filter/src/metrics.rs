@@ -1,7 +1,7 @@
 //! Envoy custom metrics: defined on first use, ids cached per VM.
 
 use hashbrown::HashMap;
-use model_router_core::metrics::Sample;
+use model_router_core::metrics::{Kind, Sample};
 
 use crate::host::Host;
 
@@ -23,6 +23,11 @@ impl MetricSink {
                     id
                 }
             };
+            // Envoy refuses a counter increment of 0 (BadArgument): the
+            // counter is defined (it shows 0) and the call is saved.
+            if sample.kind == Kind::Counter && sample.value == 0 {
+                continue;
+            }
             host.update_metric(sample.kind, id, sample.value);
         }
     }

@@ -184,7 +184,9 @@ fn host_calls_per_request_before_and_after_forwarding() {
     // 14 since issue 13: one shared-data read of the models' cooldowns.
     assert!(total(request) <= 14, "{request:?}");
     assert!(total(response) <= 7, "{response:?}");
-    assert!(total(log) <= 18, "{log:?}");
+    // 14: a counter incremented by 0 is not sent (Envoy refuses it; the
+    // fake host fails the test if one is).
+    assert!(total(log) <= 14, "{log:?}");
 }
 
 /// A profiling aid, not a check (it asserts nothing and is ignored): the

@@ -92,6 +92,11 @@ const NL_SLASH: Set = Set::any(NEWLINE | SLASH);
 pub(super) struct Pattern {
     alternatives: &'static [&'static [Item]],
     words: Words,
+    /// What `[\r\n]*` after a run of symbols takes (o200k: `[\r\n/]*`).
+    after_symbols: &'static [u8],
+    /// cl100k: `\s++$` comes before the newline alternative, so white space
+    /// that ends the text is one piece, newlines or not.
+    trailing_spaces_whole: bool,
 }
 
 /// How the letters of an ASCII word group into a piece.
@@ -109,6 +114,8 @@ enum Words {
 pub(super) const CL100K: Pattern = Pattern {
     alternatives: CL100K_ALTERNATIVES,
     words: Words::Letters,
+    after_symbols: b"\r\n",
+    trailing_spaces_whole: true,
 };
 
 const CL100K_ALTERNATIVES: &[&[Item]] = &[
@@ -128,6 +135,8 @@ const CL100K_ALTERNATIVES: &[&[Item]] = &[
 pub(super) const O200K: Pattern = Pattern {
     alternatives: O200K_ALTERNATIVES,
     words: Words::Cased,
+    after_symbols: b"\r\n/",
+    trailing_spaces_whole: false,
 };
 
 const O200K_ALTERNATIVES: &[&[Item]] = &[
@@ -183,7 +192,7 @@ impl<'a> Iterator for Pieces<'a> {
         };
         while self.at < self.text.len() {
             let start = self.at;
-            if let Some(end) = self.ascii_piece(start) {
+            if let Some(end) = self.ascii_piece(start).or_else(|| self.word(&m, start)) {
                 self.at = end;
                 return self.text.get(start..end);
             }
@@ -251,16 +260,131 @@ impl Pieces<'_> {
             }
         }
         if end == letters {
-            return None;
+            return self
+                .ascii_symbols(start, first)
+                .or_else(|| self.ascii_spaces(start));
         }
         match bytes.get(end) {
             None => Some(end),
             // A non-ASCII letter or mark may continue the word.
             Some(&next) if next >= 0x80 => None,
-            // o200k: `'s`, `'ll`, ... may be part of the piece.
-            Some(b'\'') if self.pattern.words == Words::Cased => None,
+            // o200k: the word takes an optional `'s`, `'ll`, ... and ends.
+            Some(b'\'') if self.pattern.words == Words::Cased => {
+                Some(suffix(self.text, end).unwrap_or(end))
+            }
             Some(_) => Some(end),
         }
+    }
+
+    /// The piece at `start` when it is a word of any script after an
+    /// optional ASCII prefix (` naïve`, `中文`, `(Ωmega`): the first
+    /// alternatives of both patterns, read from the character classes
+    /// without backtracking. None when no letter follows the prefix, when
+    /// an apostrophe could start a cl100k contraction, or when the first
+    /// character is non-ASCII and not a letter (a mark is both a possible
+    /// prefix and part of o200k's words: the interpreter settles that).
+    fn word(&self, m: &Matcher<'_>, start: usize) -> Option<usize> {
+        let first = *self.text.as_bytes().get(start)?;
+        let at = if first >= 0x80 {
+            let (flags, _) = m.next_char(start)?;
+            if flags & LETTER == 0 {
+                return None;
+            }
+            start
+        } else if first.is_ascii_alphanumeric() || matches!(first, b'\r' | b'\n' | b'\'') {
+            start
+        } else {
+            start.saturating_add(1) // `[^\r\n\p{L}\p{N}]?`: taken whenever letters follow
+        };
+        match self.pattern.words {
+            // `[^\r\n\p{L}\p{N}]?+\p{L}++`
+            Words::Letters => {
+                let end = m.run(at, LETTER);
+                (end > at).then_some(end)
+            }
+            Words::Cased => cased_word(m, at).map(|end| suffix(self.text, end).unwrap_or(end)),
+        }
+    }
+
+    /// The piece at `start` when it is ` ?[^\s\p{L}\p{N}]+` then `[\r\n]*`
+    /// (o200k: `[\r\n/]*`) over ASCII: a run of punctuation, perhaps after
+    /// one space, that no word alternative takes (the caller found no ASCII
+    /// letter after the optional prefix). None means "not sure": an
+    /// apostrophe may start a contraction, a non-ASCII character may be a
+    /// letter after the prefix or continue the run.
+    #[inline]
+    fn ascii_symbols(&self, start: usize, first: u8) -> Option<usize> {
+        let bytes = self.text.as_bytes();
+        if first == b'\'' {
+            return None;
+        }
+        let run = if first == b' ' {
+            start.saturating_add(1)
+        } else {
+            start
+        };
+        let mut end = run;
+        while let Some(&b) = bytes.get(end) {
+            if b >= 0x80 || self.classes.of(char::from(b)) & (SPACE | LETTER | NUMBER) != 0 {
+                break;
+            }
+            end = end.saturating_add(1);
+        }
+        if end == run || bytes.get(end).is_some_and(|&b| b >= 0x80) {
+            return None;
+        }
+        while bytes
+            .get(end)
+            .is_some_and(|b| self.pattern.after_symbols.contains(b))
+        {
+            end = end.saturating_add(1);
+        }
+        Some(end)
+    }
+
+    /// The piece at `start` when it is ASCII white space and what follows
+    /// it is ASCII too (or the end): the white-space alternatives, which
+    /// both patterns share but for cl100k's `\s++$`. Up to the last newline
+    /// of the run (`\s*[\r\n]+`); else all of it at the end of the text,
+    /// all but its last character before a non-space (`\s+(?!\S)`: that one
+    /// goes with the next piece), or the one character (`\s+`, `\s`).
+    /// A single space or tab before a letter, or a space before a symbol,
+    /// starts a word or symbol piece instead: "not sure".
+    #[inline]
+    fn ascii_spaces(&self, start: usize) -> Option<usize> {
+        let bytes = self.text.as_bytes();
+        let flags = |b: u8| self.classes.of(char::from(b));
+        let mut end = start;
+        let mut after_newline = None;
+        while let Some(&b) = bytes.get(end) {
+            if b >= 0x80 || flags(b) & SPACE == 0 {
+                break;
+            }
+            end = end.saturating_add(1);
+            if matches!(b, b'\r' | b'\n') {
+                after_newline = Some(end);
+            }
+        }
+        let single = end == start.saturating_add(1);
+        match bytes.get(end) {
+            _ if end == start => return None,
+            // Non-ASCII white space may continue the run.
+            Some(&next) if next >= 0x80 => return None,
+            Some(&next) if single && after_newline.is_none() && flags(next) & SPACE == 0 => {
+                let first = bytes.get(start).copied().unwrap_or(0);
+                if flags(next) & LETTER != 0 || (first == b' ' && flags(next) & NUMBER == 0) {
+                    return None;
+                }
+            }
+            None if self.pattern.trailing_spaces_whole => return Some(end),
+            _ => {}
+        }
+        Some(match (after_newline, bytes.get(end)) {
+            (Some(newline), _) => newline,
+            (None, None) => end,
+            (None, Some(_)) if single => end,
+            (None, Some(_)) => end.saturating_sub(1),
+        })
     }
 }
 
@@ -280,6 +404,18 @@ impl Matcher<'_> {
         }
         let c = self.text.get(at..)?.chars().next()?;
         Some((self.classes.of(c), at.saturating_add(c.len_utf8())))
+    }
+
+    /// Where the run of characters with any of `flags` from `at` ends.
+    #[inline]
+    fn run(&self, mut at: usize, flags: u8) -> usize {
+        while let Some((f, next)) = self.next_char(at) {
+            if f & flags == 0 {
+                break;
+            }
+            at = next;
+        }
+        at
     }
 
     /// The start of the character that ends at byte `at`.
@@ -341,6 +477,35 @@ impl Matcher<'_> {
                 _ => self.sequence(rest, at),
             },
         }
+    }
+}
+
+/// Where o200k's word alternatives, after their prefix, end at `at`
+/// (before the optional contraction): `U*W+` first, else `U+W*`, with
+/// U = `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]` and W = `[\p{Ll}\p{Lm}\p{Lo}\p{M}]`.
+/// A backtracking engine gives `U*` back one character at a time until `W+`
+/// can start, so `U*W+` ends after the W run that starts right after the
+/// U run, or else after the last U character that is also a W (the run
+/// that starts there is that one character: a W after it would also be a
+/// U and a later candidate). With no W at all, `U+W*` is the U run.
+fn cased_word(m: &Matcher<'_>, at: usize) -> Option<usize> {
+    let mut end = at;
+    let mut last_upper_lower = None;
+    while let Some((flags, next)) = m.next_char(end) {
+        if flags & UPPER == 0 {
+            break;
+        }
+        if flags & LOWER != 0 {
+            last_upper_lower = Some(next);
+        }
+        end = next;
+    }
+    match m.next_char(end) {
+        Some((flags, _)) if flags & LOWER != 0 => Some(m.run(end, LOWER)),
+        _ => match last_upper_lower {
+            Some(after) => Some(after),
+            None => (end > at).then_some(end),
+        },
     }
 }
 

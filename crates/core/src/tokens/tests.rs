@@ -244,6 +244,20 @@ fn counts_equal_tiktoken_on_known_hard_cases() {
         "abcé ABCé abc\u{301} ABC\u{301} aBc",
         "hello's HELLO's x' 'x (hello \thello ab12 12ab",
         "helloWorld HELLOworld a-b_c.d",
+        // Its runs of ASCII symbols and o200k's contractions after a word.
+        "a, b; c - d. (e) {f} [g] x=1 y+=2 -> z => w",
+        "..a .\n/x a.\r\n/\n/b !?\r\r\n\n/ ./\t/ -\u{2014} -é (“x”) \t- \t-a",
+        " -é - é ' '' 'a -'s x '' a ' b",
+        "it's IT'S it'S It'Ll it'sx it'ſ it'x it'\u{301} don't we've I'm they'd",
+        // Its white-space runs: newlines, before a word, a digit, a symbol, the end.
+        "a  b a \tb a\t\tb x\n\n  y x \n \n z \t1 \t- 1 \r\n\r\nq\u{b}\u{c} x\t\u{a0}y  \u{3000}",
+        "def f():\n    return 1\n\n\n    \n",
+        "x  \n",
+        "x \n  ",
+        "   ",
+        // Words of any script after an optional ASCII prefix.
+        " naïve résumé données 中文 測試 переводы über (Ωmega ΩΩω ǅa ǅǅ ʰʰʰ ーa aー Aー",
+        "a\u{301}b \u{301}a x\u{93f}y É'S É's ſ'ſ 'ΩΩ -中 “quoted” —dash",
     ] {
         assert_same(text);
     }
