@@ -500,8 +500,9 @@ fn plain_linear(c: &Classifier, facts: &RequestFacts, task: Option<&str>) -> f64
     if !buckets.is_empty() {
         z += sum / (buckets.len() as f64).sqrt();
     }
-    for i in 0..c.dense.len() {
-        z += c.dense[i] * (dense[i] - c.dense_mean[i]) * c.dense_scale[i];
+    let weights = c.dense.iter().zip(&c.dense_mean).zip(&c.dense_scale);
+    for (((w, m), s), x) in weights.zip(&dense) {
+        z += w * (x - m) * s;
     }
     z
 }
