@@ -9,7 +9,7 @@
 //! is exact: counts and ids are the merge's, never an estimate.
 //!
 //! Both passes share the slots: the counting pass ([`Pass::count`]) and the
-//! id pass a classifier needs ([`Pass::visit`]). A slot holds the piece's
+//! id pass a classifier needs ([`Pass::hit`], [`Pass::miss`]). A slot holds the piece's
 //! count and, when it is at most [`MAX_IDS`] tokens (nearly every piece of
 //! up to 22 bytes), its ids inline. A miss in the id pass merges the piece
 //! once and keeps both; a miss in the counting pass keeps the count, and
