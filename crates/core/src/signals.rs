@@ -9,7 +9,7 @@ use crate::classifier::{
 use crate::headers::Headers;
 use crate::ids::TaskId;
 use crate::range::Range;
-use crate::request::{Ratio, RequestFacts};
+use crate::request::{Ratio, RequestFacts, TokenVisitor};
 use crate::tokens::{Encoding, TokenError};
 
 /// How much of a prompt the router tokenizes.
@@ -34,6 +34,26 @@ pub struct Counting {
     /// Prompt tokens of an image whose size is unknown (policy default).
     pub default_image_tokens: Option<u64>,
     pub mode: TokenCounting,
+}
+
+/// Several classifiers fed by one pass: each reads what it scans.
+struct Each<'s, 'a>(&'s mut [Option<Scoring<'a>>; MAX_CLASSIFIERS]);
+
+impl TokenVisitor for Each<'_, '_> {
+    fn segment(&mut self, index: usize) -> bool {
+        // Every scoring starts the segment (none may skip it): any reads it.
+        self.0
+            .iter_mut()
+            .flatten()
+            .fold(false, |any, s| s.segment(index) | any)
+    }
+
+    fn ids(&mut self, ids: &[u32]) -> bool {
+        self.0
+            .iter_mut()
+            .flatten()
+            .fold(false, |any, s| s.ids(ids) | any)
+    }
 }
 
 /// How a model bills prompt tokens: its encoding, and for a model whose
@@ -191,15 +211,9 @@ impl<'a> Signals<'a> {
         let mut live = scorings.iter_mut().flatten();
         let n = match (live.next(), live.next()) {
             (None, _) => return facts.text_tokens(encoding),
-            // The usual case, one classifier: fed without a loop per token.
-            (Some(only), None) => {
-                facts.text_tokens_visiting(encoding, |segment, id| only.id(segment, id))?
-            }
-            _ => facts.text_tokens_visiting(encoding, |segment, id| {
-                for s in scorings.iter_mut().flatten() {
-                    s.id(segment, id);
-                }
-            })?,
+            // The usual case, one classifier: fed without a loop per piece.
+            (Some(only), None) => facts.text_tokens_visiting(encoding, only)?,
+            _ => facts.text_tokens_visiting(encoding, &mut Each(&mut scorings))?,
         };
         for (slot, s) in self.linear.iter_mut().zip(scorings) {
             if let Some(s) = s {

@@ -50,10 +50,10 @@ pub struct Extractor {
 }
 
 /// Distinguishes bigram buckets from unigram buckets.
-const BIGRAM_SEED: u64 = 0x5bd1_e995_9e37_79b9;
+pub(super) const BIGRAM_SEED: u64 = 0x5bd1_e995_9e37_79b9;
 
 /// splitmix64's finaliser: a fast, well-mixed 64-bit hash of an integer.
-fn mix(mut x: u64) -> u64 {
+pub(super) fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
@@ -68,11 +68,6 @@ impl Extractor {
             .saturating_add(profile)
     }
 
-    fn bucket(&self, key: u64) -> u32 {
-        // hash_bits is in 8..=20 (checked when compiled): the shift is in range.
-        u32::try_from(mix(key) >> (64u32.saturating_sub(self.hash_bits))).unwrap_or(0)
-    }
-
     /// Calls `token` with the bucket of every token feature (repeats
     /// repeat), fills `dense` (raw, not standardised; `dense_len` long) and
     /// returns the number of token features.
@@ -85,13 +80,11 @@ impl Extractor {
     ) -> Result<u64, TokenError> {
         let mut reader = self.reader(facts);
         for (index, segment) in facts.content.iter().enumerate() {
-            let room = reader.room(index);
-            if room == 0 {
-                continue;
+            if reader.segment(index) {
+                tokens::visit_ids_batched_while(self.encoding, &segment.text, |ids| {
+                    reader.ids(ids, &mut token)
+                })?;
             }
-            tokens::visit_ids_up_to(self.encoding, &segment.text, room, |id| {
-                reader.id(index, id, &mut token);
-            })?;
         }
         Ok(reader.finish(task, dense))
     }
@@ -107,12 +100,12 @@ impl Extractor {
                 .filter(|s| s.role == Role::User)
                 .map(|s| s.message)
                 .max(),
-            segment: None,
-            room: 0,
-            visited: 0,
+            scanned: false,
             previous: None,
-            tokens_read: 0,
-            features: 0,
+            left: self.max_tokens,
+            runs: 0,
+            // hash_bits is in 8..=20 (checked when compiled): in range.
+            shift: 64u32.saturating_sub(self.hash_bits),
             profile: Profile::default(),
         }
     }
@@ -128,21 +121,25 @@ impl Extractor {
 }
 
 /// The features of one request, fed the token ids of its content segments
-/// in order (`RequestFacts::content`). One pass of the tokenizer can feed a
-/// reader while it counts the prompt (the decision's signals), or a reader can be
-/// fed on its own ([`Extractor::visit`]): both see the same features.
+/// in order (`RequestFacts::content`), a pre-tokenizer piece at a time. One
+/// pass of the tokenizer can feed a reader while it counts the prompt (the
+/// decision's signals), or a reader can be fed on its own
+/// ([`Extractor::visit`]): both see the same features.
 pub struct Reader<'a> {
     extractor: &'a Extractor,
     facts: &'a RequestFacts,
     last_user: Option<usize>,
-    /// The segment being read, its room (tokens it may still add) and how
-    /// many of its tokens were read.
-    segment: Option<usize>,
-    room: usize,
-    visited: usize,
+    /// Whether the segment being read is scanned.
+    scanned: bool,
+    /// Its last token read (the first of the next bigram).
     previous: Option<u32>,
-    tokens_read: usize,
-    features: u64,
+    /// Tokens the features may still read (`max_tokens` minus those read).
+    left: usize,
+    /// Segments of which at least one token was read: each has one bigram
+    /// fewer than tokens, so the feature count needs no count per token.
+    runs: usize,
+    /// A hash's top `hash_bits` bits are its bucket.
+    shift: u32,
     profile: Profile,
 }
 
@@ -201,57 +198,89 @@ impl Reader<'_> {
     /// scanned or `max_tokens` is reached.
     pub fn room(&self, index: usize) -> usize {
         match self.facts.content.get(index) {
-            Some(s) if self.extractor.scans(s, self.last_user) => {
-                self.extractor.max_tokens.saturating_sub(self.tokens_read)
-            }
+            Some(s) if self.extractor.scans(s, self.last_user) => self.left,
             _ => 0,
         }
     }
 
-    /// Token `id` of segment `index` (ids of one segment in order, segments
-    /// in order): calls `token` with the buckets it adds, if any. Runs per
-    /// token, so it is kept small enough to inline into the tokenizer's
-    /// loop (always: LLVM's heuristics left it out of line in some builds,
-    /// +20 K instructions per 1 KB request); starting a segment is
-    /// [`Reader::enter`]'s.
-    #[inline(always)]
-    pub fn id(&mut self, index: usize, id: u32, token: &mut impl FnMut(u32)) {
-        if self.segment != Some(index) {
-            self.enter(index);
-        }
-        if self.visited >= self.room {
-            return; // not scanned, or past max_tokens
-        }
-        self.visited = self.visited.saturating_add(1);
-        self.tokens_read = self.tokens_read.saturating_add(1);
-        let e = self.extractor;
-        token(e.bucket(u64::from(id)));
-        if e.profile {
-            self.profile.id(id);
-        }
-        self.features = self.features.saturating_add(1);
-        if e.bigrams {
-            if let Some(p) = self.previous {
-                let key = (u64::from(p) << 32 | u64::from(id)) ^ BIGRAM_SEED;
-                token(e.bucket(key));
-                self.features = self.features.saturating_add(1);
-            }
-        }
-        self.previous = Some(id);
-    }
-
-    /// The first token of segment `index`: its room, and its text's profile.
-    #[inline(never)]
-    fn enter(&mut self, index: usize) {
-        self.segment = Some(index);
-        self.room = self.room(index);
-        self.visited = 0;
+    /// Starts segment `index` (segments in order): whether its tokens are
+    /// read (it is scanned and `max_tokens` is not reached). Per segment,
+    /// so that per token nothing is decided that a segment settles.
+    pub fn segment(&mut self, index: usize) -> bool {
         self.previous = None;
-        if self.extractor.profile && self.room > 0 {
+        self.scanned = self.room(index) > 0;
+        if self.scanned && self.extractor.profile {
             if let Some(s) = self.facts.content.get(index) {
                 self.profile.text(&s.text);
             }
         }
+        self.scanned
+    }
+
+    /// The next token ids of the segment started last (a batch of
+    /// pieces'): calls `token` with the buckets they add, in order (a
+    /// token's unigram, then its bigram with the token before it in the
+    /// segment). Returns whether more tokens may be read. Inlined into the
+    /// tokenizer's call with `token`: one loop over the batch, its state in
+    /// registers; what is decided per segment (scanned? room?) or per
+    /// batch (profile? bigrams?) is not decided per token.
+    #[inline(always)]
+    pub fn ids(&mut self, ids: &[u32], mut token: impl FnMut(u32)) -> bool {
+        if !self.scanned {
+            return false;
+        }
+        let ids = ids.get(..self.left).unwrap_or(ids);
+        // ids.len() <= left: never saturates.
+        self.left = self.left.saturating_sub(ids.len());
+        let e = self.extractor;
+        if e.profile {
+            for &id in ids {
+                self.profile.id(id);
+            }
+        }
+        let shift = self.shift;
+        let bucket = |key: u64| (mix(key) >> shift) as u32; // < 2^hash_bits
+        if !e.bigrams {
+            for &id in ids {
+                token(bucket(u64::from(id)));
+            }
+            return self.left > 0;
+        }
+        let (mut previous, rest) = match (self.previous, ids.split_first()) {
+            (Some(p), _) => (p, ids),
+            (None, Some((&first, rest))) => {
+                token(bucket(u64::from(first)));
+                self.runs = self.runs.saturating_add(1);
+                (first, rest)
+            }
+            (None, None) => return self.left > 0,
+        };
+        for &id in rest {
+            token(bucket(u64::from(id)));
+            token(bucket(
+                (u64::from(previous) << 32 | u64::from(id)) ^ BIGRAM_SEED,
+            ));
+            previous = id;
+        }
+        self.previous = Some(previous);
+        self.left > 0
+    }
+
+    /// Tokens read.
+    fn tokens_read(&self) -> usize {
+        self.extractor.max_tokens.saturating_sub(self.left)
+    }
+
+    /// Token features read: a unigram per token, and with bigrams one per
+    /// token but the first of each segment.
+    fn features(&self) -> u64 {
+        let tokens = self.tokens_read();
+        let bigrams = if self.extractor.bigrams {
+            tokens.saturating_sub(self.runs)
+        } else {
+            0
+        };
+        tokens.saturating_add(bigrams) as u64
     }
 
     /// Fills `dense` (raw; `dense_len` long) and returns the number of
@@ -259,7 +288,7 @@ impl Reader<'_> {
     pub fn finish(self, task: Option<&str>, dense: &mut [f64]) -> u64 {
         let facts = self.facts;
         let values = [
-            (self.tokens_read as f64).ln_1p(),
+            (self.tokens_read() as f64).ln_1p(),
             (facts.messages as f64).ln_1p(),
             f64::from(u8::from(facts.tools)),
             f64::from(u8::from(facts.images > 0)),
@@ -275,12 +304,12 @@ impl Reader<'_> {
         }
         if self.extractor.profile {
             let at = DENSE.len().saturating_add(self.extractor.tasks.len());
-            let values = self.profile.values(self.tokens_read);
+            let values = self.profile.values(self.tokens_read());
             for (slot, v) in dense.iter_mut().skip(at).zip(values) {
                 *slot = v;
             }
         }
-        self.features
+        self.features()
     }
 }
 

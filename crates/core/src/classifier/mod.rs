@@ -11,7 +11,7 @@ pub mod window;
 
 use serde::Deserialize;
 
-use crate::request::RequestFacts;
+use crate::request::{RequestFacts, TokenVisitor};
 use crate::tokens::{Encoding, TokenError};
 use artifact::{Artifact, FORMAT, VERSION};
 use features::{Extractor, DENSE, PROFILE};
@@ -236,10 +236,9 @@ impl Classifier {
         let mut scoring = self.scoring(facts);
         let encoding = self.extractor.encoding;
         for (index, segment) in facts.content.iter().enumerate() {
-            let room = scoring.reader.room(index);
-            if room > 0 {
-                crate::tokens::visit_ids_up_to(encoding, &segment.text, room, |id| {
-                    scoring.id(index, id);
+            if scoring.segment(index) {
+                crate::tokens::visit_ids_batched_while(encoding, &segment.text, |ids| {
+                    scoring.ids(ids)
                 })?;
             }
         }
@@ -277,17 +276,32 @@ pub struct Scoring<'a> {
     sum: f64,
 }
 
-impl Scoring<'_> {
-    /// Token `id` of content segment `index` (in order).
-    #[inline(always)]
-    pub fn id(&mut self, index: usize, id: u32) {
-        let tokens = &self.classifier.tokens;
-        let sum = &mut self.sum;
-        self.reader.id(index, id, &mut |b| {
-            *sum += f64::from(tokens.get(b as usize).copied().unwrap_or(0.0));
-        });
+impl TokenVisitor for Scoring<'_> {
+    /// Starts content segment `index` (in order): whether it is read.
+    fn segment(&mut self, index: usize) -> bool {
+        self.reader.segment(index)
     }
 
+    /// The segment's next token ids: adds their weights, in feature order
+    /// (the sum is bit-identical to adding them one by one). The sum is a
+    /// local while the ids are read, so it stays in a register.
+    #[inline(always)]
+    fn ids(&mut self, ids: &[u32]) -> bool {
+        // The table has 2^hash_bits weights and a bucket is below that, so
+        // `b & mask` is `b`; it lets the compiler see the lookup is in range.
+        let tokens = self.classifier.tokens.as_slice();
+        let mask = tokens.len().wrapping_sub(1);
+        let tokens = tokens.get(..=mask).unwrap_or_default();
+        let mut sum = self.sum;
+        let more = self.reader.ids(ids, |b| {
+            sum += f64::from(tokens.get(b as usize & mask).copied().unwrap_or(0.0));
+        });
+        self.sum = sum;
+        more
+    }
+}
+
+impl Scoring<'_> {
     /// The uncalibrated linear score of what was fed.
     pub fn finish(self, task: Option<&str>) -> f64 {
         let c = self.classifier;

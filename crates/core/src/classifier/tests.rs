@@ -7,6 +7,7 @@ use crate::headers::Headers;
 use crate::policy::Policy;
 use crate::request::ApiShape;
 use crate::task::Scan;
+use proptest::prelude::*;
 
 /// An artifact whose only signal is the token " hard": its bucket has a
 /// large weight, everything else is zero.
@@ -301,7 +302,7 @@ fn the_counting_pass_reads_the_same_features_as_a_pass_of_their_own() {
             let c = Classifier::from_artifact("c", a.clone(), 100).unwrap();
             let mut scoring = c.scoring(&facts);
             let n = facts
-                .text_tokens_visiting(Encoding::O200kBase, |segment, id| scoring.id(segment, id))
+                .text_tokens_visiting(Encoding::O200kBase, &mut scoring)
                 .unwrap();
             assert_eq!(n, facts.text_tokens(Encoding::O200kBase).unwrap());
             let fused = scoring.finish(Some("code"));
@@ -330,7 +331,7 @@ fn scores_from_the_piece_cache_are_bit_identical_to_scores_merged_afresh() {
     let fused = |c: &Classifier| {
         let mut scoring = c.scoring(&facts);
         facts
-            .text_tokens_visiting(Encoding::O200kBase, |segment, id| scoring.id(segment, id))
+            .text_tokens_visiting(Encoding::O200kBase, &mut scoring)
             .unwrap();
         scoring.finish(None)
     };
@@ -441,5 +442,189 @@ fn the_feedback_attribution_of_a_scored_decision_matches_its_audit_record() {
             crate::explain::tests::audit_record_as_map(&p, &d, "t")
         );
         assert!(typed.contains(r#""scores":{"difficulty":"#), "{typed}");
+    }
+}
+
+/// The linear score as the features define it, written plainly and
+/// independently of the scoring path: tiktoken-rs's ids of each scanned
+/// segment up to `max_tokens` in all, each token's unigram bucket then its
+/// bigram with the token before it, the weights summed one by one in that
+/// order, scaled by 1/sqrt(features), plus the standardised dense features.
+fn plain_linear(c: &Classifier, facts: &RequestFacts, task: Option<&str>) -> f64 {
+    use crate::request::Role;
+    let e = &c.extractor;
+    let bpe = match e.encoding {
+        Encoding::O200kBase => tiktoken_rs::o200k_base_singleton(),
+        Encoding::Cl100kBase => tiktoken_rs::cl100k_base_singleton(),
+    };
+    let last_user = facts
+        .content
+        .iter()
+        .filter(|s| s.role == Role::User)
+        .map(|s| s.message)
+        .max();
+    let bucket = |key: u64| (features::mix(key) >> (64 - e.hash_bits)) as usize;
+    let (mut buckets, mut read) = (Vec::new(), 0usize);
+    for s in &facts.content {
+        let scanned = match e.scan {
+            Scan::LastUser => s.role == Role::User && Some(s.message) == last_user,
+            Scan::AllUser => s.role == Role::User,
+            Scan::System => matches!(s.role, Role::System | Role::Developer),
+            Scan::All => true,
+        };
+        if !scanned {
+            continue;
+        }
+        let mut ids = bpe.encode_ordinary(&s.text);
+        ids.truncate(e.max_tokens - read);
+        read += ids.len();
+        for (i, &id) in ids.iter().enumerate() {
+            buckets.push(bucket(u64::from(id)));
+            if e.bigrams && i > 0 {
+                let key = (u64::from(ids[i - 1]) << 32 | u64::from(id)) ^ features::BIGRAM_SEED;
+                buckets.push(bucket(key));
+            }
+        }
+    }
+    let mut sum = 0.0f64;
+    for b in &buckets {
+        sum += f64::from(c.tokens[*b]);
+    }
+    // The dense features other than the token count are not the scoring
+    // path's concern: taken from the extractor, the count checked.
+    let mut dense = [0.0; MAX_DENSE];
+    let n = c.extractor.visit(facts, task, &mut dense, |_| {}).unwrap();
+    assert_eq!(n as usize, buckets.len());
+    assert_eq!(dense[0].to_bits(), (read as f64).ln_1p().to_bits());
+    let mut z = c.bias;
+    if !buckets.is_empty() {
+        z += sum / (buckets.len() as f64).sqrt();
+    }
+    let weights = c.dense.iter().zip(&c.dense_mean).zip(&c.dense_scale);
+    for (((w, m), s), x) in weights.zip(&dense) {
+        z += w * (x - m) * s;
+    }
+    z
+}
+
+const WORDS: &[&str] = &[
+    " the",
+    " nephron",
+    " glomerulus",
+    "Henle",
+    " 42",
+    "1234567",
+    ",",
+    ".",
+    "\n\n",
+    "  ",
+    " qzxjvkwqzxjvkwqzxjvkwqzx",
+    "ΩΩΩ",
+    "😀👍",
+    " don't",
+    "x=y+1",
+    "\t",
+    " hello",
+    " world",
+];
+
+fn random_text() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            6 => prop::sample::select(WORDS).prop_map(str::to_string),
+            1 => any::<char>().prop_map(String::from),
+        ],
+        0..60,
+    )
+    .prop_map(|w| w.concat())
+}
+
+fn random_body() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        (
+            prop::sample::select(&["system", "user", "assistant", "developer"][..]),
+            random_text(),
+        ),
+        1..5,
+    )
+    .prop_map(|messages| {
+        let messages: Vec<_> = messages
+            .into_iter()
+            .map(|(role, content)| serde_json::json!({"role": role, "content": content}))
+            .collect();
+        serde_json::json!({ "messages": messages }).to_string()
+    })
+}
+
+/// A classifier of random-looking weights with the given spec.
+fn spec_classifier(scan: Scan, bigrams: bool, profile: bool, max_tokens: usize) -> Classifier {
+    let mut a = dense_artifact(scan, max_tokens);
+    a.features.bigrams = bigrams;
+    if profile {
+        a.features.profile = true;
+        a.weights.dense.extend([0.5, -0.4, 0.3, 2.0, -1.5, 0.7]);
+        a.weights.dense_mean.extend([0.1; 6]);
+        a.weights.dense_std.extend([0.5; 6]);
+    }
+    // Magnitudes from 2^-20 to 2^20: sums of such weights round, so a
+    // path that adds them in another order gives other bits.
+    a.weights.tokens = (0..1u32 << 12)
+        .map(|b| {
+            let h = b.wrapping_mul(2_654_435_761);
+            let sign = if h & 1 == 0 { 1.0 } else { -1.0 };
+            (
+                b,
+                sign * (1.0 + (h >> 9) as f32 / 8_388_608.0) * 2f32.powi((h % 41) as i32 - 20),
+            )
+        })
+        .collect();
+    Classifier::from_artifact("c", a, 100).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Every path a decision scores by (a pass of its own, the counting
+    /// pass with one classifier and with two, the piece cache on and off)
+    /// gives exactly the plain score.
+    #[test]
+    fn scores_are_bit_identical_to_the_plain_definition(
+        body in random_body(),
+        scan in prop::sample::select(&[Scan::LastUser, Scan::AllUser, Scan::System, Scan::All][..]),
+        bigrams in any::<bool>(),
+        profile in any::<bool>(),
+        max_tokens in prop::sample::select(&[1usize, 3, 17, 4096][..]),
+        cache in any::<bool>(),
+    ) {
+        let facts = crate::request::parse("/v1/chat/completions", body.as_bytes()).unwrap();
+        let c = spec_classifier(scan, bigrams, profile, max_tokens);
+        let other = spec_classifier(Scan::All, !bigrams, false, 4096);
+        crate::tokens::cache::set_enabled(cache);
+        let plain = plain_linear(&c, &facts, Some("code"));
+        let own = c.linear(&facts, Some("code")).unwrap();
+        prop_assert_eq!(own.to_bits(), plain.to_bits(), "{} vs {}", own, plain);
+        for classifiers in [vec![c.clone()], vec![c.clone(), other.clone()]] {
+            let headers = Headers::new();
+            let counting = crate::signals::Counting {
+                default_encoding: Encoding::O200kBase,
+                default_image_tokens: None,
+                mode: crate::signals::TokenCounting::Always,
+            };
+            let mut signals =
+                crate::signals::Signals::new(counting, None, &facts, "/v1/chat/completions", &headers)
+                    .with_classifiers(&classifiers, Some("code"), &TrainingQuantiles);
+            let fused = signals.score(ClassifierId(0)).unwrap();
+            prop_assert_eq!(fused.to_bits(), c.calibrate(plain).to_bits());
+            if classifiers.len() == 2 {
+                let second = signals.score(ClassifierId(1)).unwrap();
+                let alone = other.calibrate(plain_linear(&other, &facts, Some("code")));
+                prop_assert_eq!(second.to_bits(), alone.to_bits());
+            }
+            prop_assert_eq!(
+                signals.default_prompt_tokens().unwrap(),
+                facts.prompt_tokens_from(facts.text_tokens(Encoding::O200kBase).unwrap(), None, None)
+            );
+        }
+        crate::tokens::cache::set_enabled(true);
     }
 }

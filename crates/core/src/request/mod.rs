@@ -80,6 +80,16 @@ pub struct Segment {
     pub text: String,
 }
 
+/// Reads the token ids of content segments while they are counted
+/// ([`RequestFacts::text_tokens_visiting`]): the classifier's features.
+pub trait TokenVisitor {
+    /// Starts `content[index]` (segments in order): whether its ids are wanted.
+    fn segment(&mut self, index: usize) -> bool;
+    /// The segment's next token ids, in order (those of a few pieces at a
+    /// time): whether more are wanted.
+    fn ids(&mut self, ids: &[u32]) -> bool;
+}
+
 /// What the router knows about one request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestFacts {
@@ -163,18 +173,23 @@ impl RequestFacts {
         Ok(u64::try_from(total).unwrap_or(0).min(limit))
     }
 
-    /// `text_tokens(encoding)`, calling `visit(segment, id)` with each token
-    /// id of each content segment (`content[segment]`, in order) on the way:
-    /// one tokenizer pass gives the count and the classifier's features.
+    /// `text_tokens(encoding)`, handing `visitor` the token ids of the
+    /// content segments it wants on the way: one tokenizer pass gives the
+    /// count and the classifier's features. Segments it does not want, and
+    /// the rest of a segment once it wants no more, are only counted.
     pub fn text_tokens_visiting(
         &self,
         encoding: Encoding,
-        mut visit: impl FnMut(usize, u32),
+        visitor: &mut impl TokenVisitor,
     ) -> Result<u64, TokenError> {
         // Summed as `text_tokens_up_to` sums (framing may be negative).
         let mut total = self.framing_tokens(encoding);
         for (index, segment) in self.content.iter().enumerate() {
-            let n = tokens::visit_ids(encoding, &segment.text, |id| visit(index, id))?;
+            let n = if visitor.segment(index) {
+                tokens::visit_ids_batched(encoding, &segment.text, |ids| visitor.ids(ids))?
+            } else {
+                tokens::count(encoding, &segment.text)?
+            };
             total = total.saturating_add(i64::try_from(n).unwrap_or(i64::MAX));
         }
         for text in &self.counted_only {

@@ -9,7 +9,7 @@
 //! is exact: counts and ids are the merge's, never an estimate.
 //!
 //! Both passes share the slots: the counting pass ([`Pass::count`]) and the
-//! id pass a classifier needs ([`Pass::visit`]). A slot holds the piece's
+//! id pass a classifier needs ([`Pass::hit`], [`Pass::miss`]). A slot holds the piece's
 //! count and, when it is at most [`MAX_IDS`] tokens (nearly every piece of
 //! up to 22 bytes), its ids inline. A miss in the id pass merges the piece
 //! once and keeps both; a miss in the counting pass keeps the count, and
@@ -60,6 +60,16 @@ impl Ids {
         ids
     }
 
+    /// The count of `ids`, and the ids themselves when they fit a slot.
+    pub fn of_slice(ids: &[u32]) -> Ids {
+        let mut out = Ids::of_count(ids.len());
+        if let Some(first) = out.ids.get_mut(..ids.len()) {
+            first.copy_from_slice(ids);
+            out.known = true;
+        }
+        out
+    }
+
     /// Records the next id of the piece (its ids are known while they fit).
     pub fn push(&mut self, id: u32) {
         if let Some(slot) = self.ids.get_mut(self.count) {
@@ -87,13 +97,6 @@ struct Slot {
 impl Slot {
     fn count(&self) -> usize {
         usize::from(self.count & !IDS_UNKNOWN)
-    }
-
-    fn ids(&self) -> Option<&[u32]> {
-        if self.count & IDS_UNKNOWN != 0 {
-            return None;
-        }
-        self.ids.get(..self.count())
     }
 }
 
@@ -226,46 +229,49 @@ impl Pass<'_> {
         ids.count
     }
 
-    /// Calls `visit` with each token id of `piece`, in order, and returns
-    /// how many: from the cache, or from `merge` (which calls its argument
-    /// with each id; the count and the first ids are then kept).
-    pub fn visit(
+    /// The ids of `piece` if a slot holds them: a copy of the slot's
+    /// (16 bytes), and how many of them are the piece's. The id pass
+    /// ([`super::Tokenizer::visit`]) asks this first, then [`Pass::miss`].
+    #[inline(always)]
+    pub fn hit(&mut self, piece: &[u8]) -> Option<([u32; MAX_IDS], usize)> {
+        let cache = self.cache.as_deref_mut()?;
+        if piece.len() > MAX_PIECE || piece.is_empty() {
+            return None;
+        }
+        let s = cache.find(slot_of(piece), piece)?;
+        if s.count & IDS_UNKNOWN != 0 {
+            return None;
+        }
+        let found = (s.ids, usize::from(s.count));
+        cache.stats.id_hits = cache.stats.id_hits.saturating_add(1);
+        Some(found)
+    }
+
+    /// Merges `piece` into `buffer`, and keeps its ids if it is not kept
+    /// yet or they fit its slot.
+    #[inline(never)]
+    pub fn miss(
         &mut self,
         piece: &[u8],
-        merge: impl FnOnce(&mut dyn FnMut(u32)),
-        visit: &mut impl FnMut(u32),
-    ) -> usize {
-        let mut seen = Ids::default();
+        merge: &mut impl FnMut(&[u8], &mut Vec<u32>),
+        buffer: &mut Vec<u32>,
+    ) {
+        buffer.clear();
+        merge(piece, buffer);
         let Some(cache) = self.cache.as_deref_mut() else {
-            merge(&mut |id| {
-                seen.push(id);
-                visit(id);
-            });
-            return seen.count;
+            return;
         };
-        let cacheable = piece.len() <= MAX_PIECE && !piece.is_empty();
-        let slot = slot_of(piece);
-        let mut present = false;
-        if let Some(s) = cache.find(slot, piece).filter(|_| cacheable) {
-            if let Some(ids) = s.ids() {
-                let n = ids.len();
-                for &id in ids {
-                    visit(id);
-                }
-                cache.stats.id_hits = cache.stats.id_hits.saturating_add(1);
-                return n;
-            }
-            present = true; // counted only, or more ids than a slot holds
-        }
         cache.stats.id_misses = cache.stats.id_misses.saturating_add(1);
-        merge(&mut |id| {
-            seen.push(id);
-            visit(id);
-        });
-        if cacheable && (!present || seen.known) {
+        if piece.len() > MAX_PIECE || piece.is_empty() {
+            return;
+        }
+        let slot = slot_of(piece);
+        // Present: counted only, or more ids than a slot holds.
+        let present = cache.find(slot, piece).is_some();
+        let seen = Ids::of_slice(buffer);
+        if !present || seen.known {
             cache.store(slot, piece, &seen);
         }
-        seen.count
     }
 }
 
@@ -298,22 +304,16 @@ mod tests {
         with(e, |pass| pass.count(piece, || merged))
     }
 
-    /// The ids `visit` yields and whether `merge` was called.
+    /// The ids the id pass finds for `piece` and whether `merge` was called.
     fn visit(e: Encoding, piece: &[u8], list: &[u32]) -> (Vec<u32>, bool) {
-        let mut out = Vec::new();
-        let mut merged = false;
-        let n = with(e, |pass| {
-            pass.visit(
-                piece,
-                |f| {
-                    merged = true;
-                    list.iter().for_each(|&id| f(id));
-                },
-                &mut |id| out.push(id),
-            )
-        });
-        assert_eq!(n, out.len());
-        (out, merged)
+        with(e, |pass| match pass.hit(piece) {
+            Some((ids, n)) => (ids[..n].to_vec(), false),
+            None => {
+                let mut out = Vec::new();
+                pass.miss(piece, &mut |_, ids| ids.extend_from_slice(list), &mut out);
+                (out, true)
+            }
+        })
     }
 
     fn same_slot_as(piece: &str) -> String {

@@ -168,28 +168,114 @@ impl Tokenizer {
         })
     }
 
-    /// Visits token ids until at least `limit` were visited (the piece that
-    /// reaches it is finished). Returns how many were visited. Repeated
-    /// pieces come from the cache, as in [`Tokenizer::count`].
-    fn visit(&self, text: &str, limit: usize, visit: &mut impl FnMut(u32)) -> usize {
+    /// `total` plus the tokens of the rest of a text's `pieces`, once its
+    /// ids are no longer wanted. (Not shared with [`Tokenizer::count`]:
+    /// LLVM compiles that loop better on its own.)
+    #[inline(never)]
+    fn count_rest(
+        &self,
+        pass: &mut cache::Pass<'_>,
+        pieces: Pieces<'_>,
+        scratch: &mut bpe::Scratch,
+        mut total: usize,
+    ) -> usize {
+        for piece in pieces {
+            let bytes = piece.as_bytes();
+            let n = pass.count(bytes, || bpe::count_piece(&self.table, bytes, scratch));
+            total = total.saturating_add(n);
+        }
+        total
+    }
+
+    /// Calls `visit` with the token ids of `text`, in order and in
+    /// batches (the ids of consecutive pieces, [`BATCH`] or so at a time),
+    /// until it returns false; then counts the rest of the text if
+    /// `count_rest`. Returns the tokens visited (and counted). Repeated
+    /// pieces come from the cache, as in [`Tokenizer::count`]. Batches,
+    /// not a call per piece: most pieces are one token, and a reader's
+    /// loop over many ids keeps its state in registers, where a call per
+    /// piece reloads and stores it every time.
+    fn visit(&self, text: &str, count_rest: bool, visit: &mut impl FnMut(&[u32]) -> bool) -> usize {
         count_pass();
         let mut scratch = bpe::Scratch::default();
+        let mut merged = Vec::new();
         cache::with(self.encoding, |pass| {
+            let mut pieces = Pieces::new(text, self.classes, self.pattern);
+            let mut merge = |piece: &[u8], ids: &mut Vec<u32>| {
+                bpe::visit_piece(&self.table, piece, &mut scratch, &mut |id| ids.push(id));
+            };
+            let mut batch = Batch::default();
             let mut seen = 0usize;
-            for piece in Pieces::new(text, self.classes, self.pattern) {
+            let mut more = true;
+            for piece in pieces.by_ref() {
                 let bytes = piece.as_bytes();
-                let n = pass.visit(
-                    bytes,
-                    |ids| bpe::visit_piece(&self.table, bytes, &mut scratch, &mut { ids }),
-                    visit,
-                );
-                seen = seen.saturating_add(n);
-                if seen >= limit {
+                if let Some((ids, n)) = pass.hit(bytes) {
+                    seen = seen.saturating_add(n);
+                    if batch.push(ids, n) {
+                        more = batch.flush(visit);
+                    }
+                } else {
+                    pass.miss(bytes, &mut merge, &mut merged);
+                    seen = seen.saturating_add(merged.len());
+                    // In order: the batch so far, then this piece's ids.
+                    more = batch.flush(visit) && visit(&merged);
+                }
+                if !more {
                     break;
                 }
             }
+            if more {
+                batch.flush(visit);
+            } else if count_rest {
+                return self.count_rest(pass, pieces, &mut scratch, seen);
+            }
             seen
         })
+    }
+}
+
+/// Ids a batch holds before it is handed over.
+const BATCH: usize = 64;
+
+/// Token ids of consecutive pieces, gathered for one call of a visitor.
+struct Batch {
+    /// `ids[..len]`; room for a slot's ids past [`BATCH`].
+    ids: [u32; BATCH + cache::MAX_IDS],
+    len: usize,
+}
+
+impl Default for Batch {
+    fn default() -> Batch {
+        Batch {
+            ids: [0; BATCH + cache::MAX_IDS],
+            len: 0,
+        }
+    }
+}
+
+impl Batch {
+    /// Adds the first `n` of a slot's `ids` (n ≤ MAX_IDS): whether the
+    /// batch is full.
+    #[inline(always)]
+    fn push(&mut self, ids: [u32; cache::MAX_IDS], n: usize) -> bool {
+        // len < BATCH between pushes (a full batch is flushed): in range.
+        if let Some(room) = self
+            .ids
+            .get_mut(self.len..self.len.saturating_add(cache::MAX_IDS))
+        {
+            room.copy_from_slice(&ids);
+        }
+        self.len = self.len.saturating_add(n);
+        self.len >= BATCH
+    }
+
+    /// Hands the batch to `visit` (if not empty) and empties it: what
+    /// `visit` returned.
+    #[inline(always)]
+    fn flush(&mut self, visit: &mut impl FnMut(&[u32]) -> bool) -> bool {
+        let ids = self.ids.get(..self.len).unwrap_or_default();
+        self.len = 0;
+        ids.is_empty() || visit(ids)
     }
 }
 
@@ -201,18 +287,32 @@ pub fn visit_ids(
     text: &str,
     mut visit: impl FnMut(u32),
 ) -> Result<usize, TokenError> {
-    Ok(tokenizer(encoding)?.visit(text, usize::MAX, &mut visit))
+    Ok(tokenizer(encoding)?.visit(text, false, &mut |ids| {
+        ids.iter().for_each(|&id| visit(id));
+        true
+    }))
 }
 
-/// [`visit_ids`], stopping after the piece that reaches `limit` tokens;
-/// returns the number visited (≥ `limit` when stopped early).
-pub fn visit_ids_up_to(
+/// Calls `visit` with the ids of [`visit_ids`] in batches (slices of a
+/// few pieces' ids, in order) until it returns false, and counts the rest:
+/// returns [`count`] of the whole text.
+pub fn visit_ids_batched(
     encoding: Encoding,
     text: &str,
-    limit: usize,
-    mut visit: impl FnMut(u32),
+    mut visit: impl FnMut(&[u32]) -> bool,
 ) -> Result<usize, TokenError> {
-    Ok(tokenizer(encoding)?.visit(text, limit, &mut visit))
+    Ok(tokenizer(encoding)?.visit(text, true, &mut visit))
+}
+
+/// [`visit_ids_batched`] that stops where `visit` returns false: for a
+/// reader that needs no count.
+pub fn visit_ids_batched_while(
+    encoding: Encoding,
+    text: &str,
+    mut visit: impl FnMut(&[u32]) -> bool,
+) -> Result<(), TokenError> {
+    tokenizer(encoding)?.visit(text, false, &mut visit);
+    Ok(())
 }
 
 /// Builds the tables of `encoding` now, so the first request does not pay for it.
