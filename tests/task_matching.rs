@@ -46,12 +46,7 @@ impl OracleTask {
     }
 
     fn matches(&self, facts: &RequestFacts) -> bool {
-        let last_user = facts
-            .content
-            .iter()
-            .filter(|s| s.role == Role::User)
-            .map(|s| s.message)
-            .max();
+        let last_user = facts.last_user_message();
         facts
             .content
             .iter()

@@ -94,12 +94,7 @@ impl Extractor {
         Reader {
             extractor: self,
             facts,
-            last_user: facts
-                .content
-                .iter()
-                .filter(|s| s.role == Role::User)
-                .map(|s| s.message)
-                .max(),
+            last_user: facts.last_user_message(),
             scanned: false,
             previous: None,
             left: self.max_tokens,

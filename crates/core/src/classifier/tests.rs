@@ -457,12 +457,7 @@ fn plain_linear(c: &Classifier, facts: &RequestFacts, task: Option<&str>) -> f64
         Encoding::O200kBase => tiktoken_rs::o200k_base_singleton(),
         Encoding::Cl100kBase => tiktoken_rs::cl100k_base_singleton(),
     };
-    let last_user = facts
-        .content
-        .iter()
-        .filter(|s| s.role == Role::User)
-        .map(|s| s.message)
-        .max();
+    let last_user = facts.last_user_message();
     let bucket = |key: u64| (features::mix(key) >> (64 - e.hash_bits)) as usize;
     let (mut buckets, mut read) = (Vec::new(), 0usize);
     for s in &facts.content {

@@ -137,6 +137,16 @@ pub struct RequestFacts {
 }
 
 impl RequestFacts {
+    /// The index of the last message with user content: what `last_user`
+    /// scans (task detection, classifier features) read.
+    pub fn last_user_message(&self) -> Option<usize> {
+        self.content
+            .iter()
+            .filter(|s| s.role == Role::User)
+            .map(|s| s.message)
+            .max()
+    }
+
     /// The prompt tokens the provider bills, with `encoding` as the model's
     /// own tokenizer and images of unknown size at the shape's default.
     pub fn prompt_tokens(&self, encoding: Encoding) -> Result<u64, TokenError> {

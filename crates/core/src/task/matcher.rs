@@ -153,12 +153,7 @@ impl TaskMatcher {
             return None;
         }
         let used = self.scopes.iter().fold(0u8, |m, &s| m | bit(s));
-        let last_user = facts
-            .content
-            .iter()
-            .filter(|s| s.role == Role::User)
-            .map(|s| s.message)
-            .max();
+        let last_user = facts.last_user_message();
         let segments: Vec<(&Segment, u8)> = facts
             .content
             .iter()
