@@ -8,7 +8,7 @@
 //! token vector has (close to) unit length whatever its size, and scoring
 //! needs no per-request allocation: each token adds one weight.
 
-use crate::request::{RequestFacts, Role, Segment};
+use crate::request::{RequestFacts, Segment};
 use crate::task::Scan;
 use crate::tokens::{self, Encoding, TokenError};
 
@@ -106,12 +106,7 @@ impl Extractor {
     }
 
     fn scans(&self, segment: &Segment, last_user: Option<usize>) -> bool {
-        match self.scan {
-            Scan::LastUser => Some(segment.message) == last_user && segment.role == Role::User,
-            Scan::AllUser => segment.role == Role::User,
-            Scan::System => matches!(segment.role, Role::System | Role::Developer),
-            Scan::All => true,
-        }
+        self.scan.covers(segment, last_user)
     }
 }
 

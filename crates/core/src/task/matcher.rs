@@ -22,7 +22,7 @@ use regex_syntax::hir::Hir;
 use super::keywords::{Keywords, TooManyKeywordBytes};
 use super::Scan;
 use crate::ids::TaskId;
-use crate::request::{RequestFacts, Role, Segment};
+use crate::request::{RequestFacts, Segment};
 
 /// Bound on the lazy DFA cache of the pattern set: past it the engine
 /// clears its cache (and, thrashing, falls back to a slower NFA simulation)
@@ -288,16 +288,8 @@ fn bit(scan: Scan) -> u8 {
 
 /// The scopes a segment belongs to, as a mask of `bit`s.
 fn scopes_of(segment: &Segment, last_user: Option<usize>) -> u8 {
-    let mut mask = bit(Scan::All);
-    match segment.role {
-        Role::User => {
-            mask |= bit(Scan::AllUser);
-            if Some(segment.message) == last_user {
-                mask |= bit(Scan::LastUser);
-            }
-        }
-        Role::System | Role::Developer => mask |= bit(Scan::System),
-        _ => {}
-    }
-    mask
+    [Scan::LastUser, Scan::AllUser, Scan::System, Scan::All]
+        .into_iter()
+        .filter(|s| s.covers(segment, last_user))
+        .fold(0, |mask, s| mask | bit(s))
 }
