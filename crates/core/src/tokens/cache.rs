@@ -55,9 +55,7 @@ impl Ids {
 
     /// A piece of one token.
     pub fn one(id: u32) -> Ids {
-        let mut ids = Ids::default();
-        ids.push(id);
-        ids
+        Ids::of_slice(&[id])
     }
 
     /// The count of `ids`, and the ids themselves when they fit a slot.
@@ -68,15 +66,6 @@ impl Ids {
             out.known = true;
         }
         out
-    }
-
-    /// Records the next id of the piece (its ids are known while they fit).
-    pub fn push(&mut self, id: u32) {
-        if let Some(slot) = self.ids.get_mut(self.count) {
-            *slot = id;
-        }
-        self.count = self.count.saturating_add(1);
-        self.known = self.count <= MAX_IDS;
     }
 }
 
