@@ -417,17 +417,20 @@ impl Envoy {
         (id, reply)
     }
 
-    /// Envoy's Prometheus exposition.
+    /// Envoy's Prometheus exposition, once the router's batched counters
+    /// of the requests made so far have been sent.
     pub fn prometheus(&self) -> String {
+        wait_for_metric_flush();
         get(&format!("http://127.0.0.1:{}/stats/prometheus", self.admin)).body
     }
 
-    /// Envoy's plain stats.
+    /// Envoy's plain stats, as they are now (the router's metrics are
+    /// read through `prometheus`).
     pub fn stats(&self) -> String {
         get(&format!("http://127.0.0.1:{}/stats", self.admin)).body
     }
 
-    /// One counter or gauge of `/stats` (0 when absent).
+    /// One of Envoy's counters or gauges in `/stats`, as it is now (0 when absent).
     pub fn stat(&self, name: &str) -> u64 {
         let text = get(&format!(
             "http://127.0.0.1:{}/stats?filter=^{}$",
@@ -680,6 +683,14 @@ pub fn curl(args: &[&str], body: &[u8]) -> CurlReply {
         headers: read_text(&headers).to_ascii_lowercase(),
         body: body.to_string(),
     }
+}
+
+/// The routing filter sends its counters and gauges on its root's tick,
+/// every 250 ms (`crates/filter/src/metrics.rs`, FLUSH_PERIOD): a read
+/// right after a request waits for the next tick, with room for a busy
+/// machine.
+fn wait_for_metric_flush() {
+    std::thread::sleep(Duration::from_millis(600));
 }
 
 /// Labels of one Prometheus series.

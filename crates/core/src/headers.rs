@@ -91,11 +91,17 @@ impl Headers {
     /// Envoy's attempt number in [`ATTEMPT_COUNT_HEADER`]: 1 for the first
     /// attempt, and when the header is missing or not a number.
     pub fn attempt_number(&self) -> u32 {
-        self.get(ATTEMPT_COUNT_HEADER)
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .unwrap_or(1)
-            .max(1)
+        attempt_number(self.get(ATTEMPT_COUNT_HEADER))
     }
+}
+
+/// The attempt number a value of [`ATTEMPT_COUNT_HEADER`] says: 1 when it
+/// is missing or not a number.
+pub fn attempt_number(value: Option<&str>) -> u32 {
+    value
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .unwrap_or(1)
+        .max(1)
 }
 
 #[cfg(test)]

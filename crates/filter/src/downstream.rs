@@ -221,6 +221,15 @@ impl Downstream {
         }
     }
 
+    /// What the root's timer does (the tests' stand-in for Envoy's tick):
+    /// the batched metrics are sent.
+    #[cfg(test)]
+    pub fn tick(&self, host: &impl Host) {
+        if let Some(shared) = &self.shared {
+            crate::root::tick(host, shared);
+        }
+    }
+
     /// Decides and carries out the decision: `Pause` when the router
     /// answered the request itself.
     fn route(

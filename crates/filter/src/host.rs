@@ -50,6 +50,12 @@ pub trait Host {
     /// Adds to a counter, records a histogram value, or sets a gauge.
     fn update_metric(&self, kind: Kind, id: u32, value: u64);
 
+    /// One request header (the first value). Hosts that can read one
+    /// header without the whole map override this.
+    fn request_header(&self, name: &str) -> Option<String> {
+        self.request_headers().get(name).map(str::to_string)
+    }
+
     /// One response header (the first value). Hosts that can read one
     /// header without the whole map override this.
     fn response_header(&self, name: &str) -> Option<String> {

@@ -29,10 +29,15 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(policy: Policy) -> Shared {
+    /// The routing filter batches its counters and gauges until the root's
+    /// tick; the upstream filter has no tick (and counts only failures).
+    pub fn new(policy: Policy, role: Role) -> Shared {
         Shared {
             policy,
-            metrics: RefCell::new(MetricSink::default()),
+            metrics: RefCell::new(match role {
+                Role::Routing => MetricSink::batched(),
+                Role::Upstream => MetricSink::default(),
+            }),
             tenants: RefCell::new(TenantFolder::default()),
             rng: Cell::new(0),
         }
@@ -50,6 +55,14 @@ impl Shared {
     pub fn record(&self, host: &impl Host, samples: &[Sample]) {
         if let Ok(mut sink) = self.metrics.try_borrow_mut() {
             sink.record(host, samples);
+        }
+    }
+
+    /// Sends the batched counters and gauges (on the tick, and when the
+    /// plugin is torn down).
+    pub fn flush_metrics(&self, host: &impl Host) {
+        if let Ok(mut sink) = self.metrics.try_borrow_mut() {
+            sink.flush(host);
         }
     }
 }
@@ -119,18 +132,19 @@ fn load(host: &impl Host, config: Vec<u8>, role: Role) -> Result<Shared, String>
         compiled.saturating_sub(started),
         prepared.saturating_sub(compiled)
     );
-    let shared = Shared::new(policy);
+    let shared = Shared::new(policy, role);
     shared.rng.set(host.now_micros());
     Ok(shared)
 }
 
-/// Every second on the routing filter's root: the gauge of models cooling
-/// down falls as cooldowns end.
+/// Every [`crate::metrics::FLUSH_PERIOD`] on the routing filter's root: the
+/// gauge of models cooling down falls as cooldowns end, and the batched
+/// counters and gauges are sent.
 pub fn tick(host: &impl Host, shared: &Shared) {
-    if !shared.policy.cooldown.enabled {
-        return;
+    if shared.policy.cooldown.enabled {
+        let now_ms = host.now_micros() / 1000;
+        let cooling = crate::shared_data::cooldowns(host).active(now_ms).count();
+        shared.record(host, &[model_router_core::metrics::cooling_gauge(cooling)]);
     }
-    let now_ms = host.now_micros() / 1000;
-    let cooling = crate::shared_data::cooldowns(host).active(now_ms).count();
-    shared.record(host, &[model_router_core::metrics::cooling_gauge(cooling)]);
+    shared.flush_metrics(host);
 }

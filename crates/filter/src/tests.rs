@@ -68,6 +68,7 @@ fn respond(filter: &mut Downstream, host: &FakeHost, headers: &[(&str, &str)], b
         Flow::Continue
     );
     filter.on_log(host); // Envoy's log phase: billing and metrics
+    filter.tick(host); // the root's timer: batched metrics are sent
 }
 
 /// The sum of every counter named `base` whose labels include `labels`.
@@ -102,10 +103,13 @@ fn requests_that_are_not_llm_calls_pass_untouched() {
         filter.on_log(&host);
         let state = host.state.borrow();
         assert_eq!(state.request_body, b"{}");
+        // No metric but the gauge the root's timer sets (`respond` ticks).
+        let counted = host.metric_names();
         assert!(
             state.filter_state.is_empty()
-                && host.metrics.borrow().ids.is_empty()
-                && state.reply.is_none()
+                && counted.iter().all(|n| n == metrics::MODELS_COOLING_DOWN)
+                && state.reply.is_none(),
+            "{counted:?}"
         );
         assert_eq!(
             state.response_headers,
@@ -222,10 +226,12 @@ fn an_invalid_body_is_answered_locally_when_the_policy_rejects() {
             .contains("messages"),
         "{body}"
     );
+    filter.tick(&host);
     assert_eq!(counter(&host, metrics::REJECTED, ""), 1);
     assert!(host.request_header("x-model-router-cluster").is_none());
     // Counted once, as a rejection (no model served it); nothing more happens.
     filter.on_log(&host);
+    filter.tick(&host);
     assert_eq!(
         counter(&host, metrics::REJECTED, "reason=invalid_request"),
         1
@@ -295,6 +301,7 @@ fn json_usage_is_billed_and_the_decision_described() {
     assert_eq!(audit["billed"]["usage_source"], "reported");
     // Completed once: a later log callback counts nothing more.
     filter.on_log(&host);
+    filter.tick(&host);
     assert_eq!(counter(&host, metrics::REQUESTS, ""), 1);
 }
 
@@ -373,6 +380,7 @@ fn an_error_response_or_a_cut_off_stream_counts_usage_as_missing() {
     host.set_response(&[(":status", "200"), ("content-type", "text/event-stream")]);
     filter.on_response_headers(&host, false);
     filter.on_log(&host); // the client went away mid-stream
+    filter.tick(&host);
     assert_eq!(counter(&host, metrics::USAGE_MISSING, ""), 2);
     assert_eq!(counter(&host, metrics::REQUESTS, ""), 2);
 }

@@ -54,6 +54,7 @@ fn routed(vm: &FakeHost, shared: &Rc<Shared>, id: &str) -> FakeHost {
     host.set_response_chunk(ANSWER);
     filter.on_response_body(&host, ANSWER.len(), true);
     filter.on_log(&host);
+    filter.tick(&host); // the root's timer: batched metrics are sent
     host
 }
 
@@ -69,6 +70,7 @@ fn post_feedback(vm: &FakeHost, shared: &Rc<Shared>, body: &str) -> (Flow, (u32,
     let mut filter = Downstream::new(Some(Rc::clone(shared)));
     assert_eq!(filter.on_request_headers(&host, false), Flow::Pause);
     let flow = filter.on_request_body(&host, body.len(), true);
+    filter.tick(&host);
     let reply = host.state.borrow().reply.clone().expect("answered locally");
     // Nothing was routed: no cluster, no decision.
     assert_eq!(host.request_header("x-model-router-cluster"), None);
@@ -227,6 +229,7 @@ fn the_feedback_header_on_the_next_request_is_read_and_not_forwarded() {
         filter.on_request_body(&host, CHAT.len(), true),
         Flow::Continue
     );
+    filter.tick(&host);
     assert_eq!(host.request_header(feedback::FEEDBACK_HEADER), None);
     assert_eq!(
         counter(
@@ -253,5 +256,6 @@ fn the_feedback_header_on_the_next_request_is_read_and_not_forwarded() {
         filter.on_request_body(&host, CHAT.len(), true),
         Flow::Continue
     );
+    filter.tick(&host);
     assert_eq!(counter(&vm, feedback::FEEDBACK_INVALID), 1);
 }

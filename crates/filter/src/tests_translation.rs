@@ -98,6 +98,7 @@ fn a_chat_request_goes_out_as_messages_and_its_json_answer_comes_back_as_chat() 
     assert_eq!(out["choices"][0]["message"]["content"], "Hello");
     // Envoy's log phase bills the request from Anthropic's own usage.
     filter.on_log(&host);
+    filter.tick(&host);
     let audit: Value =
         serde_json::from_str(&host.filter_state_value(DECISION_STATE).unwrap()).unwrap();
     assert_eq!(audit["billed"]["prompt_tokens"], 7);
@@ -135,6 +136,7 @@ fn a_stream_is_translated_chunk_by_chunk() {
     assert!(client.contains("\"content\":\"Hello\""), "{client}");
     assert!(client.ends_with("data: [DONE]\n\n"));
     filter.on_log(&host); // Envoy's log phase: billing and metrics
+    filter.tick(&host);
     let audit: Value =
         serde_json::from_str(&host.filter_state_value(DECISION_STATE).unwrap()).unwrap();
     assert_eq!(

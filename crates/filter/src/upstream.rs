@@ -4,7 +4,9 @@
 use std::rc::Rc;
 
 use model_router_core::actions;
-use model_router_core::headers::{CHAIN_STATE, CLIENT_BODY_STATE, CLIENT_PATH_STATE};
+use model_router_core::headers::{
+    attempt_number, ATTEMPT_COUNT_HEADER, CHAIN_STATE, CLIENT_BODY_STATE, CLIENT_PATH_STATE,
+};
 
 use crate::host::{Flow, Host};
 use crate::root::Shared;
@@ -37,8 +39,9 @@ impl Upstream {
 
     pub fn on_request_headers(&mut self, host: &impl Host, end_of_stream: bool) -> Flow {
         // Set by Envoy on upstream requests (virtual host `include_request_attempt_count`).
-        // The header map is shared between attempts: read it, never remove it.
-        let attempt = host.request_headers().attempt_number();
+        // The header map is shared between attempts: read it, never remove
+        // it. One header, not the whole map: this runs on every attempt.
+        let attempt = attempt_number(host.request_header(ATTEMPT_COUNT_HEADER).as_deref());
         self.attempt = attempt;
         // The first attempt already carries the body the routing filter wrote.
         if attempt <= 1 || end_of_stream {

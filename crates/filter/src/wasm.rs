@@ -114,14 +114,12 @@ impl Host for ProxyWasm {
         }
     }
 
+    fn request_header(&self, name: &str) -> Option<String> {
+        header(MapType::HttpRequestHeaders, name)
+    }
+
     fn response_header(&self, name: &str) -> Option<String> {
-        match hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, name) {
-            Ok(value) => value.map(|v| String::from_utf8_lossy(&v).into_owned()),
-            Err(status) => {
-                log::warn!("model-router: cannot read header {name}: {status:?}");
-                None
-            }
-        }
+        header(MapType::HttpResponseHeaders, name)
     }
 
     fn get_shared_data(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
@@ -158,6 +156,17 @@ fn map_to_headers(map: MapType) -> Headers {
     headers
 }
 
+/// One header's first value, without copying the whole map out of Envoy.
+fn header(map: MapType, name: &str) -> Option<String> {
+    match hostcalls::get_map_value_bytes(map, name) {
+        Ok(value) => value.map(|v| String::from_utf8_lossy(&v).into_owned()),
+        Err(status) => {
+            log::warn!("model-router: cannot read header {name}: {status:?}");
+            None
+        }
+    }
+}
+
 fn set_header(map: MapType, name: &str, value: Option<&str>) {
     if let Err(status) = hostcalls::set_map_value_bytes(map, name, value.map(str::as_bytes)) {
         log::warn!("model-router: cannot set header {name}: {status:?}");
@@ -192,7 +201,16 @@ pub struct RouterRoot {
     role: Option<Role>,
 }
 
-impl Context for RouterRoot {}
+impl Context for RouterRoot {
+    /// The plugin is torn down (a new configuration, Envoy draining): what
+    /// the sink still holds is sent rather than lost.
+    fn on_done(&mut self) -> bool {
+        if let Some(shared) = self.shared.as_deref() {
+            shared.flush_metrics(&ProxyWasm);
+        }
+        true
+    }
+}
 
 impl RootContext for RouterRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
@@ -208,10 +226,9 @@ impl RootContext for RouterRoot {
             Ok(shared) => {
                 self.shared = Some(Rc::new(shared));
                 if role == Role::Routing {
-                    // The gauge of models cooling down falls as cooldowns end.
-                    if let Err(status) =
-                        hostcalls::set_tick_period(std::time::Duration::from_secs(1))
-                    {
+                    // Sends the batched metrics; the gauge of models cooling
+                    // down falls as cooldowns end.
+                    if let Err(status) = hostcalls::set_tick_period(crate::metrics::FLUSH_PERIOD) {
                         log::warn!("model-router: cannot set the tick period: {status:?}");
                     }
                 }
