@@ -504,3 +504,31 @@ fn feedback_is_reported_per_split_branch_in_stats_and_report() {
         "requests column:\n{text}"
     );
 }
+
+#[test]
+fn a_policy_without_feedback_remembers_nothing_and_counts_feedback_as_unknown() {
+    let (alpha, beta) = (Mock::start("alpha"), Mock::start("beta"));
+    let mut policy: Value = serde_json::from_str(&policy()).unwrap();
+    policy["feedback"] = json!(false);
+    let policy = policy.to_string();
+    let envoy = Envoy::launch(Setup::new(
+        &policy,
+        vec![("alpha", &alpha), ("beta", &beta)],
+    ))
+    .unwrap_or_else(|log| panic!("Envoy did not start:\n{log}"));
+    // The request id still goes out; feedback on it is answered, not attributed.
+    let ids: Vec<String> = (0..2).map(|_| ask(&envoy, "faq", &[])).collect();
+    for id in &ids {
+        assert_eq!(
+            feedback(&envoy, &json!({"request_id": id, "verdict": "good"})).0,
+            204
+        );
+    }
+    let series = scrape(&envoy);
+    assert_eq!(
+        counter(&series, "model_router_feedback_unknown_total", &[]),
+        2
+    );
+    assert_eq!(counter(&series, "model_router_feedback_total", &[]), 0);
+    assert_eq!(counter(&series, "model_router_requests_total", &[]), 2);
+}

@@ -366,8 +366,8 @@ impl Downstream {
         }
         // What the audit record says served the request, taken from the
         // decision rather than parsed back from the record; only a request
-        // with an id can be rated.
-        let Some(id) = &flight.request_id else {
+        // with an id can be rated, and only when the policy wants feedback.
+        let Some(id) = flight.request_id.as_ref().filter(|_| policy.feedback) else {
             return;
         };
         if let Some(attribution) = Attribution::of(policy, &flight.decision, served, &flight.tenant)

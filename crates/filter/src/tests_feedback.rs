@@ -259,3 +259,21 @@ fn the_feedback_header_on_the_next_request_is_read_and_not_forwarded() {
     filter.tick(&host);
     assert_eq!(counter(&vm, feedback::FEEDBACK_INVALID), 1);
 }
+
+#[test]
+fn a_policy_without_feedback_remembers_nothing_and_counts_feedback_as_unknown() {
+    let policy = POLICY.replacen('{', r#"{"feedback": false,"#, 1);
+    let shared =
+        Rc::new(configure(&FakeHost::default(), policy.as_bytes(), Role::Routing).unwrap());
+    let vm = FakeHost::default();
+    let host = routed(&vm, &shared, "req-1");
+    // The request id still goes out (logs join on it); nothing is stored.
+    assert_eq!(
+        host.response_header(feedback::REQUEST_ID_HEADER).as_deref(),
+        Some("req-1")
+    );
+    assert!(vm.shared_data.borrow().is_empty());
+    let (_, reply) = post_feedback(&vm, &shared, r#"{"request_id":"req-1","score":1}"#);
+    assert_eq!(reply.0, 204);
+    assert_eq!(counter(&vm, feedback::FEEDBACK_UNKNOWN), 1);
+}

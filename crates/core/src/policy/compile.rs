@@ -157,6 +157,7 @@ fn compile(mut raw: RawPolicy) -> Result<Policy, PolicyError> {
         cooldown: super::traffic::cooldown(raw.cooldown.as_ref())?,
         clusters: super::traffic::clusters(raw.clusters.as_ref(), &models)?,
         translate: raw.translate.unwrap_or(true),
+        feedback: raw.feedback.unwrap_or(true),
         task_matcher,
         rule_index,
         models,

@@ -62,6 +62,9 @@ pub struct RawPolicy {
     /// Translate requests for models whose `api` does not accept them (default true).
     #[serde(default)]
     pub translate: Option<bool>,
+    /// Remember each routed request for quality feedback (default true).
+    #[serde(default)]
+    pub feedback: Option<bool>,
     /// Learned classifiers by name, read by `score` conditions.
     #[serde(default)]
     pub classifiers: OrderedMap<crate::classifier::RawClassifier>,
