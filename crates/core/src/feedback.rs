@@ -210,26 +210,51 @@ impl Attribution {
         })
     }
 
-    /// The compact form kept in the store.
+    /// The compact form kept in the store. Written straight from borrowed
+    /// fields: this runs for every routed request (no `Value` tree).
     pub fn to_json(&self) -> String {
-        let scores: Map<String, Value> = self
-            .scores
+        serde_json::to_string(&Stored {
+            served_model: &self.model,
+            rule: &self.rule,
+            tenant: &self.tenant,
+            branch: self.branch.as_deref(),
+            scores: Scores(&self.scores),
+        })
+        .unwrap_or_default()
+    }
+}
+
+/// [`Attribution::to_json`]'s shape, read back by [`Attribution::from_audit`].
+#[derive(serde::Serialize)]
+struct Stored<'a> {
+    served_model: &'a str,
+    rule: &'a str,
+    tenant: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    branch: Option<&'a str>,
+    #[serde(skip_serializing_if = "Scores::is_empty")]
+    scores: Scores<'a>,
+}
+
+/// Classifier scores as a JSON object; a non-finite score (not JSON) is left out.
+struct Scores<'a>(&'a [(String, f64)]);
+
+impl Scores<'_> {
+    fn finite(&self) -> impl Iterator<Item = (&String, &f64)> {
+        self.0
             .iter()
-            .filter_map(|(k, v)| {
-                Some((k.clone(), Value::Number(serde_json::Number::from_f64(*v)?)))
-            })
-            .collect();
-        let mut map = Map::new();
-        map.insert("served_model".into(), self.model.clone().into());
-        map.insert("rule".into(), self.rule.clone().into());
-        map.insert("tenant".into(), self.tenant.clone().into());
-        if let Some(branch) = &self.branch {
-            map.insert("branch".into(), branch.clone().into());
-        }
-        if !scores.is_empty() {
-            map.insert("scores".into(), Value::Object(scores));
-        }
-        Value::Object(map).to_string()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(k, v)| (k, v))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.finite().next().is_none()
+    }
+}
+
+impl serde::Serialize for Scores<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.finite())
     }
 }
 

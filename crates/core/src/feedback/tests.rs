@@ -220,3 +220,36 @@ fn the_attribution_of_a_decision_is_what_its_audit_record_says() {
         }
     }
 }
+
+#[test]
+fn the_stored_form_reads_back_and_leaves_out_what_is_absent_or_not_json() {
+    let bare = Attribution {
+        model: "m \"q\"".into(),
+        rule: "r".into(),
+        tenant: "t".into(),
+        branch: None,
+        scores: Vec::new(),
+    };
+    assert_eq!(
+        bare.to_json(),
+        r#"{"served_model":"m \"q\"","rule":"r","tenant":"t"}"#
+    );
+    assert_eq!(Attribution::from_audit(&bare.to_json()).unwrap(), bare);
+    let scored = Attribution {
+        branch: Some("b".into()),
+        scores: vec![("a".into(), 0.25), ("nan".into(), f64::NAN)],
+        ..bare.clone()
+    };
+    let json = scored.to_json();
+    assert!(
+        json.ends_with(r#","branch":"b","scores":{"a":0.25}}"#),
+        "{json}"
+    );
+    let back = Attribution::from_audit(&json).unwrap();
+    assert_eq!(back.scores, vec![("a".to_string(), 0.25)]);
+    let only_nan = Attribution {
+        scores: vec![("nan".into(), f64::NAN)],
+        ..bare.clone()
+    };
+    assert!(!only_nan.to_json().contains("scores"));
+}
