@@ -47,11 +47,11 @@ impl Host for Counting<'_> {
     }
     fn request_header(&self, name: &str) -> Option<String> {
         self.hit("request_header");
-        self.inner.request_headers().get(name).map(str::to_string)
+        Host::request_header(self.inner, name)
     }
     fn response_header(&self, name: &str) -> Option<String> {
         self.hit("response_header");
-        self.inner.response_headers().get(name).map(str::to_string)
+        Host::response_header(self.inner, name)
     }
     fn set_request_header(&self, name: &str, value: Option<&str>) {
         self.hit("set_request_header");
